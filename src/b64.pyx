@@ -73,7 +73,7 @@ def decode(data, /):
     padding or a bad length raises Base64Error carrying the offset.
     """
     cdef Py_buffer src
-    cdef const char* text
+    cdef const char* text = NULL
     cdef Py_ssize_t n
     if get_text(data, &src, &text, &n, b"data") == 1:
         raise_b64_error(RT_B64_BAD_CHAR, n, <const uint8_t*>b"", 0)
@@ -94,7 +94,7 @@ def decode_into(data, out, /):
     input (Base64Error) the content of out is unspecified.
     """
     cdef Py_buffer src, dst
-    cdef const char* text
+    cdef const char* text = NULL
     cdef Py_ssize_t n
     if get_text(data, &src, &text, &n, b"data") == 1:
         raise_b64_error(RT_B64_BAD_CHAR, n, <const uint8_t*>b"", 0)

@@ -47,12 +47,12 @@ cdef inline int get_buffer(object obj, Py_buffer* view, bint writable, int items
         flags |= PyBUF_WRITABLE
     try:
         PyObject_GetBuffer(obj, view, flags)
-    except BufferError as exc:
+    except (BufferError, ValueError) as exc:
         if writable:
             raise TypeError(f"{what.decode()} must be a writable C-contiguous buffer "
                             f"(bytearray, memoryview, numpy array), not {type(obj).__name__}: {exc}") from None
-        raise TypeError(f"{what.decode()} must be a C-contiguous buffer, not a "
-                        f"{type(obj).__name__} that is not: {exc}") from None
+        raise TypeError(f"{what.decode()} must be a C-contiguous buffer; "
+                        f"{type(obj).__name__}: {exc}") from None
     except TypeError:
         raise TypeError(f"{what.decode()} must be a bytes-like object, not "
                         f"{type(obj).__name__}") from None

@@ -71,7 +71,7 @@ cdef inline int _decode_b64_blocks(const uint8_t* text, size_t n, uint8_t* pcm,
                                    g711_kernel kernel, size_t* err_offset) noexcept nogil:
     """base64 text -> codes (scratch block) -> PCM16. Returns an RT_B64_* kind."""
     cdef uint8_t codes[CODES_BLOCK]
-    cdef size_t pos = 0, chunk, got, rc
+    cdef size_t pos = 0, chunk, got = 0, rc
     while True:
         chunk = n - pos if n - pos <= CHARS_BLOCK else CHARS_BLOCK
         rc = rt_b64_decode(text + pos, chunk, codes, &got, err_offset)
@@ -91,7 +91,7 @@ cdef inline int _decode_b64_blocks(const uint8_t* text, size_t n, uint8_t* pcm,
 
 cdef bytes _decode_b64(object b64, g711_kernel kernel):
     cdef Py_buffer src
-    cdef const char* text
+    cdef const char* text = NULL
     cdef Py_ssize_t n
     cdef size_t err = 0
     cdef int rc

@@ -1,0 +1,5 @@
+import sys
+
+from rtfast.cli import main
+
+sys.exit(main())

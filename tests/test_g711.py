@@ -1,0 +1,263 @@
+import array
+import base64
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from _audioop import audioop
+from reference import g711_ref
+from rtfast import g711
+from rtfast.errors import Base64Error
+
+ALL_PCM = array.array("h", range(-32768, 32768)).tobytes()
+ALL_CODES = bytes(range(256))
+
+CODECS = {
+    "ulaw": (audioop.lin2ulaw, audioop.ulaw2lin),
+    "alaw": (audioop.lin2alaw, audioop.alaw2lin),
+}
+
+
+@pytest.fixture(params=["kernel", "reference"])
+def impl(request):
+    return g711 if request.param == "kernel" else g711_ref
+
+
+def fns(impl, codec):
+    return (getattr(impl, f"{codec}_encode"), getattr(impl, f"{codec}_decode"),
+            getattr(impl, f"{codec}_encode_into"), getattr(impl, f"{codec}_decode_into"),
+            getattr(impl, f"{codec}_encode_b64"), getattr(impl, f"{codec}_decode_b64"))
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_every_int16_encodes_like_audioop(impl, codec):
+    encode = fns(impl, codec)[0]
+    assert encode(ALL_PCM) == CODECS[codec][0](ALL_PCM, 2)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_every_code_decodes_like_audioop(impl, codec):
+    decode = fns(impl, codec)[1]
+    assert decode(ALL_CODES) == CODECS[codec][1](ALL_CODES, 2)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_decode_encode_is_identity_on_codes(impl, codec):
+    encode, decode = fns(impl, codec)[:2]
+    back = encode(decode(ALL_CODES))
+    if codec == "ulaw":
+        # 0x7F and 0xFF both decode to 0; the encoder picks 0xFF (positive zero).
+        expected = ALL_CODES.replace(b"\x7f", b"\xff")
+    else:
+        expected = ALL_CODES
+    assert back == expected
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_into_forms_write_the_same_bytes(impl, codec):
+    encode, decode, encode_into, decode_into = fns(impl, codec)[:4]
+    out = bytearray(len(ALL_PCM) // 2 + 7)
+    assert encode_into(ALL_PCM, out) == len(ALL_PCM) // 2
+    assert bytes(out[: len(ALL_PCM) // 2]) == encode(ALL_PCM)
+    assert out[len(ALL_PCM) // 2:] == bytearray(7)          # nothing past the end
+    pcm = bytearray(512)
+    assert decode_into(ALL_CODES, pcm) == 512
+    assert bytes(pcm) == decode(ALL_CODES)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_fused_b64_forms_equal_composed(impl, codec):
+    encode, decode, _, _, encode_b64, decode_b64 = fns(impl, codec)
+    assert encode_b64(ALL_PCM) == base64.b64encode(encode(ALL_PCM))
+    text = base64.b64encode(ALL_CODES)
+    assert decode_b64(text) == decode(ALL_CODES)
+    assert decode_b64(text.decode()) == decode(ALL_CODES)
+
+
+# -- the compiled kernel only: buffers, errors, sizes ---------------------------------------
+
+speech = st.binary(max_size=4096)
+
+
+@given(pcm=st.binary(max_size=4096).filter(lambda b: len(b) % 2 == 0))
+def test_random_pcm_matches_audioop_and_reference(pcm):
+    for codec, (lin2x, _) in CODECS.items():
+        encode = getattr(g711, f"{codec}_encode")
+        assert encode(pcm) == lin2x(pcm, 2) == getattr(g711_ref, f"{codec}_encode")(pcm)
+
+
+@given(pcm=st.binary(max_size=9000).filter(lambda b: len(b) % 2 == 0), codec=st.sampled_from(list(CODECS)))
+def test_fused_round_trip_properties(pcm, codec):
+    encode, decode, encode_into, _, encode_b64, decode_b64 = fns(g711, codec)
+    codes = encode(pcm)
+    assert encode_b64(pcm) == base64.b64encode(codes)
+    assert decode_b64(encode_b64(pcm)) == decode(codes)
+    out = bytearray(len(codes))
+    assert encode_into(pcm, out) == len(codes) and bytes(out) == codes
+
+
+@given(data=st.binary(min_size=1, max_size=12000), codec=st.sampled_from(list(CODECS)))
+def test_fused_decode_spans_blocks(data, codec):
+    # 3072 codes per internal block: lengths around and past it must concatenate.
+    decode, decode_b64 = fns(g711, codec)[1], fns(g711, codec)[5]
+    assert decode_b64(base64.b64encode(data)) == decode(data)
+
+
+def test_fused_decode_of_a_twilio_frame():
+    codes = bytes((i * 37) & 0xFF for i in range(160))
+    payload = base64.b64encode(codes)
+    assert len(payload) == 216
+    assert g711.ulaw_decode_b64(payload) == audioop.ulaw2lin(codes, 2)
+    assert g711.alaw_decode_b64(payload) == audioop.alaw2lin(codes, 2)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_empty_input(codec):
+    encode, decode, encode_into, decode_into, encode_b64, decode_b64 = fns(g711, codec)
+    assert encode(b"") == b"" and decode(b"") == b""
+    assert encode_b64(b"") == b"" and decode_b64(b"") == b"" and decode_b64("") == b""
+    assert encode_into(b"", bytearray()) == 0 and decode_into(b"", bytearray()) == 0
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("n", [1, 3, 161])
+def test_odd_pcm_length_is_a_value_error_naming_it(codec, n):
+    encode, _, encode_into, _, encode_b64, _ = fns(g711, codec)
+    for call in (lambda: encode(b"\0" * n), lambda: encode_b64(b"\0" * n),
+                 lambda: encode_into(b"\0" * n, bytearray(n))):
+        with pytest.raises(ValueError, match=f"even number of bytes, got {n}"):
+            call()
+
+
+def test_one_code_decodes_to_one_sample():
+    assert g711.ulaw_decode(b"\x00") == audioop.ulaw2lin(b"\x00", 2)
+    assert len(g711.alaw_decode(b"\xd5")) == 2
+
+
+def test_too_small_out_is_a_value_error_and_nothing_is_written():
+    out = bytearray(b"\xaa" * 3)
+    with pytest.raises(ValueError, match="room for 3 bytes, 4 needed"):
+        g711.ulaw_encode_into(b"\x01\x00" * 4, out)
+    assert out == bytearray(b"\xaa" * 3)
+    out = bytearray(b"\xaa" * 7)
+    with pytest.raises(ValueError, match="room for 7 bytes, 8 needed"):
+        g711.alaw_decode_into(b"\x01" * 4, out)
+    assert out == bytearray(b"\xaa" * 7)
+
+
+def test_memoryview_slices_with_offsets():
+    buf = bytearray(ALL_PCM[:2000])
+    view = memoryview(buf)[2:1002]          # odd start address, even length
+    assert g711.ulaw_encode(view) == audioop.lin2ulaw(bytes(view), 2)
+    out = bytearray(1001)
+    assert g711.ulaw_encode_into(view, memoryview(out)[1:]) == 500
+    assert bytes(out[1:501]) == audioop.lin2ulaw(bytes(view), 2)
+    codes = memoryview(ALL_CODES)[17:99]
+    target = bytearray(200)
+    assert g711.alaw_decode_into(codes, memoryview(target)[3:]) == 164
+    assert bytes(target[3:167]) == audioop.alaw2lin(bytes(codes), 2)
+
+
+def test_read_only_buffers_are_accepted_as_input_and_refused_as_output():
+    ro = memoryview(ALL_PCM[:320]).toreadonly()
+    assert g711.ulaw_encode(ro) == audioop.lin2ulaw(ALL_PCM[:320], 2)
+    with pytest.raises(TypeError, match="out must be a writable"):
+        g711.ulaw_encode_into(ro, bytes(160))
+    with pytest.raises(TypeError, match="out must be a writable"):
+        g711.ulaw_decode_into(b"\xff", memoryview(bytearray(2)).toreadonly())
+
+
+def test_numpy_arrays():
+    pcm = np.arange(-32768, 32768, 7, dtype=np.int16)
+    assert g711.ulaw_encode(pcm) == audioop.lin2ulaw(pcm.tobytes(), 2)
+    out = np.zeros(len(pcm), dtype=np.uint8)
+    assert g711.alaw_encode_into(pcm, out) == len(pcm)
+    assert out.tobytes() == audioop.lin2alaw(pcm.tobytes(), 2)
+    samples = np.zeros(256, dtype=np.int16)
+    assert g711.ulaw_decode_into(np.arange(256, dtype=np.uint8), samples) == 512
+    assert samples.tobytes() == audioop.ulaw2lin(ALL_CODES, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.float64, np.uint16])
+def test_numpy_arrays_of_other_dtypes_are_a_clear_type_error(dtype):
+    with pytest.raises(TypeError, match="PCM16"):
+        g711.ulaw_encode(np.zeros(16, dtype=dtype))
+    with pytest.raises(TypeError, match="1-byte items"):
+        g711.ulaw_decode(np.zeros(16, dtype=dtype))
+
+
+def test_non_contiguous_and_non_buffers_are_type_errors():
+    strided = np.zeros(32, dtype=np.int16)[::2]
+    with pytest.raises(TypeError, match="C-contiguous"):
+        g711.ulaw_encode(strided)
+    with pytest.raises(TypeError, match="bytes-like"):
+        g711.ulaw_encode("not bytes")
+    with pytest.raises(TypeError, match="bytes-like"):
+        g711.ulaw_decode(12)
+
+
+def test_fused_decode_reports_bad_base64_with_offset():
+    good = base64.b64encode(bytes(160)).decode()
+    bad = good[:100] + "!" + good[101:]
+    with pytest.raises(Base64Error) as info:
+        g711.ulaw_decode_b64(bad)
+    assert info.value.offset == 100 and info.value.reason == "character"
+    with pytest.raises(Base64Error) as info:
+        g711.ulaw_decode_b64(good[:-1])          # ends "=": padding where data must be
+    assert info.value.offset == 214 and info.value.reason == "padding"
+    unpadded = base64.b64encode(bytes(162))[:-1]
+    with pytest.raises(Base64Error) as info:
+        g711.ulaw_decode_b64(unpadded)
+    assert info.value.offset == 215 and info.value.reason == "length"
+    with pytest.raises(Base64Error) as info:
+        g711.alaw_decode_b64("AAAA" + "é" + "AAA")
+    assert info.value.offset == 4
+
+
+def test_fused_decode_rejects_padding_closing_an_inner_block():
+    # 4096 chars is one internal block; a padded quantum there is misplaced.
+    text = b"A" * 4094 + b"==" + b"AAAA"
+    with pytest.raises(Base64Error) as info:
+        g711.ulaw_decode_b64(text)
+    assert info.value.offset == 4094 and info.value.reason == "padding"
+
+
+def test_huge_input_in_one_call():
+    # 64 MiB of PCM16 through the GIL-free path.
+    pcm = np.resize(np.frombuffer(ALL_PCM, dtype=np.int16), 32 * 1024 * 1024)
+    codes = g711.ulaw_encode(pcm)
+    assert len(codes) == 32 * 1024 * 1024
+    assert codes[:65536] == audioop.lin2ulaw(ALL_PCM, 2)
+    assert codes[-65536:] == audioop.lin2ulaw(ALL_PCM, 2)
+    back = g711.ulaw_decode(codes)
+    assert len(back) == 64 * 1024 * 1024
+    assert back[:131072] == audioop.ulaw2lin(codes[:65536], 2)
+
+
+def test_kernels_release_the_gil_on_large_buffers():
+    import threading
+    import time
+
+    pcm = np.resize(np.frombuffer(ALL_PCM, dtype=np.int16), 8 * 1024 * 1024)
+    ticks = 0
+    stop = False
+
+    def count():
+        nonlocal ticks
+        while not stop:
+            ticks += 1
+            time.sleep(0)
+
+    t = threading.Thread(target=count)
+    t.start()
+    try:
+        time.sleep(0.01)
+        before = ticks
+        for _ in range(5):
+            g711.alaw_encode(pcm)
+        during = ticks - before
+    finally:
+        stop = True
+        t.join()
+    assert during > 0
