@@ -21,9 +21,9 @@ cdef inline int raise_b64_error(int kind, size_t offset, const uint8_t *src, siz
     if kind == RT_B64_BAD_LENGTH:
         raise Base64Error(f"invalid base64: length {n} is not a multiple of 4 "
                           f"(padding is required)", offset, "length")
-    if kind == RT_B64_BAD_PADDING:
-        raise Base64Error(f"invalid base64: misplaced padding '=' at offset {offset}",
-                          offset, "padding")
     ch = f" {bytes([src[offset]])!r}" if offset < n else ""
+    if kind == RT_B64_BAD_PADDING:
+        raise Base64Error(f"invalid base64: misplaced padding or data after padding:{ch} "
+                          f"at offset {offset}", offset, "padding")
     raise Base64Error(f"invalid base64: bad character{ch} at offset {offset}",
                       offset, "character")

@@ -91,7 +91,7 @@ def test_large_buffers_every_path(level, size):
 @pytest.mark.parametrize("text,reason,offset", [
     (b"QQ=", "padding", 2), (b"QQ", "length", 2), (b"Q", "length", 1),
     (b"A===", "padding", 1), (b"====", "padding", 0), (b"QQ==QQ==", "padding", 2),
-    (b"QU=D", "padding", 2), (b"QUJD\n", "character", 4), (b"QU-D", "character", 2),
+    (b"QU=D", "padding", 3), (b"QU=\n", "character", 3), (b"QUJD\n", "character", 4), (b"QU-D", "character", 2),
     (b"QU_D", "character", 2), (b"\xffQUJ", "character", 0), (b" QUJD", "character", 0),
 ])
 def test_error_cases(level, text, reason, offset):
