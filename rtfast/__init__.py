@@ -16,4 +16,5 @@ def build_info() -> dict:
     info = dict(load("_buildinfo").info())
     info["version"] = __version__
     info["b64"] = load("_b64").implementation()
+    info["resample"] = load("_resample").engine()
     return info
