@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["RtfastError", "Base64Error", "ProtocolError"]
+__all__ = [
+    "RtfastError", "Base64Error", "ProtocolError", "HandshakeError", "AuthenticationError",
+    "PermissionDeniedError", "NotFoundError", "RateLimitError", "ConnectionClosed", "BetaShapeRefused", "RingOverflow",
+]
 
 
 class RtfastError(Exception):
@@ -40,3 +43,77 @@ class ProtocolError(RtfastError, ValueError):
         super().__init__(f"{reason}: {excerpt!r}" if data is not None else reason)
         self.reason = reason
         self.excerpt = excerpt
+
+
+class HandshakeError(RtfastError):
+    """The server refused the websocket (or HTTP) request.
+
+    ``status`` is the HTTP status; ``message`` the server's own error message
+    when it sent one. Subclasses name the common cases.
+    """
+
+    def __init__(self, status: int, message: str, body: bytes = b"") -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+        self.body = body
+
+
+class AuthenticationError(HandshakeError):
+    """401: the API key (or token) is missing or wrong."""
+
+
+class PermissionDeniedError(HandshakeError):
+    """403: the key may not use this model or endpoint."""
+
+
+class NotFoundError(HandshakeError):
+    """404: no such model, deployment or path."""
+
+
+class RateLimitError(HandshakeError):
+    """429: too many requests or sessions; retry later."""
+
+
+_BY_STATUS = {401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError, 429: RateLimitError}
+
+
+def handshake_error(status: int, message: str, body: bytes = b"") -> HandshakeError:
+    """The HandshakeError subclass for an HTTP status."""
+    return _BY_STATUS.get(status, HandshakeError)(status, message, body)
+
+
+class ConnectionClosed(RtfastError):
+    """The websocket closed; ``code`` and ``reason`` are what the peer sent
+    (1006 and "" when it vanished without a close frame)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"connection closed: code {code}" + (f", reason {reason!r}" if reason else ""))
+        self.code = code
+        self.reason = reason
+
+
+class BetaShapeRefused(ConnectionClosed):
+    """The server refuses the beta protocol shape (error ``beta_api_shape_disabled``,
+    close code 4000). OpenAI does so since May 2026: connect with the GA
+    generation (``client.realtime.connect``) instead."""
+
+    def __init__(self, message: str = "the server refuses the beta API shape", code: int = 4000) -> None:
+        RtfastError.__init__(self, f"{message} (close code {code}); use the GA generation")
+        self.code = code
+        self.reason = message
+
+
+class RingOverflow(RtfastError, OverflowError):
+    """A write did not fit a FrameRing with overflow="raise"; nothing was written.
+
+    ``needed`` is the size of the write, ``room`` the bytes that were free.
+    """
+
+    def __init__(self, message: str, needed: int, room: int) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.room = room
+
+    def __reduce__(self):
+        return (type(self), (self.args[0], self.needed, self.room))
