@@ -1,3 +1,4 @@
+import rtfast.errors
 import gc
 import itertools
 import pickle
@@ -442,7 +443,7 @@ def test_bad_pad_and_properties():
         FrameRing(160, 1000, "raise")  # overflow is keyword-only
     assert (ring.frame_bytes, ring.capacity_bytes, ring.overflow) == (160, 1000, "drop_newest")
     assert "frame_bytes=160" in repr(ring)
-    assert RingOverflow.__module__ == "rtfast.ring"
+    assert RingOverflow is rtfast.errors.RingOverflow
 
 
 # -- drain and carrier framing -------------------------------------------------------------
