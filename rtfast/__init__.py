@@ -1,12 +1,34 @@
-"""rtfast: a fast client and audio core for the OpenAI Realtime API."""
+"""rtfast: a fast client and audio core for the OpenAI Realtime API.
+
+    import rtfast
+    client = rtfast.AsyncOpenAI()
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        ...
+"""
 
 from __future__ import annotations
 
-from rtfast.errors import Base64Error, ProtocolError, RtfastError
+from rtfast.errors import (AuthenticationError, Base64Error, BetaShapeRefused, ConnectionClosed,
+                           HandshakeError, ProtocolError, RtfastError)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_info", "Base64Error", "ProtocolError", "RtfastError"]
+__all__ = [
+    "__version__", "build_info", "AsyncOpenAI", "AsyncAzureOpenAI", "connect",
+    "RtfastError", "Base64Error", "ProtocolError", "HandshakeError", "AuthenticationError",
+    "ConnectionClosed", "BetaShapeRefused",
+]
+
+_CLIENT_NAMES = ("AsyncOpenAI", "AsyncAzureOpenAI", "connect")
+
+
+def __getattr__(name: str):
+    # The client pulls in websockets; audio-only users need not pay for it.
+    if name in _CLIENT_NAMES:
+        from rtfast import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'rtfast' has no attribute {name!r}")
 
 
 def build_info() -> dict:
