@@ -1,0 +1,197 @@
+"""An embedded local OpenAI Realtime server, for demos and offline tests.
+
+:class:`RealtimeServer` listens on loopback and speaks the GA Realtime protocol
+over websockets, or the beta one when the client sends ``OpenAI-Beta:
+realtime=v1``. The official ``openai`` client works against it unchanged::
+
+    async with RealtimeServer(script=Script(reply_text="Hello there")) as server:
+        client = AsyncOpenAI(api_key="sk-test", websocket_base_url=server.base_url)
+        async with client.realtime.connect(model="gpt-realtime") as conn: ...
+
+Paths: ``/v1/realtime?model=M``, ``/openai/v1/realtime?model=M`` and the Azure
+preview ``/openai/realtime?api-version=V&deployment=M``. Auth: an
+``Authorization: Bearer ...`` or ``api-key`` header (unless ``require_auth=False``);
+without one the handshake gets HTTP 401 with the API's JSON error body.
+
+What it does: session.created/updated with the merged config; input audio in
+the session's input format with an energy VAD (speech_started/stopped, commit,
+user item, automatic response, barge-in cancels the response); scripted
+responses streaming a speech-like tone in the output format (100 ms per delta)
+with a word-by-word transcript, or text only, or a function call; item
+create/truncate/delete/retrieve, response.cancel, output_audio_buffer.clear,
+rate_limits.updated; ``error`` events (carrying the client's event_id, the
+connection stays open) for what the real API refuses. Every event validates
+against the official pydantic server-event models of its generation.
+
+Not served: the ephemeral-key HTTP endpoints (``POST /v1/realtime/client_secrets``,
+``/v1/realtime/sessions``): websockets' handshake parser refuses any request with a
+body before ``process_request`` runs, so they cannot be answered on this port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+from typing import Callable
+from urllib.parse import parse_qs
+
+import orjson
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from rtfast._server_conn import _Connection
+from rtfast._server_session import (ClientError, FunctionCall, Reply, Script, ServerSession, SessionConfig,
+                                    UserInput)
+
+__all__ = ["RealtimeServer", "Script", "Reply", "FunctionCall", "UserInput", "ServerSession", "main"]
+
+PATHS = ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime")
+
+
+# -- the server --------------------------------------------------------------------------------
+
+class RealtimeServer:
+    """A local Realtime API on ``host:port`` (port 0: an ephemeral port).
+
+    Use as ``async with RealtimeServer(...) as server:`` (or ``await start()`` /
+    ``await close()``); ``server.url`` is ``ws://HOST:PORT/v1/realtime`` and
+    ``server.base_url`` the ``websocket_base_url`` for the official client.
+
+    ``script``: a :class:`Script` or ``callable(session, user_input) -> Reply``.
+    ``require_auth``: refuse a handshake without an API key (HTTP 401).
+    ``refuse_beta``: answer a beta client with an ``error`` (code
+    ``beta_api_shape_disabled``) and close code 4000, as the API now does.
+    Misbehaviour, counted in events sent on each connection:
+    ``close_after_events`` closes with ``close_code`` (``None``: drop the TCP
+    connection without a close frame); ``garbage_after_events`` sends one frame
+    that is not JSON; ``stall_after_events`` stops sending anything more.
+
+    ``connections`` holds a :class:`ServerSession` per connection;
+    ``received[i]`` is the list of events connection ``i`` sent.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, script: Script | Callable | None = None,
+                 require_auth: bool = True, refuse_beta: bool = False, model: str = "gpt-realtime",
+                 close_after_events: int | None = None, close_code: int | None = 1011,
+                 garbage_after_events: int | None = None, stall_after_events: int | None = None) -> None:
+        self.host, self.port = host, port
+        self.script = script if script is not None else Script()
+        self.require_auth, self.refuse_beta, self.model = require_auth, refuse_beta, model
+        self.close_after_events, self.close_code = close_after_events, close_code
+        self.garbage_after_events, self.stall_after_events = garbage_after_events, stall_after_events
+        self.connections: list[ServerSession] = []
+        self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v1/realtime"
+
+    @property
+    def base_url(self) -> str:
+        """The ``websocket_base_url`` to give ``openai.AsyncOpenAI``."""
+        return f"ws://{self.host}:{self.port}/v1"
+
+    @property
+    def received(self) -> list[list[dict]]:
+        return [c.received for c in self.connections]
+
+    async def start(self) -> RealtimeServer:
+        self._server = await serve(self._handle, self.host, self.port, process_request=self._process_request,
+                                   max_size=None, compression=None)
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        """Close every connection and stop listening; returns once no task is left."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> RealtimeServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def serve_forever(self) -> None:
+        await self._server.serve_forever()
+
+    def _process_request(self, connection: ServerConnection, request):
+        path = request.path.partition("?")[0].rstrip("/")
+        if path not in PATHS:
+            return _json_response(connection, 404, "invalid_request_error", "not_found",
+                                  f"Invalid URL (GET {path}): this server serves {', '.join(PATHS)}.")
+        headers = request.headers
+        auth = headers.get("Authorization", "")
+        if self.require_auth and not (auth.startswith("Bearer ") and auth[7:].strip()) \
+                and not headers.get("api-key"):
+            return _json_response(connection, 401, "invalid_request_error", "invalid_api_key",
+                                  "You didn't provide an API key. You need to provide your API key in an "
+                                  "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        path, _, qs = ws.request.path.partition("?")
+        query = {k: v[-1] for k, v in parse_qs(qs).items()}
+        beta = "realtime=v1" in ws.request.headers.get("OpenAI-Beta", "")
+        config = SessionConfig(model=query.get("model") or query.get("deployment") or self.model,
+                               id="sess_" + secrets.token_hex(10))
+        state = ServerSession(beta, path, query, dict(ws.request.headers.raw_items()), config)
+        self.connections.append(state)
+        conn = _Connection(self, ws, state)
+        try:
+            if beta and self.refuse_beta:
+                await conn.error(ClientError("beta_api_shape_disabled", "The beta Realtime API shape is no "
+                                             "longer supported; use the GA shape (no OpenAI-Beta header)."), None)
+                await ws.close(4000, "beta_api_shape_disabled")
+                return
+            await conn.run()
+        except ConnectionClosed:
+            pass
+        finally:
+            for child in list(conn.tasks):
+                child.cancel()
+            await asyncio.gather(*conn.tasks, return_exceptions=True)
+            state.closed = True
+
+
+def _json_response(connection: ServerConnection, status: int, type_: str, code: str, message: str):
+    body = orjson.dumps({"error": {"message": message, "type": type_, "param": None, "code": code}}).decode()
+    response = connection.respond(status, body)
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+# -- rtfast serve ------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    """``rtfast serve``: run the local Realtime server until interrupted."""
+    parser = argparse.ArgumentParser(prog="rtfast serve", description="A local OpenAI Realtime API server "
+                                     "(GA, and beta with OpenAI-Beta: realtime=v1) with scripted replies.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--say", default="Hello there! This is the rtfast local realtime server.",
+                        help="what every response says")
+    parser.add_argument("--latency-ms", type=float, default=300.0, help="delay before each response's output")
+    parser.add_argument("--fast", action="store_true", help="stream audio as fast as possible, not at 1x")
+    parser.add_argument("--no-auth", action="store_true", help="accept connections without an API key")
+    args = parser.parse_args(argv)
+    script = Script(reply_text=args.say, latency_ms=args.latency_ms, realtime=not args.fast)
+
+    async def run() -> None:
+        async with RealtimeServer(args.host, args.port, script=script, require_auth=not args.no_auth) as server:
+            print(f"rtfast realtime server on {server.url}  (websocket_base_url={server.base_url})", flush=True)
+            await server.serve_forever()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
