@@ -1,4 +1,4 @@
-"""The rtfast command line: ``rtfast demo``, ``rtfast --version``."""
+"""The rtfast command line: ``rtfast demo``, ``rtfast serve``, ``rtfast --version``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rtfast", description=__doc__)
     parser.add_argument("--version", action="store_true", help="print the version and build info")
     sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="transcode a simulated phone call and compare with the stdlib")
-    demo.add_argument("--seconds", type=float, default=30.0, help="length of the simulated call")
-    args = parser.parse_args(argv)
+    demo = sub.add_parser("demo", help="a short voice conversation (embedded server without OPENAI_API_KEY)")
+    demo.add_argument("--seconds", type=float, default=10.0, help="audio used for the audio-core figures")
+    sub.add_parser("serve", help="run the embedded local Realtime server (rtfast serve --help)", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "serve":
+        from rtfast.server import main as serve
+
+        return serve(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     if args.version:
         import rtfast
