@@ -42,8 +42,8 @@ cdef class AudioDelta:
     """
     cdef readonly str type
     cdef readonly object event_id, response_id, item_id, output_index, content_index
-    cdef bytes _frame        # raw frame holding the delta at [_start, _end)
-    cdef Py_ssize_t _start, _end
+    cdef bytes _frame        # bytes holding the base64 audio at [_start, _end): the raw
+    cdef Py_ssize_t _start, _end  # frame (scanned), or the delta's ASCII (built/slow path)
     cdef object _delta       # str, when parsed the slow way or once read
     cdef dict _extra         # keys the spec does not know (kept for round trips)
 
@@ -67,7 +67,9 @@ cdef class AudioDelta:
         self.output_index = output_index
         self.content_index = content_index
         self._extra = extra or None
-        self._start = self._end = -1
+        self._frame = delta.encode("ascii", "replace")   # non-ASCII fails as bad base64
+        self._start = 0
+        self._end = len(self._frame)
 
     @property
     def delta(self):
@@ -81,43 +83,28 @@ cdef class AudioDelta:
     def generation(self):
         return "ga" if self.type == "response.output_audio.delta" else "beta"
 
-    cdef inline int _text(self, const uint8_t** p, Py_ssize_t* n) except -1:
-        if self._delta is None:
-            p[0] = <const uint8_t*>PyBytes_AS_STRING(self._frame) + self._start
-            n[0] = self._end - self._start
-        else:
-            # Only frames built in Python or parsed the slow way get here.
-            p[0] = <const uint8_t*>PyBytes_AS_STRING(self._delta.encode("ascii", "replace"))
-            n[0] = len(self._delta)
-        return 0
+    cdef inline const uint8_t* _text(self) noexcept:
+        return <const uint8_t*>PyBytes_AS_STRING(self._frame) + self._start
 
     @property
     def audio_length(self):
         """Bytes the decoded audio will take (from the base64 length and padding)."""
-        cdef const uint8_t* p
-        cdef Py_ssize_t n
-        if self._delta is not None:
-            b = self._delta.encode("ascii", "replace")
-            return rt_b64_decoded_len(<const uint8_t*>PyBytes_AS_STRING(b), len(b))
-        self._text(&p, &n)
-        return rt_b64_decoded_len(p, n)
+        return rt_b64_decoded_len(self._text(), self._end - self._start)
+
+    cdef int _decode(self, uint8_t* out, size_t* written) except -1:
+        cdef size_t err = 0
+        cdef Py_ssize_t n = self._end - self._start
+        rc = rt_b64_decode(self._text(), n, out, written, &err)
+        if rc != RT_B64_OK:
+            raise_b64_error(rc, err, self._text(), n)
+        return 0
 
     def audio(self):
         """The decoded audio bytes (PCM16 or G.711, per the session's output format)."""
         cdef uint8_t* dst
-        cdef size_t written = 0, err = 0
-        cdef const uint8_t* p
-        cdef Py_ssize_t n
-        if self._delta is not None:
-            text = self._delta.encode("ascii", "replace")
-            p = <const uint8_t*>PyBytes_AS_STRING(text)
-            n = len(text)
-        else:
-            self._text(&p, &n)
-        out = new_bytes(rt_b64_decoded_len(p, n), &dst)
-        rc = rt_b64_decode(p, n, dst, &written, &err)
-        if rc != RT_B64_OK:
-            raise_b64_error(rc, err, p, n)
+        cdef size_t written = 0
+        out = new_bytes(rt_b64_decoded_len(self._text(), self._end - self._start), &dst)
+        self._decode(dst, &written)
         return out
 
     def audio_into(self, out):
@@ -126,23 +113,13 @@ cdef class AudioDelta:
         A too-small out raises ValueError before anything is written.
         """
         cdef Py_buffer dst
-        cdef size_t written = 0, err = 0
-        cdef const uint8_t* p
-        cdef Py_ssize_t n
-        if self._delta is not None:
-            text = self._delta.encode("ascii", "replace")
-            p = <const uint8_t*>PyBytes_AS_STRING(text)
-            n = len(text)
-        else:
-            self._text(&p, &n)
-        need = rt_b64_decoded_len(p, n)
+        cdef size_t written = 0
+        cdef size_t need = rt_b64_decoded_len(self._text(), self._end - self._start)
         get_buffer(out, &dst, True, ANY_ITEMS, b"out")
         try:
             if <size_t>dst.len < need:
                 raise ValueError(f"out has room for {dst.len} bytes, {need} needed")
-            rc = rt_b64_decode(p, n, <uint8_t*>dst.buf, &written, &err)
-            if rc != RT_B64_OK:
-                raise_b64_error(rc, err, p, n)
+            self._decode(<uint8_t*>dst.buf, &written)
         finally:
             release(&dst)
         return written
@@ -150,7 +127,7 @@ cdef class AudioDelta:
     def to_dict(self):
         d = {"type": self.type}
         for name in _FIELDS[1:6]:
-            value = getattr(self, name) if name != "delta" else None
+            value = getattr(self, name)
             if value is not None:
                 d[name] = value
         d["delta"] = self.delta
