@@ -302,14 +302,16 @@ def _get_all(name: str, ident: str, fields: list[_Field], fname: str) -> list[st
     """A parser that reads every field with ``dict.get``: absent and null fields are both None."""
     src = [f"def {fname}(d):", f"    o = _new(_C_{ident})", "    g = d.get", "    n = 0"]
     for f in fields:
-        src.append(f"    v = g({f.name!r})")
-        src.append("    if v is not None:")
-        src.append("        n += 1")
-        src.extend(_check_code(name, f, "        ", "v", None))
-        src.append(f"    o.{f.name} = v")
+        src.extend(_read_with_get(name, f))
     src.append(f"    o._extra = None if n == len(d) else _extras(d, _K_{ident})")
     src.append("    return o")
     return src
+
+
+def _read_with_get(name: str, f: _Field) -> list[str]:
+    """Parser lines reading one field with ``g = d.get``, counting it in ``n`` when present."""
+    return [f"    v = g({f.name!r})", "    if v is not None:", "        n += 1",
+            *_check_code(name, f, "        ", "v", None), f"    o.{f.name} = v"]
 
 
 def _class_source(key: str, name: str, fields: list[_Field]) -> str:
@@ -335,11 +337,7 @@ def _class_source(key: str, name: str, fields: list[_Field]) -> str:
         if optional:
             src.append("    g = d.get")
         for f in optional:
-            src.append(f"    v = g({f.name!r})")
-            src.append("    if v is not None:")
-            src.append("        n += 1")
-            src.extend(_check_code(name, f, "        ", "v", None))
-            src.append(f"    o.{f.name} = v")
+            src.extend(_read_with_get(name, f))
         src.append(f"    o._extra = None if n == len(d) else _extras(d, _K_{ident})")
         src.append("    return o")
     # constructor: keyword arguments, None = JSON null, unknown keywords kept
