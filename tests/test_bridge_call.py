@@ -1,0 +1,363 @@
+"""rtfast.bridge.Call driven by scripted byte literals: carrier frames, realtime frames, ticks."""
+
+import base64
+
+import orjson
+import pytest
+
+from rtfast import wire
+from rtfast.bridge import BargeIn, Call, CallEnded
+from rtfast.carriers import Dtmf, ExotelCodec, Start, Stop, TelnyxCodec, TwilioCodec, VonageCodec
+from rtfast.errors import ProtocolError
+from test_carriers import (B64, EXOTEL_START, TELNYX_START, TWILIO_DTMF, TWILIO_MEDIA, TWILIO_START, TWILIO_STOP,
+                           ULAW, VONAGE_CONNECTED, telnyx_media)
+
+SID = "MZ18ad3ab5a668"
+
+
+def session_updated(fmt="audio/pcmu"):
+    f = {"type": fmt} if fmt != "audio/pcm" else {"type": fmt, "rate": 24000}
+    return orjson.dumps({"type": "session.updated", "event_id": "e0", "session": {
+        "type": "realtime", "id": "sess_1", "object": "realtime.session",
+        "audio": {"input": {"format": f}, "output": {"format": f, "voice": "alloy"}}}})
+
+
+def response_created(rid="resp_1"):
+    return orjson.dumps({"type": "response.created", "event_id": "e1",
+                         "response": {"id": rid, "object": "realtime.response", "status": "in_progress"}})
+
+
+def response_done(rid="resp_1"):
+    return orjson.dumps({"type": "response.done", "event_id": "e9",
+                         "response": {"id": rid, "object": "realtime.response", "status": "completed"}})
+
+
+def delta(audio, item="item_1", rid="resp_1"):
+    return orjson.dumps({"type": "response.output_audio.delta", "event_id": "e", "response_id": rid,
+                         "item_id": item, "output_index": 0, "content_index": 0,
+                         "delta": base64.b64encode(audio).decode()})
+
+
+def audio_done(item="item_1", rid="resp_1"):
+    return orjson.dumps({"type": "response.output_audio.done", "event_id": "e", "response_id": rid,
+                         "item_id": item, "output_index": 0, "content_index": 0})
+
+
+SPEECH_STARTED = orjson.dumps({"type": "input_audio_buffer.speech_started", "event_id": "e",
+                               "audio_start_ms": 1000, "item_id": "item_user"})
+
+
+def twilio_call(**kw):
+    call = Call(TwilioCodec(), **kw)
+    call.session_update()
+    call.from_carrier(TWILIO_START)
+    call.from_realtime(session_updated("audio/pcmu" if call.effective_mode == "passthrough" else "audio/pcm"))
+    return call
+
+
+def media_payloads(frames):
+    """Decoded audio of the carrier media frames in a to_carrier list (marks skipped)."""
+    out = []
+    for f in frames:
+        d = orjson.loads(f)
+        if d["event"] == "media":
+            out.append(base64.b64decode(d["media"]["payload"]))
+    return out
+
+
+def marks(frames):
+    return [orjson.loads(f)["mark"]["name"] for f in frames if orjson.loads(f)["event"] == "mark"]
+
+
+def echo(call, names):
+    for n in names:
+        call.from_carrier(orjson.dumps({"event": "mark", "streamSid": SID, "mark": {"name": n}}))
+
+
+# -- session.update -----------------------------------------------------------------------------
+
+def test_session_update_passthrough_matches_the_carrier_codec():
+    call = Call(TwilioCodec(), instructions="Be brief.", voice="marin")
+    d = orjson.loads(call.session_update())
+    assert d["type"] == "session.update"
+    audio = d["session"]["audio"]
+    assert audio["input"]["format"] == {"type": "audio/pcmu"} and audio["output"]["format"] == {"type": "audio/pcmu"}
+    assert audio["input"]["turn_detection"] == {"type": "server_vad"} and audio["output"]["voice"] == "marin"
+    assert d["session"]["instructions"] == "Be brief."
+
+
+def test_corrective_session_update_when_start_changes_the_codec():
+    call = Call(TelnyxCodec())                 # expects PCMU until start says otherwise
+    assert orjson.loads(call.session_update())["session"]["audio"]["input"]["format"]["type"] == "audio/pcmu"
+    a = call.from_carrier(TELNYX_START)        # PCMA
+    assert isinstance(a.events[0], Start)
+    (upd,) = a.to_realtime
+    assert orjson.loads(upd)["session"]["audio"]["output"]["format"] == {"type": "audio/pcma"}
+    assert call.carrier_format == "pcma/8000" and call.effective_mode == "passthrough"
+
+
+def test_transcode_and_beta_session_update():
+    call = Call(TwilioCodec(), mode="transcode", generation="beta", vad=None)
+    d = orjson.loads(call.session_update())["session"]
+    assert d["input_audio_format"] == "pcm16" and d["output_audio_format"] == "pcm16" and d["turn_detection"] is None
+    d = orjson.loads(Call(TwilioCodec(), mode="transcode").session_update())["session"]
+    assert d["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+
+
+# -- inbound ------------------------------------------------------------------------------------
+
+def test_passthrough_splice_is_byte_identical_to_build_append_b64():
+    call = twilio_call()
+    a = call.from_carrier(TWILIO_MEDIA)
+    assert a.to_realtime == [wire.build_append_b64(B64)] and not a.to_carrier and not a.events
+    outbound = TWILIO_MEDIA.replace(b'"track":"inbound"', b'"track":"outbound"')
+    assert not call.from_carrier(outbound)        # only the caller's track goes to the model
+
+
+def test_telnyx_out_of_order_chunks_reach_the_model_in_order():
+    call = Call(TelnyxCodec())
+    call.from_carrier(TELNYX_START)
+    payloads = [base64.b64encode(bytes([c]) * 160).decode() for c in range(8)]
+    sent = []
+    for c in [0, 1, 3, 2, 4, 6, 5, 7]:
+        sent += call.from_carrier(telnyx_media(c, payloads[c])).to_realtime
+    assert sent == [wire.build_append_b64(p) for p in payloads]
+
+
+def test_bad_frames_surface_as_errors_and_the_call_goes_on():
+    call = twilio_call()
+    a = call.from_carrier(b'{"event":"media","media":{"payload":"!!!!"}}')
+    assert isinstance(a.events[0], ProtocolError) and not a.to_realtime
+    a = call.from_realtime(b'{"type":')
+    assert isinstance(a.events[0], ProtocolError)
+    assert call.from_carrier(TWILIO_MEDIA).to_realtime and call.errors == 2
+
+
+def test_media_before_start_is_an_error_event():
+    call = Call(TwilioCodec())
+    (err,) = call.from_carrier(TWILIO_MEDIA).events
+    assert isinstance(err, ProtocolError) and "before start" in str(err)
+
+
+def test_dtmf_and_stop():
+    call = twilio_call()
+    (ev,) = call.from_carrier(TWILIO_DTMF).events
+    assert isinstance(ev, Dtmf) and ev.digit == "1"
+    a = call.from_carrier(TWILIO_STOP)
+    assert a.hangup and isinstance(a.events[0], CallEnded) and isinstance(a.events[1], Stop)
+    assert call.summary()["ended"] == "stop"
+    assert call.carrier_closed().hangup
+
+
+# -- outbound: framing and pacing ---------------------------------------------------------------
+
+def test_odd_sized_deltas_leave_as_steady_20ms_frames_each_followed_by_a_mark():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    audio = bytes(i % 255 for i in range(1234))
+    pos = 0
+    for n in (37, 250, 91, 160, 1, 695):
+        call.from_realtime(delta(audio[pos:pos + n]))
+        pos += n
+    a = call.tick(0)
+    frames = media_payloads(a.to_carrier)
+    assert [len(f) for f in frames] == [160] * 7          # 1120 whole bytes; 114 wait for more
+    call.from_realtime(audio_done())                       # the item is complete: pad its tail
+    frames += media_payloads(call.tick(0).to_carrier)
+    assert [len(f) for f in frames] == [160] * 8
+    assert b"".join(frames) == audio + b"\xff" * (1280 - 1234)
+    # every media is followed by its mark, numbered in order
+    kinds = [orjson.loads(f)["event"] for f in a.to_carrier]
+    assert kinds == ["media", "mark"] * 7 and marks(a.to_carrier) == [f"0.{i}" for i in range(1, 8)]
+
+
+def test_pacing_never_more_than_lead_ms_ahead():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=100)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 100))                  # 2 s at once
+    call.from_realtime(audio_done())
+    sent_ms, now = 0, 1000.0
+    first = None
+    while now < 4000:
+        frames = media_payloads(call.tick(now).to_carrier)
+        first = len(frames) if first is None else first
+        sent_ms += 20 * len(frames)
+        assert sent_ms - (now - 1000) <= 100               # at most lead_ms ahead of real time
+        now += 7                                           # ticks need not be on the frame grid
+    assert first == 5 and sent_ms == 2000
+
+
+def test_startup_buffer_then_from_realtime_with_now_sends_at_once():
+    call = twilio_call(startup_buffer_ms=60)
+    call.from_realtime(response_created())
+    assert not call.from_realtime(delta(ULAW * 2), now_ms=0).to_carrier     # 40 ms: gathering
+    a = call.from_realtime(delta(ULAW), now_ms=5)                          # 60 ms: go
+    assert len(media_payloads(a.to_carrier)) == 3
+    assert call.wake_at(5) is None
+
+
+def test_a_short_complete_item_is_not_held_by_the_startup_buffer():
+    call = twilio_call(startup_buffer_ms=200)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW[:100]))
+    call.from_realtime(audio_done())
+    assert len(media_payloads(call.tick(0).to_carrier)) == 1
+
+
+# -- barge-in -----------------------------------------------------------------------------------
+
+def playing_call(ms_received=400, ms_played=60):
+    """A call with ms_received of item_1 received, 100 ms sent, ms_played confirmed by marks."""
+    call = twilio_call(startup_buffer_ms=0, lead_ms=100)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * (ms_received // 20)))
+    sent = call.tick(0).to_carrier
+    assert len(media_payloads(sent)) == min(5, ms_received // 20)
+    echo(call, marks(sent)[:ms_played // 20])
+    assert call.played_ms.get("item_1", 0) == ms_played
+    return call, marks(sent)
+
+
+def test_barge_in_clears_first_then_cancels_and_truncates_at_played_ms():
+    call, names = playing_call(ms_received=400, ms_played=60)
+    a = call.from_realtime(SPEECH_STARTED)
+    assert a.to_carrier == [b'{"event":"clear","streamSid":"%s"}' % SID.encode()]
+    cancel, truncate = (orjson.loads(f) for f in a.to_realtime)
+    assert cancel == {"type": "response.cancel"}
+    assert truncate == {"type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0,
+                        "audio_end_ms": 60}
+    (b,) = [e for e in a.events if isinstance(e, BargeIn)]
+    assert (b.action, b.audio_end_ms, b.played_ms, b.received_ms, b.cancelled, b.cleared) == (
+        "truncate", 60, 60, 400, True, True)
+    # The clear flushes the other marks back: they are not counted as played.
+    echo(call, names[3:])
+    assert call.played_ms["item_1"] == 60 and call.stale_marks == 2
+    # Late deltas of the interrupted response are not played.
+    call.from_realtime(delta(ULAW * 5))
+    assert call.late_deltas == 1 and not call.tick(1000).to_carrier and call.buffered_ms == 0
+    # A new response plays normally, marks of the new generation count.
+    call.from_realtime(response_done())
+    call.from_realtime(response_created("resp_2"))
+    call.from_realtime(delta(ULAW * 3, item="item_2", rid="resp_2"))
+    out = call.tick(2000).to_carrier
+    assert len(media_payloads(out)) == 3 and marks(out)[0].startswith("1.")
+    echo(call, marks(out))
+    assert call.played_ms["item_2"] == 60 and call.summary()["barge_ins"] == 1
+
+
+def test_barge_in_deletes_the_item_when_nothing_played():
+    call, _ = playing_call(ms_received=400, ms_played=0)
+    a = call.from_realtime(SPEECH_STARTED)
+    assert len(a.to_carrier) == 1                                  # clear
+    assert [orjson.loads(f) for f in a.to_realtime] == [
+        {"type": "response.cancel"}, {"type": "conversation.item.delete", "item_id": "item_1"}]
+
+
+def test_truncate_is_min_of_played_and_received():
+    # Played can run past what was received (the item tail is padded to a whole frame).
+    call = twilio_call(startup_buffer_ms=0, lead_ms=100)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 2 + ULAW[:80]))                # 50 ms received
+    call.from_realtime(audio_done())                               # padded to 60 ms
+    call.from_realtime(delta(ULAW * 10, item="item_2"))            # then a second item, 200 ms
+    sent = call.tick(0).to_carrier
+    echo(call, marks(sent)[:4])                                    # item_1 fully (60 ms), item_2 20 ms
+    assert call.played_ms == {"item_1": 60, "item_2": 20}
+    a = call.from_realtime(SPEECH_STARTED)
+    truncates = [orjson.loads(f) for f in a.to_realtime if b"truncate" in f]
+    assert truncates == [{"type": "conversation.item.truncate", "item_id": "item_2", "content_index": 0,
+                          "audio_end_ms": 20}]
+    b1 = [e for e in a.events if isinstance(e, BargeIn) and e.item_id == "item_1"]
+    assert b1 == [] or b1[0].action is None                        # item_1 played entirely: left alone
+
+
+def test_an_item_still_streaming_is_truncated_even_when_all_received_audio_played():
+    call, names = playing_call(ms_received=60, ms_played=60)       # playback caught up with the model
+    a = call.from_realtime(SPEECH_STARTED)
+    assert not a.to_carrier                                        # nothing in flight: no clear needed
+    assert [orjson.loads(f) for f in a.to_realtime] == [
+        {"type": "response.cancel"},
+        {"type": "conversation.item.truncate", "item_id": "item_1", "content_index": 0, "audio_end_ms": 60}]
+
+
+def test_cancel_only_when_a_response_is_active():
+    call, _ = playing_call(ms_received=200, ms_played=40)
+    call.from_realtime(response_done())                            # generation finished, audio still playing
+    a = call.from_realtime(SPEECH_STARTED)
+    assert len(a.to_carrier) == 1
+    assert [orjson.loads(f)["type"] for f in a.to_realtime] == ["conversation.item.truncate"]
+    # Nothing playing and no response: speech_started does nothing but surface.
+    a = call.from_realtime(SPEECH_STARTED)
+    assert not a.to_carrier and not a.to_realtime and a.events[0].type == "input_audio_buffer.speech_started"
+
+
+# -- other carriers and transcode ---------------------------------------------------------------
+
+def test_transcode_round_trip_twilio():
+    call = twilio_call(mode="transcode", startup_buffer_ms=0, lead_ms=1000)
+    assert call.effective_mode == "transcode"
+    ins = []
+    for _ in range(10):
+        ins += call.from_carrier(TWILIO_MEDIA).to_realtime
+    pcm = b"".join(base64.b64decode(orjson.loads(f)["audio"]) for f in ins)
+    assert abs(len(pcm) - 10 * 960) <= 2 * 960                     # 8 kHz mu-law -> 24 kHz PCM16
+    call.from_realtime(response_created())
+    call.from_realtime(delta(pcm))
+    call.from_realtime(audio_done())
+    frames = media_payloads(call.tick(0).to_carrier)
+    assert all(len(f) == 160 for f in frames) and 8 <= len(frames) <= 11
+
+
+def test_vonage_pcm16_transcodes_with_binary_frames_and_notify_marks():
+    call = Call(VonageCodec(), startup_buffer_ms=0)
+    assert call.effective_mode == "transcode"
+    call.session_update()
+    a = call.from_carrier(VONAGE_CONNECTED)
+    assert isinstance(a.events[0], Start) and call.carrier_format == "pcm16/16000"
+    ins = call.from_carrier(bytes(640), binary=True).to_realtime
+    ins += call.from_carrier(bytes(640), binary=True).to_realtime
+    assert ins and all(f.startswith(b'{"type":"input_audio_buffer.append"') for f in ins)
+    call.from_realtime(session_updated("audio/pcm"))
+    call.from_realtime(response_created())
+    call.from_realtime(delta(bytes(960 * 5)))
+    call.from_realtime(audio_done())
+    out = call.tick(0).to_carrier
+    binary = [f for f in out if type(f) is tuple]
+    assert binary and all(f[1] is True and len(f[0]) == 640 for f in binary)
+    notes = [orjson.loads(f) for f in out if type(f) is bytes]
+    assert notes[0] == {"action": "notify", "payload": {"name": "0.1"}}
+    call.from_carrier(b'{"event":"websocket:notify","payload":{"name":"0.1"}}')
+    assert call.played_ms["item_1"] == 20
+
+
+def test_exotel_sends_3200_byte_chunks():
+    call = Call(ExotelCodec(), startup_buffer_ms=0)
+    call.from_carrier(EXOTEL_START)
+    call.from_realtime(session_updated("audio/pcm"))
+    call.from_realtime(response_created())
+    call.from_realtime(delta(bytes(4800 * 3)))                     # 300 ms at 24 kHz
+    call.from_realtime(audio_done())
+    assert call.chunk_ms == 200 and call.lead_ms == 400         # 3200 bytes of 8 kHz PCM16
+    sizes = [len(p) for p in media_payloads(call.tick(0).to_carrier)]
+    assert sizes and all(s == 3200 for s in sizes) and len(sizes) == 2
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        Call(TwilioCodec(), mode="fast")
+    with pytest.raises(ValueError):
+        Call(TwilioCodec(), frame_ms=30)
+
+
+def test_deltas_slower_than_playback_keep_their_item():
+    """The item's queued audio runs out between deltas (underrun): later deltas still count for it."""
+    call = twilio_call(startup_buffer_ms=0, lead_ms=100)
+    call.from_realtime(response_created())
+    sent = []
+    for i in range(6):
+        sent += call.from_realtime(delta(ULAW[:80] * 3), now_ms=i * 200).to_carrier   # 30 ms per 200 ms
+    call.from_realtime(audio_done())
+    sent += call.tick(2000).to_carrier
+    assert b"".join(media_payloads(sent)) == ULAW[:80] * 18
+    echo(call, marks(sent))
+    assert call.played_ms == {"item_1": 180} and call.sent_ms == {"item_1": 180}

@@ -1,0 +1,375 @@
+"""Carrier codecs, driven by literal frames: no sockets."""
+
+import base64
+import random
+
+import orjson
+import pytest
+from hypothesis import given, strategies as st
+
+from reference import b64_ref
+from rtfast import wire
+from rtfast.carriers import (Cleared, CarrierAlert, Connected, Dtmf, ExotelCodec, Mark, Media, PlivoCodec, Start,
+                             Stop, TelnyxCodec, TwilioCodec, Unknown, VonageCodec, codec, media_from_dict, scan_media)
+from rtfast.errors import ProtocolError
+
+RNG = random.Random(11)
+ULAW = bytes(RNG.randrange(256) for _ in range(160))
+B64 = base64.b64encode(ULAW).decode()
+assert len(B64) == 216
+
+# -- literal frames, as the carriers document them ---------------------------------------------
+
+TWILIO_CONNECTED = b'{"event": "connected", "protocol": "Call", "version": "1.0.0"}'
+TWILIO_START = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC0123","streamSid":"MZ18ad3ab5a668",'
+                b'"callSid":"CA0123","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw",'
+                b'"sampleRate":8000,"channels":1},"customParameters":{"FirstName":"Jane"}},'
+                b'"streamSid":"MZ18ad3ab5a668"}')
+TWILIO_MEDIA = (b'{"event":"media","sequenceNumber":"3","media":{"track":"inbound","chunk":"1",'
+                b'"timestamp":"5","payload":"' + B64.encode() + b'"},"streamSid":"MZ18ad3ab5a668"}')
+TWILIO_DTMF = (b'{"event":"dtmf","streamSid":"MZ18ad3ab5a668","sequenceNumber":"5",'
+               b'"dtmf":{"track":"inbound_track","digit":"1"}}')
+TWILIO_MARK = (b'{"event":"mark","sequenceNumber":"4","streamSid":"MZ18ad3ab5a668",'
+               b'"mark":{"name":"my label"}}')
+TWILIO_STOP = (b'{"event":"stop","sequenceNumber":"5","streamSid":"MZ18ad3ab5a668",'
+               b'"stop":{"accountSid":"AC0123","callSid":"CA0123"}}')
+
+TELNYX_START = (b'{"event":"start","sequence_number":"1","stream_id":"32DE0DEA-53CB",'
+                b'"start":{"user_id":"3E6F995F","call_control_id":"v2:T02llQxIyaRkhfRKxgAP8nY5",'
+                b'"call_session_id":"ff55a038","from":"+13122010094","to":"+13122123456",'
+                b'"custom_parameters":{"customer_id":"c_123"},'
+                b'"media_format":{"encoding":"PCMA","sample_rate":8000,"channels":1}}}')
+
+
+def telnyx_media(chunk, payload=B64):
+    return orjson.dumps({"event": "media", "sequence_number": str(chunk + 2),
+                         "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str(chunk * 20),
+                                   "payload": payload}, "stream_id": "32DE0DEA-53CB"})
+
+
+PLIVO_START = (b'{"event":"start","sequenceNumber":0,"start":{"callId":"a8c3ff2e","streamId":"20170ada-f610",'
+               b'"accountId":"MA123","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw",'
+               b'"sampleRate":8000}},"extra_headers":"{}"}')
+PLIVO_MEDIA = (b'{"sequenceNumber":2,"event":"media","streamId":"20170ada-f610","media":{"track":"inbound",'
+               b'"timestamp":"1710000000000","chunk":2,"payload":"' + B64.encode() + b'"},"extra_headers":"{}"}')
+PLIVO_PLAYED = b'{"event":"playedStream","streamId":"20170ada-f610","name":"0.1"}'
+PLIVO_CLEARED = b'{"event":"clearedAudio","sequenceNumber":9,"streamId":"20170ada-f610"}'
+PLIVO_STOP = b'{"event":"stop","sequenceNumber":10,"streamId":"20170ada-f610"}'
+
+PCM8 = bytes(RNG.randrange(256) for _ in range(3200))
+EXOTEL_START = (b'{"event":"start","sequence_number":"1","stream_sid":"MZexo","start":{"stream_sid":"MZexo",'
+                b'"call_sid":"CAexo","account_sid":"ACexo","from":"+919876543210","to":"+918047491899",'
+                b'"custom_parameters":{"key1":"value1"},"media_format":{"encoding":"audio/x-raw",'
+                b'"sample_rate":"8000","bit_rate":"16"}}}')
+EXOTEL_MEDIA = orjson.dumps({"event": "media", "sequence_number": "3", "stream_sid": "MZexo",
+                             "media": {"chunk": "2", "timestamp": "200", "payload": base64.b64encode(PCM8).decode()}})
+EXOTEL_DTMF = b'{"event":"dtmf","sequence_number":"7","stream_sid":"MZexo","dtmf":{"digit":"5","duration":"100"}}'
+EXOTEL_MARK = b'{"event":"mark","sequence_number":"15","stream_sid":"MZexo","mark":{"name":"0.3"}}'
+EXOTEL_STOP = b'{"event":"stop","sequence_number":"20","stream_sid":"MZexo","stop":{"call_sid":"CAexo","reason":"callended"}}'
+
+VONAGE_CONNECTED = b'{"event":"websocket:connected","content-type":"audio/l16;rate=16000","caller":"447700900000"}'
+
+
+# -- Twilio ------------------------------------------------------------------------------------
+
+def started(c, start):
+    assert isinstance(c.parse(start), Start)
+    return c
+
+
+def test_twilio_inbound_messages():
+    c = TwilioCodec()
+    ev = c.parse(TWILIO_CONNECTED)
+    assert ev == Connected("Call", "1.0.0", orjson.loads(TWILIO_CONNECTED))
+    ev = c.parse(TWILIO_START)
+    assert isinstance(ev, Start)
+    assert (ev.stream_id, ev.call_id, ev.account_id, ev.tracks) == ("MZ18ad3ab5a668", "CA0123", "AC0123", ["inbound"])
+    assert ev.custom_parameters == {"FirstName": "Jane"} and ev.audio_format == "pcmu/8000"
+    assert c.started and c.stream_id == "MZ18ad3ab5a668" and c.frame_bytes == 160
+    m = c.parse(TWILIO_MEDIA)
+    assert type(m) is Media
+    assert (m.stream_id, m.sequence_number, m.track, m.chunk, m.timestamp) == ("MZ18ad3ab5a668", 3, "inbound", 1, 5)
+    assert m.payload == B64.encode() and m.audio() == ULAW and m.audio_length == 160 and m.inbound
+    assert m.extra is None and not m.binary
+    assert c.parse(TWILIO_DTMF) == Dtmf("1", None, orjson.loads(TWILIO_DTMF))
+    assert c.parse(TWILIO_MARK).name == "my label"
+    stop = c.parse(TWILIO_STOP)
+    assert isinstance(stop, Stop) and stop.call_id == "CA0123"
+    assert isinstance(c.parse(b'{"event":"future","x":1}'), Unknown)
+
+
+def test_twilio_outbound_messages():
+    c = started(TwilioCodec(), TWILIO_START)
+    frame = c.media(ULAW)
+    assert orjson.loads(frame) == {"event": "media", "streamSid": "MZ18ad3ab5a668", "media": {"payload": B64}}
+    assert frame == orjson.dumps({"event": "media", "streamSid": "MZ18ad3ab5a668", "media": {"payload": B64}})
+    assert c.media_b64(B64) == frame == c.media_b64(B64.encode()) == c.media(memoryview(ULAW))
+    assert orjson.loads(c.mark("1.2")) == {"event": "mark", "streamSid": "MZ18ad3ab5a668", "mark": {"name": "1.2"}}
+    assert orjson.loads(c.clear()) == {"event": "clear", "streamSid": "MZ18ad3ab5a668"}
+
+
+def test_append_is_a_splice_identical_to_wire():
+    m = started(TwilioCodec(), TWILIO_START).parse(TWILIO_MEDIA)
+    assert m.append() == wire.build_append_b64(B64)
+    assert m.append() == orjson.dumps({"type": "input_audio_buffer.append", "audio": B64})
+
+
+def test_media_before_start_is_an_error_and_the_codec_stays_usable():
+    c = TwilioCodec()
+    with pytest.raises(ProtocolError, match="twilio: media before start"):
+        c.parse(TWILIO_MEDIA)
+    with pytest.raises(ProtocolError, match="before start"):
+        c.media(ULAW)
+    c.parse(TWILIO_START)
+    assert c.parse(TWILIO_MEDIA).audio() == ULAW
+
+
+@pytest.mark.parametrize("frame,reason", [
+    (b'{"event":"media",', "not JSON"),
+    (b'[1,2]', "not a JSON object"),
+    (b'{"sequenceNumber":"1"}', "no string 'event'"),
+    (b'{"event":"media","media":{"payload":"AAA!"}}', "not base64: bad character b'!' at offset 3"),
+    (b'{"event":"media","media":{"payload":"AAA"}}', "not base64: its length 3"),
+    (b'{"event":"media","media":{"payload":"AA==AAAA"}}', "not base64: misplaced padding"),
+    (b'{"event":"media","media":{"payload":"A\\u00e9AA"}}', "not base64"),
+    (b'{"event":"media","media":{"payload":5}}', "'media.payload' must be a string"),
+    (b'{"event":"media","media":[]}', "'media' must be an object"),
+    (b'{"event":"media","media":{"payload":"","chunk":"x1"}}', "'media.chunk' must be an integer"),
+    (b'{"event":"media","media":{"payload":"","chunk":true}}', "'media.chunk' must be an integer"),
+    (b'{"event":"media","streamSid":7,"media":{"payload":""}}', "'stream id' must be a string"),
+    (b'{"event":"dtmf","dtmf":{}}', "'dtmf.digit' must be a string"),
+    (b'{"event":"mark","mark":{"name":null}}', "'mark.name' must be a string"),
+    (b'{"event":"start","start":{}}', "no string 'streamSid'"),
+])
+def test_bad_frames_raise_protocol_error(frame, reason):
+    c = started(TwilioCodec(), TWILIO_START)
+    with pytest.raises(ProtocolError, match=reason.replace("(", r"\(").replace("[", r"\[")):
+        c.parse(frame)
+    assert c.parse(TWILIO_MEDIA).audio() == ULAW      # still usable
+
+
+def test_twilio_start_with_an_unsupported_format():
+    frame = TWILIO_START.replace(b"8000", b"16000")
+    with pytest.raises(ProtocolError, match="unsupported mediaFormat"):
+        TwilioCodec().parse(frame)
+
+
+# -- Telnyx ------------------------------------------------------------------------------------
+
+def test_telnyx_messages():
+    c = TelnyxCodec()
+    assert isinstance(c.parse(b'{"event":"connected","version":"1.0.0"}'), Connected)
+    ev = c.parse(TELNYX_START)
+    assert ev.stream_id == "32DE0DEA-53CB" and ev.call_id.startswith("v2:") and ev.audio_format == "pcma/8000"
+    assert ev.custom_parameters == {"customer_id": "c_123"}
+    m = c.parse(telnyx_media(4))
+    assert (m.stream_id, m.sequence_number, m.chunk, m.timestamp) == ("32DE0DEA-53CB", 6, 4, 80)
+    assert c.parse(b'{"event":"dtmf","stream_id":"x","dtmf":{"digit":"#"}}').digit == "#"
+    assert c.parse(b'{"event":"mark","stream_id":"x","mark":{"name":"0.1"}}') == Mark("0.1", {
+        "event": "mark", "stream_id": "x", "mark": {"name": "0.1"}})
+    err = c.parse(b'{"event":"error","payload":{"code":100002,"title":"Unknown error","detail":"boom"}}')
+    assert isinstance(err, CarrierAlert) and err.code == 100002 and err.message == "boom"
+    assert isinstance(c.parse(b'{"event":"stop","stop":{"call_control_id":"v2:T0"}}'), Stop)
+    assert orjson.loads(c.media(ULAW)) == {"event": "media", "media": {"payload": B64}}
+    assert orjson.loads(c.mark("n")) == {"event": "mark", "mark": {"name": "n"}}
+    assert orjson.loads(c.clear()) == {"event": "clear"}
+
+
+def test_telnyx_reorders_out_of_order_chunks():
+    c = started(TelnyxCodec(reorder_window=3), TELNYX_START)
+    out = []
+    for chunk in [1, 2, 4, 3, 5, 7, 6, 8, 2]:
+        out += [m.chunk for m in c.order(c.parse(telnyx_media(chunk)))]
+    assert out == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert c.reordered == 2 and c.dropped == 1
+
+
+def test_telnyx_gives_up_on_a_lost_chunk_after_the_window():
+    c = started(TelnyxCodec(reorder_window=2), TELNYX_START)
+    got = [m.chunk for ch in [1, 3, 4] for m in c.order(c.parse(telnyx_media(ch)))]
+    assert got == [1]
+    got = [m.chunk for m in c.order(c.parse(telnyx_media(5)))]
+    assert got == [3, 4, 5]                       # chunk 2 is given up
+    assert [m.chunk for m in c.order(c.parse(telnyx_media(2)))] == []
+    c.order(c.parse(telnyx_media(7)))
+    assert [m.chunk for m in c.flush_order()] == [7]
+
+
+# -- Plivo -------------------------------------------------------------------------------------
+
+def test_plivo_messages():
+    c = PlivoCodec()
+    ev = c.parse(PLIVO_START)
+    assert ev.stream_id == "20170ada-f610" and ev.call_id == "a8c3ff2e" and ev.audio_format == "pcmu/8000"
+    m = c.parse(PLIVO_MEDIA)
+    assert scan_media(PLIVO_MEDIA) is not None            # extra_headers does not force the slow path
+    assert (m.stream_id, m.sequence_number, m.chunk, m.timestamp) == ("20170ada-f610", 2, 2, 1710000000000)
+    assert m.extra == {"extra_headers": "{}"} and m.audio() == ULAW
+    assert c.parse(PLIVO_PLAYED) == Mark("0.1", orjson.loads(PLIVO_PLAYED))
+    assert isinstance(c.parse(PLIVO_CLEARED), Cleared)
+    assert isinstance(c.parse(PLIVO_STOP), Stop)
+    assert isinstance(c.parse(b'{"event":"dtmf","streamId":"s","dtmf":{"digit":"9"}}'), Dtmf)
+    assert orjson.loads(c.media(ULAW)) == {"event": "playAudio", "media": {
+        "contentType": "audio/x-mulaw", "sampleRate": 8000, "payload": B64}}
+    assert orjson.loads(c.mark("0.1")) == {"event": "checkpoint", "streamId": "20170ada-f610", "name": "0.1"}
+    assert orjson.loads(c.clear()) == {"event": "clearAudio", "streamId": "20170ada-f610"}
+
+
+def test_plivo_l16():
+    c = PlivoCodec()
+    c.parse(PLIVO_START.replace(b"audio/x-mulaw", b"audio/x-l16").replace(b"8000", b"16000"))
+    assert c.audio_format == "pcm16/16000" and c.frame_bytes == 640
+    assert orjson.loads(c.media(b"\0\0"))["media"] == {"contentType": "audio/x-l16", "sampleRate": 16000,
+                                                       "payload": "AAA="}
+
+
+# -- Exotel ------------------------------------------------------------------------------------
+
+def test_exotel_messages_and_chunk_rule():
+    c = ExotelCodec()
+    assert isinstance(c.parse(b'{"event":"connected"}'), Connected)
+    ev = c.parse(EXOTEL_START)
+    assert ev.stream_id == "MZexo" and ev.call_id == "CAexo" and ev.audio_format == "pcm16/8000"
+    m = c.parse(EXOTEL_MEDIA)
+    assert (m.stream_id, m.sequence_number, m.chunk, m.timestamp) == ("MZexo", 3, 2, 200) and m.audio() == PCM8
+    assert c.parse(EXOTEL_DTMF).digit == "5" and c.parse(EXOTEL_MARK).name == "0.3"
+    stop = c.parse(EXOTEL_STOP)
+    assert stop.call_id == "CAexo" and stop.reason == "callended"
+    assert orjson.loads(c.media(PCM8)) == {"event": "media", "stream_sid": "MZexo",
+                                           "media": {"payload": base64.b64encode(PCM8).decode()}}
+    assert orjson.loads(c.mark("a")) == {"event": "mark", "stream_sid": "MZexo", "mark": {"name": "a"}}
+    assert orjson.loads(c.clear()) == {"event": "clear", "stream_sid": "MZexo"}
+    assert c.chunk_bytes(20) == 3200 and c.chunk_bytes(260) == 4160
+    for rate, want in (("16000", 3200), ("24000", 3840)):
+        c2 = ExotelCodec()
+        c2.parse(EXOTEL_START.replace(b'"8000"', b'"' + rate.encode() + b'"'))
+        got = c2.chunk_bytes(20)
+        assert got == want and got % 320 == 0 and got % c2.frame_bytes == 0
+
+
+# -- Vonage ------------------------------------------------------------------------------------
+
+def test_vonage_messages():
+    c = VonageCodec()
+    assert c.binary_media
+    with pytest.raises(ProtocolError, match="audio before start"):
+        c.parse(bytes(640), binary=True)
+    ev = c.parse(VONAGE_CONNECTED)
+    assert isinstance(ev, Start) and ev.audio_format == "pcm16/16000" and ev.custom_parameters == {
+        "caller": "447700900000"}
+    pcm = bytes(range(256)) * 2 + bytes(128)
+    m = c.parse(pcm, binary=True)
+    assert m.binary and m.audio() == pcm and m.audio_length == 640 and m.inbound
+    assert m.append() == wire.build_append(pcm)
+    assert m.payload == base64.b64encode(pcm)
+    assert c.parse(b'{"event":"websocket:notify","payload":{"name":"0.4"}}').name == "0.4"
+    assert isinstance(c.parse(b'{"event":"websocket:cleared"}'), Cleared)
+    assert c.parse(b'{"event":"websocket:dtmf","digit":"7","duration":260}').digit == "7"
+    assert isinstance(c.parse(b'{"event":"websocket:error","reason":"x"}'), CarrierAlert)
+    assert c.media(pcm) == pcm and c.media_b64(base64.b64encode(pcm)) == pcm
+    assert orjson.loads(c.mark("0.4")) == {"action": "notify", "payload": {"name": "0.4"}}
+    assert c.clear() == b'{"action":"clear"}'
+    assert c.chunk_bytes(100) == 640
+    with pytest.raises(ProtocolError, match="unsupported content-type"):
+        VonageCodec().parse(b'{"event":"websocket:connected","content-type":"audio/l16;rate=44100"}')
+
+
+def test_codec_factory():
+    assert isinstance(codec("Twilio"), TwilioCodec)
+    with pytest.raises(ValueError, match="unknown carrier"):
+        codec("nope")
+
+
+# -- the scanner agrees with orjson ------------------------------------------------------------
+
+def test_scanner_takes_every_carrier_shape_and_any_key_order():
+    for frame in (TWILIO_MEDIA, PLIVO_MEDIA, EXOTEL_MEDIA, telnyx_media(3)):
+        d = orjson.loads(frame)
+        m = scan_media(frame)
+        assert m is not None and m == media_from_dict(d)
+        shuffled = dict(reversed(list(d.items())))
+        shuffled["media"] = dict(reversed(list(d["media"].items())))
+        assert scan_media(orjson.dumps(shuffled)) == m
+    spaced = b' {\n "event" : "media" ,\t"media": { "payload" : "AAAA" , "chunk" : 7 } } \r\n'
+    assert scan_media(spaced) == Media("AAAA", chunk=7)
+
+
+@pytest.mark.parametrize("frame", [
+    b'{"event":"media","media":{"payload":"AA\\u003d="}}',           # escape
+    b'{"event":"media","media":{"payload":"AAAA","extra":1}}',       # unknown nested key
+    b'{"event":"media","media":{"payload":"AAAA"},"n":1}',            # non-string extra
+    b'{"event":"media","media":{"payload":"AAAA"},"streamSid":"a","stream_id":"b"}',
+    b'{"event":"media","media":{"payload":"AAAA","chunk":"0123456789012345"}}',   # > 15 digits
+    b'{"event":"media","media":{"payload":"AAAA","chunk":-1}}',
+    b'{"event":"media","media":{"payload":"AAAA"},"a":"1","b":"2","c":"3","d":"4","e":"5"}',
+])
+def test_frames_the_scanner_declines_still_parse(frame):
+    assert scan_media(frame) is None
+    c = started(TwilioCodec(), TWILIO_START)
+    assert c.parse(frame) == media_from_dict(orjson.loads(frame))
+
+
+def test_other_events_are_not_scanned():
+    assert scan_media(TWILIO_MARK) is None and scan_media(TWILIO_START) is None
+
+
+def mutations(frame: bytes, rng: random.Random):
+    for _ in range(40):
+        b = bytearray(frame)
+        op = rng.randrange(4)
+        i = rng.randrange(len(b) + 1)
+        if op == 0:
+            del b[i:]
+        elif op == 1 and i < len(b):
+            b[i] = rng.choice(b'"\\{}[],: 0-1.eE\x00\x80=aZ+/')
+        elif op == 2:
+            b[i:i] = bytes([rng.randrange(256)])
+        elif i < len(b):
+            del b[i]
+        yield bytes(b)
+
+
+def reference(frame: bytes):
+    """What the orjson path makes of a frame: a Media, a ProtocolError, or None (not media)."""
+    try:
+        d = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return ProtocolError
+    if type(d) is not dict or d.get("event") != "media":
+        return None
+    try:
+        return media_from_dict(d)
+    except ProtocolError:
+        return ProtocolError
+
+
+@given(audio=st.binary(max_size=200), seed=st.integers(0, 2**32 - 1),
+       shape=st.sampled_from([TWILIO_MEDIA, PLIVO_MEDIA, EXOTEL_MEDIA, telnyx_media(9)]))
+def test_scanner_agrees_with_orjson_on_mutated_frames(audio, seed, shape):
+    d = orjson.loads(shape)
+    d["media"]["payload"] = base64.b64encode(audio).decode()
+    rng = random.Random(seed)
+    for frame in mutations(orjson.dumps(d), rng):
+        want = reference(frame)
+        try:
+            got = scan_media(frame)
+        except ProtocolError:
+            assert want is ProtocolError, frame        # scanned, payload rejected: orjson path agrees
+            continue
+        if got is None:
+            continue                                   # declined: the orjson path decides
+        assert isinstance(want, Media), frame          # never accepts what orjson rejects
+        assert got == want
+        assert got.audio() == b64_ref.decode(got.payload)
+        assert got.append() == wire.build_append_b64(got.payload)
+
+
+@given(frame=st.binary(max_size=200))
+def test_garbage_never_crashes(frame):
+    c = started(TwilioCodec(), TWILIO_START)
+    try:
+        ev = c.parse(frame)
+    except ProtocolError:
+        return
+    if isinstance(ev, Media):
+        assert ev == media_from_dict(orjson.loads(frame))
