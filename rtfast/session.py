@@ -132,13 +132,7 @@ class RealtimeSession:
             session = event.to_dict().get("session") or {}
             self.config = session
             self.session_id = session.get("id", self.session_id)
-            if self.generation == "beta":
-                self.input_format = _format_from_beta(session.get("input_audio_format"))
-                self.output_format = _format_from_beta(session.get("output_audio_format"))
-            else:
-                audio = session.get("audio") or {}
-                self.input_format = _format_from_ga((audio.get("input") or {}).get("format"))
-                self.output_format = _format_from_ga((audio.get("output") or {}).get("format"))
+            self._take_formats(session, default=PCM16_24K)
         elif t == "response.created":
             self.response_id = getattr(event.response, "id", None)
         elif t == "response.done":
@@ -159,6 +153,19 @@ class RealtimeSession:
                 # The server closes with 4000 next; the client turns that into BetaShapeRefused.
                 self.refused = getattr(err, "message", None) or "the server refuses the beta API shape"
 
+    def _take_formats(self, session: dict, default: AudioFormat | None) -> None:
+        """Formats named in a session object; absent ones become default (None: keep)."""
+        if self.generation == "beta":
+            found = (session.get("input_audio_format"), session.get("output_audio_format"))
+            parse = _format_from_beta
+        else:
+            audio = session.get("audio") or {}
+            found = ((audio.get("input") or {}).get("format"), (audio.get("output") or {}).get("format"))
+            parse = _format_from_ga
+        current = (self.input_format, self.output_format)
+        self.input_format, self.output_format = (
+            parse(f) if f is not None else (default or now) for f, now in zip(found, current))
+
     # -- what a bridge asks ----------------------------------------------------------------
     def audio_received_ms(self, item_id: str, content_index: int = 0) -> int:
         """Milliseconds of audio received for an item (in the output format)."""
@@ -169,8 +176,11 @@ class RealtimeSession:
     def send(self, event) -> bytes:
         """The frame for a client event (event object or dict)."""
         frame = events.dumps(event)
-        if (event.get("type") if isinstance(event, dict) else event.type) == "session.update":
+        body = event if isinstance(event, dict) else event.to_dict()
+        if body.get("type") == "session.update":
             self.last_session_update = frame
+            # Until session.updated confirms it, count audio in the formats we asked for.
+            self._take_formats(body.get("session") or {}, default=None)
         self.frames_out += 1
         return frame
 

@@ -128,3 +128,12 @@ def test_beta_refusal_is_recorded():
     ev = s.receive(orjson.dumps({"type": "error", "event_id": "e", "error": {
         "type": "invalid_request_error", "code": "beta_api_shape_disabled", "message": "use GA"}}))
     assert ev.type == "error" and s.refused == "use GA"
+
+
+def test_formats_asked_for_count_until_the_server_confirms():
+    s = RealtimeSession("ga")
+    s.send({"type": "session.update", "session": {"type": "realtime", "audio": {
+        "output": {"format": {"type": "audio/pcmu"}}}}})
+    assert str(s.output_format) == "pcmu/8000" and str(s.input_format) == "pcm16/24000"
+    s.receive(delta("item_a", 800))
+    assert s.audio_received_ms("item_a") == 100
