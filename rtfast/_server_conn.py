@@ -377,6 +377,8 @@ class _Connection:
 
     def render_response(self, resp: _Response, status: str, usage: dict | None = None) -> dict:
         details = None
+        limit = resp.params.get("max_response_output_tokens" if self.beta else "max_output_tokens",
+                                self.s.config.max_output_tokens)
         if status == "cancelled":
             details = {"type": "cancelled", "reason": resp.reason}
         common = {"object": "realtime.response", "id": resp.id, "status": status, "status_details": details,
@@ -385,9 +387,9 @@ class _Connection:
         if self.beta:
             return {**common, "modalities": ["text", "audio"] if resp.audio else ["text"], "voice": resp.voice,
                     "output_audio_format": {"pcm": "pcm16", "pcmu": "g711_ulaw", "pcma": "g711_alaw"}[resp.fmt],
-                    "temperature": self.s.config.temperature, "max_output_tokens": self.s.config.max_output_tokens}
+                    "temperature": self.s.config.temperature, "max_output_tokens": limit}
         return {**common, "output_modalities": ["audio"] if resp.audio else ["text"],
-                "max_output_tokens": self.s.config.max_output_tokens,
+                "max_output_tokens": limit,
                 "audio": {"output": {"format": SessionConfig.format_ga(resp.fmt), "voice": resp.voice}}}
 
     async def pause(self, resp: _Response, seconds: float) -> None:

@@ -23,13 +23,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import websockets
 from websockets.asyncio.client import connect as ws_connect
+from websockets.proxy import get_proxy
+from websockets.uri import parse_uri
 
-from rtfast import events
 from rtfast.errors import (BetaShapeRefused, ConnectionClosed, HandshakeError, ProtocolError,
                            handshake_error)
 from rtfast.session import RealtimeSession
@@ -69,6 +70,17 @@ def _with_query(url: str, query: dict) -> str:
     if not query:
         return url
     return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment sets for url: websockets' own choice (ws(s)_proxy,
+    https_proxy, http_proxy for ws://, the OS's SOCKS proxy), else ALL_PROXY, which
+    websockets does not read. NO_PROXY is honoured either way."""
+    uri = parse_uri(url)
+    proxy = get_proxy(uri)
+    if proxy is None and not urllib.request.proxy_bypass(f"{uri.host}:{uri.port}"):
+        proxy = urllib.request.getproxies().get("all")
+    return proxy
 
 
 def _server_message(body: bytes) -> str:
@@ -373,6 +385,8 @@ class ConnectionManager:
         options = {"max_size": None, "compression": None, "open_timeout": 30,
                    "user_agent_header": "rtfast", "logger": ws_log}
         options.update(self._options)
+        if options.get("proxy", True) is True:
+            options["proxy"] = _env_proxy(self._url)
         try:
             return await ws_connect(self._url, additional_headers=self._headers.headers(), **options)
         except websockets.InvalidStatus as exc:
@@ -398,13 +412,19 @@ class ConnectionManager:
 
 
 def connect(url: str, *, api_key: str | None = None, generation: str = "ga",
-            headers: dict[str, str] | None = None, **websocket_options) -> ConnectionManager:
-    """Connect to any Realtime-compatible server at url (ws:// or wss://)."""
+            headers: dict[str, str] | None = None, proxy: str | Literal[True] | None = True,
+            **websocket_options) -> ConnectionManager:
+    """Connect to any Realtime-compatible server at url (ws:// or wss://).
+
+    ``proxy``: ``True`` takes it from the environment (``HTTPS_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``...), a URL (``http://``, ``https://``,
+    ``socks5://``: SOCKS needs ``python-socks``) overrides it, ``None`` connects
+    directly."""
     all_headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if generation == "beta":
         all_headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
     all_headers.update(headers or {})
-    return ConnectionManager(url, all_headers, generation, websocket_options)
+    return ConnectionManager(url, all_headers, generation, {**websocket_options, "proxy": proxy})
 
 
 class _Realtime:
@@ -414,15 +434,21 @@ class _Realtime:
 
     def connect(self, *, model: str | None = None, call_id: str | None = None,
                 extra_query: dict | None = None, extra_headers: dict | None = None,
-                websocket_connection_options: dict | None = None) -> ConnectionManager:
+                websocket_connection_options: dict | None = None,
+                proxy: str | Literal[True] | None = True) -> ConnectionManager:
         """Open a Realtime websocket (async context manager), with the official
         keyword arguments. ``websocket_connection_options`` go to websockets'
-        ``connect`` (e.g. ``ping_interval``, ``max_size``, ``proxy``)."""
+        ``connect`` (e.g. ``ping_interval``, ``max_size``). ``proxy`` as in
+        :func:`connect`: from the environment by default, a URL, or ``None``;
+        ``websocket_connection_options={"proxy": ...}`` works too."""
         url, headers = self._client._realtime_target(model, call_id, dict(extra_query or {}))
         if self._generation == "beta":
             headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
         headers.update(extra_headers or {})
-        return ConnectionManager(url, headers, self._generation, dict(websocket_connection_options or {}))
+        options = dict(websocket_connection_options or {})
+        if proxy is not True:
+            options["proxy"] = proxy
+        return ConnectionManager(url, headers, self._generation, options)
 
     @property
     def client_secrets(self) -> _ClientSecrets:
