@@ -1,4 +1,4 @@
-"""The rtfast command line: ``rtfast demo``, ``rtfast serve``, ``rtfast --version``."""
+"""The rtfast command line: ``rtfast demo``, ``rtfast serve``, ``rtfast bridge``, ``rtfast --version``."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="a short voice conversation (embedded server without OPENAI_API_KEY)")
     demo.add_argument("--seconds", type=float, default=10.0, help="audio used for the audio-core figures")
     sub.add_parser("serve", help="run the embedded local Realtime server (rtfast serve --help)", add_help=False)
+    sub.add_parser("bridge", help="run a carrier <-> Realtime bridge (rtfast bridge --help)", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "serve":
         from rtfast.server import main as serve
 
         return serve(rest)
+    if args.command == "bridge":
+        from rtfast.bridge_server import main as bridge
+
+        return bridge(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 

@@ -1,0 +1,335 @@
+"""``rtfast bridge``: the asyncio telephony bridge.
+
+Accepts carrier media-stream websockets and opens one Realtime connection per
+call. All decisions live in the sans-I/O :class:`rtfast.bridge.Call`; this
+module only moves bytes between the two sockets and wakes the call when its
+next outbound chunk may leave. One event loop, no thread per call; uvloop is
+used by the command when it is installed.
+
+    server = BridgeServer(carrier="twilio", realtime_url="ws://127.0.0.1:8765/v1/realtime")
+    async with server:
+        print(server.url)           # point the carrier's <Stream url=...> here
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import itertools
+import logging
+import os
+import time
+from typing import Any
+
+import websockets
+from websockets.asyncio.server import serve
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+from rtfast import carriers
+from rtfast.bridge import BargeIn, Call
+from rtfast.carriers import Dtmf, Start
+from rtfast.client import AsyncOpenAI, ConnectionManager, RealtimeConnection, connect
+from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
+
+__all__ = ["BridgeServer", "twilio_signature", "main"]
+
+log = logging.getLogger("rtfast.bridge")
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, str] | None = None) -> str:
+    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 of the URL followed by the
+    POST parameters sorted by name (none for a websocket upgrade)."""
+    data = url + "".join(k + v for k, v in sorted((params or {}).items()))
+    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def _now_ms() -> float:
+    return time.monotonic() * 1000.0
+
+
+class _CallIO:
+    """The I/O of one call: two sockets, a Call, and a wake-up for pacing."""
+
+    def __init__(self, server: BridgeServer, ws, call_id: str) -> None:
+        self.server = server
+        self.ws = ws
+        self.id = call_id
+        self.call = Call(carriers.codec(server.carrier), **server.call_options)
+        self.rt: RealtimeConnection | None = None
+        self.rt_ready = asyncio.Event()
+        self.queued: list[bytes] = [self.call.session_update()]
+        self.wake = asyncio.Event()
+        self.done = asyncio.Event()
+        self.binary_carrier = self.call.codec.binary_media
+        self.log = logging.LoggerAdapter(log, {"call": call_id})
+
+    # -- moving actions -------------------------------------------------------------------------
+    async def act(self, a) -> None:
+        ws = self.ws
+        for frame in a.to_carrier:
+            if type(frame) is tuple:
+                await ws.send(frame[0], text=False)
+            else:
+                await ws.send(frame, text=True)
+        if a.to_realtime:
+            if self.rt is None:
+                self.queued.extend(a.to_realtime)
+            else:
+                for frame in a.to_realtime:
+                    await self.rt.send_raw(frame)
+        for ev in a.events:
+            self.note(ev)
+        if a.hangup:
+            self.done.set()
+
+    def note(self, ev) -> None:
+        if isinstance(ev, ProtocolError):
+            self.log.warning("call %s: bad frame: %s", self.id, ev)
+        elif isinstance(ev, Start):
+            if ev.call_id:
+                self.log.info("call %s: started (carrier call %s, %s)", self.id, ev.call_id, ev.audio_format)
+        elif isinstance(ev, Dtmf):
+            self.log.info("call %s: DTMF %s", self.id, ev.digit)
+        elif isinstance(ev, BargeIn):
+            self.log.info("call %s: barge-in: %s %s at %s ms", self.id, ev.action, ev.item_id, ev.audio_end_ms)
+        elif getattr(ev, "type", None) == "error":
+            self.log.warning("call %s: realtime error: %s", self.id, getattr(ev.error, "message", ev))
+
+    # -- the three loops ------------------------------------------------------------------------
+    async def open_realtime(self) -> None:
+        self.rt = await self.server._open_realtime()
+        for frame in self.queued:
+            await self.rt.send_raw(frame)
+        self.queued = []
+        self.rt_ready.set()
+
+    async def from_carrier(self) -> None:
+        ws, call = self.ws, self.call
+        decode = None if self.binary_carrier else False      # text frames stay bytes
+        try:
+            while True:
+                frame = await ws.recv(decode)
+                await self.act(call.from_carrier(frame, type(frame) is bytes and self.binary_carrier))
+                if call.wake_at(_now_ms()) is not None:
+                    self.wake.set()
+        except websockets.ConnectionClosed:
+            await self.act(call.carrier_closed())
+            raise
+
+    async def from_realtime(self) -> None:
+        await self.rt_ready.wait()
+        call = self.call
+        try:
+            while True:
+                frame = await self.rt.recv_bytes()
+                await self.act(call.from_realtime(frame, _now_ms()))
+                self.wake.set()
+        except ConnectionClosed as exc:
+            if not self.done.is_set():
+                self.log.warning("call %s: realtime connection closed: %s", self.id, exc)
+            raise
+
+    async def pace(self) -> None:
+        call = self.call
+        while True:
+            now = _now_ms()
+            at = call.wake_at(now)
+            if at is None:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            if at > now:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), (at - now) / 1000.0)
+                    self.wake.clear()
+                    continue        # new audio or events: recompute
+                except asyncio.TimeoutError:
+                    pass
+            await self.act(call.tick(_now_ms()))
+
+    async def _guard(self, loop) -> None:
+        """Run one loop; whichever way it ends, the call is over."""
+        try:
+            await loop
+        except (websockets.ConnectionClosed, ConnectionClosed):
+            pass                                      # the other side went away: normal end
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:                      # a bug or an unexpected failure: log, end the call
+            self.log.error("call %s: %s: %s", self.id, type(exc).__name__, exc)
+            self.failure = exc
+        finally:
+            self.done.set()
+
+    async def run(self) -> dict:
+        self.failure: Exception | None = None
+        tasks = [asyncio.create_task(self._guard(c)) for c in
+                 (self.from_carrier(), self.from_realtime(), self.pace())]
+        opener = asyncio.create_task(self.open_realtime())
+        ended = asyncio.create_task(self.done.wait())
+        try:
+            await asyncio.wait([ended, opener], return_when=asyncio.FIRST_COMPLETED)
+            if opener.done() and opener.exception() is not None:
+                raise opener.exception()
+            await ended
+        finally:
+            ended.cancel()
+            for t in (*tasks, opener):
+                t.cancel()
+            await asyncio.gather(*tasks, opener, return_exceptions=True)
+            if self.rt is not None:
+                await self.rt.close()
+            await self.ws.close()
+        return self.call.summary()
+
+
+class BridgeServer:
+    """Carrier websockets on ``host:port``, one Realtime connection per call.
+
+    ``realtime_url``: a Realtime-compatible websocket URL; without it, OpenAI
+    (``OPENAI_API_KEY``, ``model``). ``call_options`` go to
+    :class:`rtfast.bridge.Call` (``mode``, ``instructions``, ``voice``, ``vad``,
+    ``lead_ms``...). ``twilio_auth_token``: check each upgrade's
+    ``X-Twilio-Signature`` against ``public_url`` (the URL Twilio was given),
+    refusing a mismatch with HTTP 403.
+    """
+
+    def __init__(self, *, carrier: str = "twilio", host: str = "127.0.0.1", port: int = 0,
+                 realtime_url: str | None = None, api_key: str | None = None, model: str = "gpt-realtime",
+                 generation: str = "ga", twilio_auth_token: str | None = None, public_url: str | None = None,
+                 **call_options: Any) -> None:
+        carriers.codec(carrier)   # fail early on an unknown carrier
+        self.carrier = carrier
+        self.host, self.port = host, port
+        self.realtime_url, self.model, self.generation = realtime_url, model, generation
+        self._api_key = api_key
+        self._twilio_token = twilio_auth_token
+        self.public_url = public_url
+        self.call_options = {"generation": generation, **call_options}
+        self.active: dict[str, _CallIO] = {}
+        self.summaries: list[dict] = []
+        self._ids = itertools.count(1)
+        self._server = None
+
+    def __repr__(self) -> str:
+        return f"<BridgeServer {self.carrier} {getattr(self, 'url', '')}>"
+
+    def _realtime(self) -> ConnectionManager:
+        if self.realtime_url:
+            return connect(self.realtime_url, api_key=self._api_key or "sk-local", generation=self.generation)
+        client = AsyncOpenAI(api_key=self._api_key)
+        realtime = client.realtime if self.generation == "ga" else client.beta.realtime
+        return realtime.connect(model=self.model)
+
+    async def _open_realtime(self) -> RealtimeConnection:
+        return await self._realtime().enter()
+
+    def _check_request(self, connection, request):
+        if self._twilio_token is None:
+            return None
+        # Twilio signs the exact URL it was given for the stream.
+        url = self.public_url or f"wss://{request.headers.get('Host', '')}{request.path}"
+        given = request.headers.get("X-Twilio-Signature", "")
+        if not hmac.compare_digest(given, twilio_signature(self._twilio_token, url)):
+            log.warning("refused a carrier connection: bad X-Twilio-Signature for %s", request.path.split("?")[0])
+            return Response(403, "Forbidden", Headers([("Content-Type", "text/plain")]), b"bad signature\n")
+        return None
+
+    async def _handle(self, ws) -> None:
+        call_id = f"call-{next(self._ids)}"
+        io = _CallIO(self, ws, call_id)
+        self.active[call_id] = io
+        io.log.info("call %s: carrier connected from %s", call_id, ws.remote_address[0] if ws.remote_address else "?")
+        try:
+            summary = await io.run()
+        except (OSError, RtfastError) as exc:
+            io.log.error("call %s: realtime connection failed: %s", call_id, exc)
+            summary = io.call.summary()
+            summary["error"] = str(exc)
+        finally:
+            del self.active[call_id]
+        summary["call"] = call_id
+        self.summaries.append(summary)
+        io.log.info("call %s: summary: %s frames from carrier, %s to carrier, %s from realtime, %s to realtime, "
+                    "%s barge-ins, %s errors, %.1f s", call_id, summary["frames_from_carrier"],
+                    summary["frames_to_carrier"], summary["frames_from_realtime"], summary["frames_to_realtime"],
+                    summary["barge_ins"], summary["errors"], summary["duration_ms"] / 1000)
+
+    async def start(self) -> BridgeServer:
+        self._server = await serve(self._handle, self.host, self.port, process_request=self._check_request,
+                                   max_size=None, compression=None, ping_interval=None)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.url = f"ws://{self.host}:{self.port}/"
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> BridgeServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def serve_forever(self) -> None:
+        await self._server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``rtfast bridge``: run a carrier <-> Realtime bridge until interrupted."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="rtfast bridge", description=main.__doc__)
+    parser.add_argument("--carrier", default="twilio", choices=sorted(carriers.CODECS))
+    parser.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT for carrier websockets")
+    parser.add_argument("--realtime-url", help="a Realtime-compatible ws:// URL (default: OpenAI with "
+                        "OPENAI_API_KEY, else an embedded local server)")
+    parser.add_argument("--model", default="gpt-realtime")
+    parser.add_argument("--mode", default="passthrough", choices=["passthrough", "transcode"])
+    parser.add_argument("--instructions", default="You are a helpful phone agent. Be brief.")
+    parser.add_argument("--voice", default=None)
+    parser.add_argument("--twilio-auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN"),
+                        help="validate X-Twilio-Signature (default: $TWILIO_AUTH_TOKEN, if set)")
+    parser.add_argument("--public-url", help="the wss:// URL Twilio connects to (for the signature)")
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def run() -> None:
+        embedded = None
+        url = args.realtime_url
+        if url is None and not os.environ.get("OPENAI_API_KEY"):
+            from rtfast.server import RealtimeServer
+
+            embedded = await RealtimeServer(require_auth=False).start()
+            url = embedded.url
+            print(f"no OPENAI_API_KEY: calls go to the embedded realtime server at {url}", flush=True)
+        server = BridgeServer(carrier=args.carrier, host=host or "127.0.0.1", port=int(port), realtime_url=url,
+                              model=args.model, mode=args.mode, instructions=args.instructions,
+                              voice=args.voice, twilio_auth_token=args.twilio_auth_token,
+                              public_url=args.public_url)
+        async with server:
+            print(f"rtfast bridge ({args.carrier}) listening on {server.url}", flush=True)
+            try:
+                await server.serve_forever()
+            finally:
+                if embedded is not None:
+                    await embedded.close()
+
+    try:
+        import uvloop  # optional: a faster event loop when installed
+    except ImportError:
+        uvloop = None
+    try:
+        if uvloop is not None:
+            uvloop.run(run())
+        else:
+            asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,159 @@
+"""The asyncio bridge end to end: a simulated Twilio call through rtfast's
+bridge to the embedded Realtime server, all on loopback."""
+
+import asyncio
+import logging
+
+import orjson
+import pytest
+
+from carrier_sim import TwilioCall, silence, tone
+from rtfast.bridge_server import BridgeServer, twilio_signature
+from rtfast.server import RealtimeServer, Script
+
+
+async def settle(server, predicate, timeout=10.0, state=lambda: None):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < end, f"timed out; state: {state()}"
+        await asyncio.sleep(0.01)
+
+
+def sent_types(rt):
+    return [m.get("type") for m in rt.received[0]]
+
+
+async def test_a_call_with_barge_in_dtmf_and_hang_up(caplog):
+    caplog.set_level(logging.INFO, logger="rtfast.bridge")
+    script = Script(reply_text="Thanks for calling, how can I help you today?", audio_ms=3000)
+    async with RealtimeServer(script=script) as rt, BridgeServer(realtime_url=rt.url, api_key="sk-test",
+                                                                  lead_ms=100) as bridge:
+        before = set(asyncio.all_tasks())
+        async with TwilioCall(bridge.url) as call:
+            await call.say(silence(300) + tone(800) + silence(900))          # the caller speaks, then pauses
+            await call.wait_for(lambda: call.played_ms >= 600)              # the agent's reply is playing
+            assert call.marks_echoed                                         # marks come back as audio plays
+            await call.say(tone(600) + silence(900))                         # ... and the caller talks over it
+            await call.wait_for(lambda: call.clears >= 1)
+            await settle(rt, lambda: "conversation.item.truncate" in sent_types(rt)
+                         or "conversation.item.delete" in sent_types(rt),
+                         state=lambda: (sent_types(rt)[-8:], [io.call.summary() for io in bridge.active.values()],
+                                        call.played_ms, len(call.marks_echoed)))
+            await call.dtmf("7")
+            await call.hang_up()
+            await settle(bridge, lambda: bridge.summaries)
+        sent = rt.received[0]
+        types = [m.get("type") for m in sent]
+        assert types[0] == "session.update"
+        assert sent[0]["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+        appends = [m for m in sent if m["type"] == "input_audio_buffer.append"]
+        assert len(appends) == (300 + 800 + 900 + 600 + 900) // 20
+        # passthrough: the carrier's payloads reach the model unchanged, in order
+        assert [a["audio"].encode() for a in appends] == call.sent_payloads
+        truncate = next(m for m in sent if m["type"] == "conversation.item.truncate")
+        # truncated where the caller stopped hearing it: not beyond what was played
+        played_when_cleared = len(call.marks_echoed) * 20
+        assert 0 < truncate["audio_end_ms"] <= played_when_cleared + 20
+        assert truncate["audio_end_ms"] < 3000
+        summary = bridge.summaries[0]
+        assert summary["barge_ins"] == 1 and summary["ended"] == "stop" and summary["errors"] == 0
+        assert "DTMF 7" in caplog.text and "summary" in caplog.text
+        await asyncio.sleep(0.05)
+        assert set(asyncio.all_tasks()) - before == set()            # nothing left after hang-up
+        assert not bridge.active
+
+
+async def test_outbound_audio_is_paced_in_20ms_frames_not_dumped():
+    async with RealtimeServer(script=Script(reply_text="A long answer.", audio_ms=2000)) as rt, \
+            BridgeServer(realtime_url=rt.url, api_key="sk-test", lead_ms=100) as bridge:
+        async with TwilioCall(bridge.url) as call:
+            await call.say(tone(600) + silence(900))
+            await call.wait_for(lambda: call.played_ms >= 40)
+            t0 = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.3)
+            # 300 ms later: at most ~300 ms + lead + startup of audio has been sent, not 2 s
+            assert call.played_ms <= 300 + 100 + 60 + 40 + 40
+            await call.wait_for(lambda: call.played_ms >= 2000, timeout=5)
+            elapsed = asyncio.get_running_loop().time() - t0
+            assert elapsed >= 1.7                                   # real time, give or take the lead
+            media = [m for m in call.messages if m["event"] == "media"]
+            assert all(len(m["media"]["payload"]) == 216 for m in media)   # steady 20 ms frames
+            assert len(call.marks_received) == len(media)
+            await call.hang_up()
+
+
+async def test_bad_carrier_input_is_logged_and_the_other_calls_carry_on(caplog):
+    caplog.set_level(logging.WARNING, logger="rtfast.bridge")
+    async with RealtimeServer(script=Script(reply_text="ok", audio_ms=200)) as rt, \
+            BridgeServer(realtime_url=rt.url, api_key="sk-test") as bridge:
+        async with TwilioCall(bridge.url, sid="MZbad") as bad, TwilioCall(bridge.url, sid="MZgood") as good:
+            await bad.send_raw(b"{not json")
+            await bad.send_raw(b'{"event":"media","streamSid":"MZbad","media":{"payload":"!!!!"}}')
+            await good.say(tone(400) + silence(900))
+            await good.wait_for(lambda: good.played_ms >= 200)
+            await bad.say(tone(100))
+            await good.hang_up()
+            await bad.hang_up()
+            await settle(bridge, lambda: len(bridge.summaries) == 2)
+    assert "bad frame" in caplog.text
+    errors = sorted(s["errors"] for s in bridge.summaries)
+    assert errors == [0, 2]
+
+
+async def test_media_before_start_is_an_error_not_a_crash(caplog):
+    caplog.set_level(logging.WARNING, logger="rtfast.bridge")
+    from websockets.asyncio.client import connect
+    async with RealtimeServer() as rt, BridgeServer(realtime_url=rt.url, api_key="sk-test") as bridge:
+        async with connect(bridge.url) as ws:
+            await ws.send(b'{"event":"media","streamSid":"x","media":{"payload":"/w=="}}', text=True)
+            await ws.send(b'{"event":"stop","streamSid":"x"}', text=True)
+            await settle(bridge, lambda: bridge.summaries)
+    assert "before start" in caplog.text
+
+
+async def test_carrier_disconnecting_mid_reply_ends_the_call_cleanly():
+    async with RealtimeServer(script=Script(reply_text="a long reply", audio_ms=4000)) as rt, \
+            BridgeServer(realtime_url=rt.url, api_key="sk-test") as bridge:
+        call = TwilioCall(bridge.url)
+        await call.__aenter__()
+        await call.say(tone(500) + silence(900))
+        await call.wait_for(lambda: call.played_ms >= 100)
+        await call.ws.close()                                   # the phone line drops
+        await call.__aexit__(None, None, None)
+        await settle(bridge, lambda: bridge.summaries)
+        await settle(rt, lambda: all(c.closed for c in rt.connections))
+    assert bridge.summaries[0]["ended"] == "carrier_closed"
+
+
+async def test_realtime_unreachable_ends_the_call_with_a_clear_log(caplog):
+    caplog.set_level(logging.ERROR, logger="rtfast.bridge")
+    async with BridgeServer(realtime_url="ws://127.0.0.1:9/v1/realtime", api_key="sk-test") as bridge:
+        async with TwilioCall(bridge.url) as call:
+            await settle(bridge, lambda: bridge.summaries)
+    assert "realtime connection failed" in caplog.text
+
+
+async def test_twilio_signature_is_checked():
+    token = "twilio-token"
+    async with RealtimeServer() as rt:
+        bridge = BridgeServer(realtime_url=rt.url, api_key="sk-test", twilio_auth_token=token)
+        async with bridge:
+            url = bridge.url + "stream?x=1"
+            signed = twilio_signature(token, f"wss://127.0.0.1:{bridge.port}/stream?x=1")
+            async with TwilioCall(url, headers={"X-Twilio-Signature": signed}) as call:
+                await call.hang_up()
+                await settle(bridge, lambda: bridge.summaries)
+            from websockets.exceptions import InvalidStatus
+            with pytest.raises(InvalidStatus) as info:
+                async with TwilioCall(url, headers={"X-Twilio-Signature": "forged"}):
+                    pass
+            assert info.value.response.status_code == 403
+
+
+def test_twilio_signature_matches_twilios_documented_example():
+    # The example of twilio-php's request validation docs: URL + sorted POST params, HMAC-SHA1, base64.
+    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
+              "From": "+14158675309", "To": "+18005551212"}
+    assert twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", params) == \
+        "RSOYDt4T1cUTdK1PDd93/VVr8B8="
