@@ -51,7 +51,7 @@ def _now_ms() -> float:
 
 
 class _CallIO:
-    """The I/O of one call: two sockets, a Call, and a wake-up for pacing."""
+    """The I/O of one call: two sockets and a Call (the server's pacer ticks it)."""
 
     def __init__(self, server: BridgeServer, ws, call_id: str) -> None:
         self.server = server
@@ -61,7 +61,6 @@ class _CallIO:
         self.rt: RealtimeConnection | None = None
         self.rt_ready = asyncio.Event()
         self.queued: list[bytes] = [self.call.session_update()]
-        self.wake = asyncio.Event()
         self.done = asyncio.Event()
         self.binary_carrier = self.call.codec.binary_media
         self.log = logging.LoggerAdapter(log, {"call": call_id})
@@ -113,8 +112,6 @@ class _CallIO:
             while True:
                 frame = await ws.recv(decode)
                 await self.act(call.from_carrier(frame, type(frame) is bytes and self.binary_carrier))
-                if call.wake_at(_now_ms()) is not None:
-                    self.wake.set()
         except websockets.ConnectionClosed:
             await self.act(call.carrier_closed())
             raise
@@ -126,29 +123,16 @@ class _CallIO:
             while True:
                 frame = await self.rt.recv_bytes()
                 await self.act(call.from_realtime(frame, _now_ms()))
-                self.wake.set()
         except ConnectionClosed as exc:
             if not self.done.is_set():
                 self.log.warning("call %s: realtime connection closed: %s", self.id, exc)
             raise
 
-    async def pace(self) -> None:
-        call = self.call
-        while True:
-            now = _now_ms()
-            at = call.wake_at(now)
-            if at is None:
-                self.wake.clear()
-                await self.wake.wait()
-                continue
-            if at > now:
-                try:
-                    await asyncio.wait_for(self.wake.wait(), (at - now) / 1000.0)
-                    self.wake.clear()
-                    continue        # new audio or events: recompute
-                except asyncio.TimeoutError:
-                    pass
-            await self.act(call.tick(_now_ms()))
+    async def pace(self, now: float) -> None:
+        """Called by the server's pacer: let due outbound chunks leave."""
+        a = self.call.tick(now)
+        if a:
+            await self.act(a)
 
     async def _guard(self, loop) -> None:
         """Run one loop; whichever way it ends, the call is over."""
@@ -166,8 +150,7 @@ class _CallIO:
 
     async def run(self) -> dict:
         self.failure: Exception | None = None
-        tasks = [asyncio.create_task(self._guard(c)) for c in
-                 (self.from_carrier(), self.from_realtime(), self.pace())]
+        tasks = [asyncio.create_task(self._guard(c)) for c in (self.from_carrier(), self.from_realtime())]
         opener = asyncio.create_task(self.open_realtime())
         ended = asyncio.create_task(self.done.wait())
         try:
@@ -213,6 +196,8 @@ class BridgeServer:
         self.summaries: list[dict] = []
         self._ids = itertools.count(1)
         self._server = None
+        self._pacer: asyncio.Task | None = None
+        self.tick_ms = 10
 
     def __repr__(self) -> str:
         return f"<BridgeServer {self.carrier} {getattr(self, 'url', '')}>"
@@ -258,7 +243,32 @@ class BridgeServer:
                     summary["frames_to_carrier"], summary["frames_from_realtime"], summary["frames_to_realtime"],
                     summary["barge_ins"], summary["errors"], summary["duration_ms"] / 1000)
 
+    async def _pace(self) -> None:
+        """One timer for every call: each tick lets the chunks that are due leave.
+
+        Calls hand out 20 ms chunks a little ahead of real time, so a shared
+        tick per chunk period keeps them fed; a timer per call would cost
+        more than the work it schedules.
+        """
+        period = self.tick_ms / 1000.0
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += period
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            now = _now_ms()
+            for io in list(self.active.values()):
+                if io.call.wake_at(now) is not None:
+                    try:
+                        await io.pace(now)
+                    except Exception as exc:             # that call's socket went away: its loops end it
+                        io.log.debug("call %s: pacing: %s", io.id, exc)
+                        io.done.set()
+            if loop.time() > next_at + period:           # fell behind (a stall): do not burst to catch up
+                next_at = loop.time()
+
     async def start(self) -> BridgeServer:
+        self._pacer = asyncio.create_task(self._pace())
         self._server = await serve(self._handle, self.host, self.port, process_request=self._check_request,
                                    max_size=None, compression=None, ping_interval=None)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -266,6 +276,10 @@ class BridgeServer:
         return self
 
     async def close(self) -> None:
+        if self._pacer is not None:
+            self._pacer.cancel()
+            await asyncio.gather(self._pacer, return_exceptions=True)
+            self._pacer = None
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

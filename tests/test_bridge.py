@@ -157,3 +157,28 @@ def test_twilio_signature_matches_twilios_documented_example():
               "From": "+14158675309", "To": "+18005551212"}
     assert twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", params) == \
         "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+
+
+async def test_the_twilio_bridge_example_serves_a_call():
+    import os
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN")}
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "twilio_bridge.py")
+    proc = await asyncio.create_subprocess_exec(sys.executable, example, "--port", str(port), "--seconds", "20",
+                                                env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    try:
+        while b"Twilio bridge listening" not in (line := await proc.stdout.readline()):
+            assert line, "the example exited early"
+        async with TwilioCall(f"ws://127.0.0.1:{port}/stream") as call:
+            await call.say(silence(200) + tone(600) + silence(900))
+            await call.wait_for(lambda: call.played_ms >= 200)
+            await call.hang_up()
+    finally:
+        proc.terminate()
+        await proc.wait()

@@ -1,0 +1,70 @@
+"""A bridge under load, in its own process pinned to one core.
+
+    python benchmarks/_load_bridge.py rtfast|usual PORT REALTIME_BASE_URL CPU
+
+``rtfast``: rtfast's BridgeServer (G.711 passthrough, 20 ms paced frames,
+marks). ``usual``: a bridge written the usual way, after the official
+openai Twilio sample: stdlib json + the official openai realtime client,
+each model delta forwarded as one Twilio media message plus a mark.
+Prints "ready" once listening.
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+from websockets.asyncio.server import serve
+
+
+async def usual(port: int, base_url: str) -> None:
+    import openai
+
+    client = openai.AsyncOpenAI(api_key="sk-load", websocket_base_url=base_url)
+
+    async def handle(ws):
+        sid = None
+        async with client.realtime.connect(model="gpt-realtime") as conn:
+            await conn.session.update(session={
+                "type": "realtime", "audio": {"input": {"format": {"type": "audio/pcmu"}},
+                                              "output": {"format": {"type": "audio/pcmu"}}}})
+
+            async def from_openai():
+                async for event in conn:
+                    if event.type == "response.output_audio.delta" and sid:
+                        await ws.send(json.dumps({"event": "media", "streamSid": sid,
+                                                  "media": {"payload": event.delta}}))
+                        await ws.send(json.dumps({"event": "mark", "streamSid": sid,
+                                                  "mark": {"name": "responsePart"}}))
+
+            task = asyncio.create_task(from_openai())
+            try:
+                async for message in ws:
+                    data = json.loads(message)
+                    if data["event"] == "media":
+                        await conn.input_audio_buffer.append(audio=data["media"]["payload"])
+                    elif data["event"] == "start":
+                        sid = data["start"]["streamSid"]
+                    elif data["event"] == "stop":
+                        break
+            finally:
+                task.cancel()
+
+    async with serve(handle, "127.0.0.1", port, max_size=None, compression=None, ping_interval=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+
+async def rtfast_bridge(port: int, base_url: str) -> None:
+    from rtfast.bridge_server import BridgeServer
+
+    async with BridgeServer(port=port, realtime_url=base_url + "/realtime?model=gpt-realtime", api_key="sk-load",
+                            vad=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    kind, port, base_url, cpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    os.sched_setaffinity(0, {cpu})
+    asyncio.run((rtfast_bridge if kind == "rtfast" else usual)(port, base_url))

@@ -1,0 +1,273 @@
+"""Load: N simulated Twilio calls through a bridge to a Realtime peer.
+
+The bridge runs in its own process pinned to core 0; the simulated calls and
+the Realtime peer share this process on core 1. Each call streams 20 ms μ-law
+frames in real time; the peer answers every call with 2 s of speech in 100 ms
+deltas at 1x, then 1 s of quiet, over and over. Measured per N:
+
+- bridge CPU per call (from /proc, over the measured window),
+- inbound frame latency p50 / p99: carrier frame sent -> its append received
+  by the peer (payloads are unique, so each append is matched to its frame),
+- outbound underruns: a 20 ms frame reaching the caller after the previous
+  ones had finished playing (stutter), and whether the load generator itself
+  kept its 20 ms schedule (if it did not, the row says so).
+
+rtfast's bridge is measured beside a bridge written the usual way (stdlib json
+and the official openai client, after OpenAI's Twilio sample). Run with
+``pytest benchmarks/bench_bridge_load.py --benchmark-only -s`` for the full
+table; under ``--benchmark-disable`` it runs one small load per bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+from rtfast import g711
+
+HERE = os.path.dirname(__file__)
+FULL_N = {"rtfast": [100, 200, 300, 400], "usual": [25, 50, 100]}
+WARMUP_S, MEASURE_S = 3.0, 8.0
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or os.cpu_count() < 2,
+                                reason="needs Linux and two cores")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# 60 s of distinct μ-law speech-like frames, so every payload identifies its frame.
+_rng = np.random.default_rng(3)
+_t = np.arange(8000 * 60) / 8000
+_pcm = (6000 * np.sin(2 * np.pi * (150 + 40 * np.sin(_t)) * _t) + _rng.normal(0, 300, _t.size)).astype("<i2")
+ULAW = g711.ulaw_encode(_pcm.tobytes())
+PAYLOADS = [base64.b64encode(ULAW[i:i + 160]) for i in range(0, len(ULAW), 160)]
+DELTA_AUDIO = [base64.b64encode(ULAW[i:i + 800]) for i in range(0, 800 * 20, 800)]   # 2 s, 100 ms each
+
+
+class Peer:
+    """A light Realtime peer: session events, appends timed, responses at 1x."""
+
+    def __init__(self) -> None:
+        self.sent_at: dict[bytes, collections.deque] = collections.defaultdict(collections.deque)
+        self.latencies: list[float] = []
+        self.measuring = False
+
+    async def handler(self, ws) -> None:
+        await ws.send(b'{"type":"session.created","event_id":"e0","session":{"type":"realtime","id":"s",'
+                      b'"object":"realtime.session","audio":{"input":{"format":{"type":"audio/pcmu"}},'
+                      b'"output":{"format":{"type":"audio/pcmu"}}}}}', text=True)
+        talker = asyncio.create_task(self.talk(ws))
+        try:
+            while True:
+                msg = await ws.recv(decode=False)
+                i = msg.find(b'"audio"')
+                if i > 0 and b"input_audio_buffer.append" in msg[:80]:
+                    j = msg.index(b'"', msg.index(b":", i + 7) + 1) + 1
+                    times = self.sent_at.get(msg[j:msg.index(b'"', j)])
+                    if times:
+                        sent = times.popleft()
+                        if self.measuring:
+                            self.latencies.append(time.monotonic() - sent)
+                elif b"session.update" in msg[:40]:
+                    await ws.send(b'{"type":"session.updated","event_id":"e1","session":{"type":"realtime",'
+                                  b'"id":"s","object":"realtime.session","audio":{"input":{"format":{"type":'
+                                  b'"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}}', text=True)
+        except ConnectionClosed:
+            pass
+        finally:
+            talker.cancel()
+
+    async def talk(self, ws) -> None:
+        await asyncio.sleep(1.0 + np.random.default_rng(id(ws) % 1000).random())
+        n = 0
+        while True:
+            n += 1
+            rid, item = b"resp_%d" % n, b"item_%d" % n
+            await ws.send(b'{"type":"response.created","event_id":"e","response":{"id":"%s","object":'
+                          b'"realtime.response","status":"in_progress","output":[]}}' % rid, text=True)
+            start = time.monotonic()
+            for k, audio in enumerate(DELTA_AUDIO):
+                await ws.send(b'{"type":"response.output_audio.delta","event_id":"e","response_id":"%s",'
+                              b'"item_id":"%s","output_index":0,"content_index":0,"delta":"%s"}'
+                              % (rid, item, audio), text=True)
+                await asyncio.sleep(max(0.0, start + (k + 1) * 0.1 - time.monotonic()))
+            await ws.send(b'{"type":"response.output_audio.done","event_id":"e","response_id":"%s","item_id":"%s",'
+                          b'"output_index":0,"content_index":0}' % (rid, item), text=True)
+            await ws.send(b'{"type":"response.done","event_id":"e","response":{"id":"%s","object":'
+                          b'"realtime.response","status":"completed","output":[]}}' % rid, text=True)
+            await asyncio.sleep(1.0)
+
+
+class Caller:
+    """One simulated Twilio call: frames out on the shared ticker, playback timed."""
+
+    def __init__(self, ws, index: int, n: int) -> None:
+        self.ws, self.sid = ws, b"MZ%06d" % index
+        self.offset = index * len(PAYLOADS) // max(n, 1)
+        self.k = 0
+        self.play_end = 0.0
+        self.last = 0.0
+        self.underruns = 0
+        self.frames = 0
+
+    async def read(self, measuring) -> None:
+        while True:
+            try:
+                msg = await self.ws.recv(decode=False)
+            except ConnectionClosed:
+                return
+            if b'"media"' in msg[:30]:
+                now = time.monotonic()
+                i = msg.index(b'"payload"')
+                j = msg.index(b'"', msg.index(b":", i + 9) + 1) + 1
+                seconds = (msg.index(b'"', j) - j) * 3 // 4 / 8000     # μ-law: one byte per sample
+                if now - self.last < 0.3 and now > self.play_end + 0.02 and measuring():
+                    self.underruns += 1            # the caller heard a gap mid-reply
+                self.play_end = (max(now, self.play_end) if now - self.last < 0.3 else now) + seconds
+                self.last = now
+                self.frames += 1
+
+
+async def drive(bridge_url: str, peer: Peer, n: int, measure_s: float, warmup_s: float) -> dict:
+    callers, readers = [], []
+    for i in range(n):
+        ws = await connect(bridge_url, max_size=None, compression=None, ping_interval=None)
+        c = Caller(ws, i, n)
+        await ws.send(b'{"event":"connected","protocol":"Call","version":"1.0.0"}', text=True)
+        await ws.send(b'{"event":"start","sequenceNumber":"1","streamSid":"%s","start":{"streamSid":"%s",'
+                      b'"accountSid":"AC1","callSid":"CA%s","tracks":["inbound"],"customParameters":{},'
+                      b'"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}'
+                      % (c.sid, c.sid, c.sid), text=True)
+        callers.append(c)
+    readers = [asyncio.create_task(c.read(lambda: peer.measuring)) for c in callers]
+    groups = [callers[g::4] for g in range(4)]      # spread calls over the 20 ms period
+    lateness: list[float] = []
+    start = time.monotonic()
+    end = start + warmup_s + measure_s
+    tick = 0
+    while True:
+        due = start + tick * 0.005
+        now = time.monotonic()
+        if now >= end:
+            break
+        if due > now:
+            await asyncio.sleep(due - now)
+        elif peer.measuring:
+            lateness.append(now - due)
+        if not peer.measuring and now >= start + warmup_s:
+            peer.measuring = True
+            for c in callers:
+                c.underruns = 0
+        sent_at = peer.sent_at
+        t = time.monotonic()
+        for c in groups[tick % 4]:
+            payload = PAYLOADS[(c.offset + c.k) % len(PAYLOADS)]
+            c.k += 1
+            sent_at[payload].append(t)
+            await c.ws.send(b'{"event":"media","sequenceNumber":"%d","media":{"track":"inbound","chunk":"%d",'
+                            b'"timestamp":"%d","payload":"%s"},"streamSid":"%s"}'
+                            % (c.k, c.k, c.k * 20, payload, c.sid), text=True)
+        tick += 1
+    peer.measuring = False
+    for c in callers:
+        try:
+            await c.ws.send(b'{"event":"stop","sequenceNumber":"0","streamSid":"%s","stop":{}}' % c.sid, text=True)
+            await c.ws.close()
+        except Exception:
+            pass
+    for r in readers:
+        r.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    lat = np.array(peer.latencies) * 1000 if peer.latencies else np.array([np.nan])
+    return {
+        "calls": n,
+        "latency_p50_ms": float(np.percentile(lat, 50)),
+        "latency_p99_ms": float(np.percentile(lat, 99)),
+        "appends_matched": len(peer.latencies),
+        "underruns": sum(c.underruns for c in callers),
+        "frames_out": sum(c.frames for c in callers),
+        "generator_late_p99_ms": float(np.percentile(lateness, 99) * 1000) if lateness else 0.0,
+    }
+
+
+def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = WARMUP_S) -> dict:
+    """One load run: bridge process on core 0, this process on core 1."""
+    os.sched_setaffinity(0, {1})
+    peer = Peer()
+
+    async def main() -> dict:
+        async with serve(peer.handler, "127.0.0.1", 0, max_size=None, compression=None, ping_interval=None) as srv:
+            base = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1"
+            port = _free_port()
+            proc = subprocess.Popen([sys.executable, os.environ.get("LOAD_BRIDGE", os.path.join(HERE, "_load_bridge.py")), kind, str(port), base,
+                                     "0"], stdout=subprocess.PIPE, text=True)
+            try:
+                line = await asyncio.to_thread(proc.stdout.readline)
+                assert line.strip() == "ready", line
+                cpu_task = asyncio.create_task(asyncio.sleep(warmup_s))
+                drive_task = asyncio.create_task(drive(f"ws://127.0.0.1:{port}/", peer, n, measure_s, warmup_s))
+                await cpu_task
+                cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
+                await asyncio.sleep(measure_s)
+                cpu1, t1 = _cpu_seconds(proc.pid), time.monotonic()
+                result = await drive_task
+            finally:
+                proc.terminate()
+                proc.wait()
+        cpu = (cpu1 - cpu0) / (t1 - t0)
+        result.update(bridge_cpu_pct=100 * cpu, cpu_per_call_pct=100 * cpu / n)
+        result["keeps_real_time"] = bool(result["latency_p99_ms"] < 20 and result["underruns"] == 0 and cpu < 0.95)
+        return result
+
+    try:
+        return asyncio.run(main())
+    finally:
+        os.sched_setaffinity(0, set(range(os.cpu_count())))
+
+
+def _print_row(kind: str, r: dict) -> None:
+    print(f"\n  {kind:6} N={r['calls']:4}  bridge CPU {r['bridge_cpu_pct']:5.1f}% "
+          f"({r['cpu_per_call_pct']:.3f}%/call)  latency p50 {r['latency_p50_ms']:6.2f} ms "
+          f"p99 {r['latency_p99_ms']:7.2f} ms  underruns {r['underruns']:4}  "
+          f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms  real time: {r['keeps_real_time']}")
+
+
+@pytest.mark.parametrize("kind", ["rtfast", "usual"])
+def test_bridge_load(benchmark, kind):
+    benchmark.group = "bridge load: N Twilio G.711 calls, bridge pinned to one core"
+    sizes = [4] if benchmark.disabled else FULL_N[kind]
+    window = (1.0, 1.0) if benchmark.disabled else (MEASURE_S, WARMUP_S)
+    results = []
+
+    def run_all():
+        for n in sizes:
+            r = run_load(kind, n, *window)
+            results.append(r)
+            _print_row(kind, r)
+        return results
+
+    benchmark.pedantic(run_all, rounds=1, iterations=1)
+    benchmark.extra_info["rows"] = results
+    assert all(r["appends_matched"] > 0 for r in results)
