@@ -1,6 +1,6 @@
 """A bridge under load, in its own process pinned to one core.
 
-    python benchmarks/_load_bridge.py rtfast|usual PORT REALTIME_BASE_URL CPU
+    python benchmarks/_load_bridge.py rtfast|rtfast+uvloop|usual PORT REALTIME_BASE_URL CPU
 
 ``rtfast``: rtfast's BridgeServer (G.711 passthrough, 20 ms paced frames,
 marks). ``usual``: a bridge written the usual way, after the official
@@ -67,4 +67,10 @@ async def rtfast_bridge(port: int, base_url: str) -> None:
 if __name__ == "__main__":
     kind, port, base_url, cpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     os.sched_setaffinity(0, {cpu})
-    asyncio.run((rtfast_bridge if kind == "rtfast" else usual)(port, base_url))
+    coro = (usual if kind == "usual" else rtfast_bridge)(port, base_url)
+    if kind == "rtfast+uvloop":
+        import uvloop
+
+        uvloop.run(coro)
+    else:
+        asyncio.run(coro)

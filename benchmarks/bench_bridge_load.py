@@ -38,7 +38,7 @@ from websockets.exceptions import ConnectionClosed
 from rtfast import g711
 
 HERE = os.path.dirname(__file__)
-FULL_N = {"rtfast": [100, 200, 300, 400], "usual": [25, 50, 100]}
+FULL_N = {"rtfast": [100, 200, 300], "rtfast+uvloop": [100, 200, 300], "usual": [25, 50, 100]}
 WARMUP_S, MEASURE_S = 3.0, 8.0
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or os.cpu_count() < 2,
@@ -248,14 +248,24 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
 
 
 def _print_row(kind: str, r: dict) -> None:
-    print(f"\n  {kind:6} N={r['calls']:4}  bridge CPU {r['bridge_cpu_pct']:5.1f}% "
+    print(f"\n  {kind:13} N={r['calls']:4}  bridge CPU {r['bridge_cpu_pct']:5.1f}% "
           f"({r['cpu_per_call_pct']:.3f}%/call)  latency p50 {r['latency_p50_ms']:6.2f} ms "
           f"p99 {r['latency_p99_ms']:7.2f} ms  underruns {r['underruns']:4}  "
           f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms  real time: {r['keeps_real_time']}")
 
 
-@pytest.mark.parametrize("kind", ["rtfast", "usual"])
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("kind", ["rtfast", "rtfast+uvloop", "usual"])
 def test_bridge_load(benchmark, kind):
+    if kind == "rtfast+uvloop" and not _has_uvloop():
+        pytest.skip("uvloop is not installed (pip install uvloop)")
     benchmark.group = "bridge load: N Twilio G.711 calls, bridge pinned to one core"
     sizes = [4] if benchmark.disabled else FULL_N[kind]
     window = (1.0, 1.0) if benchmark.disabled else (MEASURE_S, WARMUP_S)

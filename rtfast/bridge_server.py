@@ -160,11 +160,15 @@ class _CallIO:
             await ended
         finally:
             ended.cancel()
-            for t in (*tasks, opener):
-                t.cancel()
-            await asyncio.gather(*tasks, opener, return_exceptions=True)
+            opener.cancel()
+            # Close the realtime socket while its reader still drains it: a reader
+            # cancelled first can leave frames unread, websockets then stops
+            # reading and never sees the server's close (close_timeout bounds it).
             if self.rt is not None:
                 await self.rt.close()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, opener, return_exceptions=True)
             await self.ws.close()
         return self.call.summary()
 
@@ -203,11 +207,13 @@ class BridgeServer:
         return f"<BridgeServer {self.carrier} {getattr(self, 'url', '')}>"
 
     def _realtime(self) -> ConnectionManager:
+        options = {"close_timeout": 2}
         if self.realtime_url:
-            return connect(self.realtime_url, api_key=self._api_key or "sk-local", generation=self.generation)
+            return connect(self.realtime_url, api_key=self._api_key or "sk-local", generation=self.generation,
+                           **options)
         client = AsyncOpenAI(api_key=self._api_key)
         realtime = client.realtime if self.generation == "ga" else client.beta.realtime
-        return realtime.connect(model=self.model)
+        return realtime.connect(model=self.model, websocket_connection_options=options)
 
     async def _open_realtime(self) -> RealtimeConnection:
         return await self._realtime().enter()
