@@ -12,6 +12,7 @@ from rtfast import wire
 from rtfast.carriers import (Cleared, CarrierAlert, Connected, Dtmf, ExotelCodec, Mark, Media, PlivoCodec, Start,
                              Stop, TelnyxCodec, TwilioCodec, Unknown, VonageCodec, codec, media_from_dict, scan_media)
 from rtfast.errors import ProtocolError
+from fuzz import mutations
 
 RNG = random.Random(11)
 ULAW = bytes(RNG.randrange(256) for _ in range(160))
@@ -311,22 +312,6 @@ def test_frames_the_scanner_declines_still_parse(frame):
 
 def test_other_events_are_not_scanned():
     assert scan_media(TWILIO_MARK) is None and scan_media(TWILIO_START) is None
-
-
-def mutations(frame: bytes, rng: random.Random):
-    for _ in range(40):
-        b = bytearray(frame)
-        op = rng.randrange(4)
-        i = rng.randrange(len(b) + 1)
-        if op == 0:
-            del b[i:]
-        elif op == 1 and i < len(b):
-            b[i] = rng.choice(b'"\\{}[],: 0-1.eE\x00\x80=aZ+/')
-        elif op == 2:
-            b[i:i] = bytes([rng.randrange(256)])
-        elif i < len(b):
-            del b[i]
-        yield bytes(b)
 
 
 def reference(frame: bytes):

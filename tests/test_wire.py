@@ -9,6 +9,7 @@ from hypothesis import assume, given, strategies as st
 from reference import b64_ref
 from rtfast import wire
 from rtfast.errors import Base64Error, ProtocolError
+from fuzz import mutations
 
 TYPES = ["response.output_audio.delta", "response.audio.delta"]
 RNG = random.Random(7)
@@ -134,22 +135,6 @@ def test_slow_path_event_decodes_into_too():
 
 
 # -- fuzz: the scanner never accepts what the full parser would not, never crashes ---------
-
-def mutations(frame: bytes, rng: random.Random):
-    for _ in range(60):
-        b = bytearray(frame)
-        op = rng.randrange(4)
-        i = rng.randrange(len(b) + 1)
-        if op == 0:
-            del b[i:]
-        elif op == 1 and i < len(b):
-            b[i] = rng.choice(b'"\\{}[],: 0-1.eE\x00\x80=aZ')
-        elif op == 2:
-            b[i:i] = bytes([rng.randrange(256)])
-        elif i < len(b):
-            del b[i]
-        yield bytes(b)
-
 
 @given(audio=st.binary(max_size=300), seed=st.integers(0, 2**32 - 1),
        type_=st.sampled_from(TYPES))
