@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import itertools
+from collections import deque
 import logging
 import os
 import time
@@ -51,7 +52,13 @@ def _now_ms() -> float:
 
 
 class _CallIO:
-    """The I/O of one call: two sockets and a Call (the server's pacer ticks it)."""
+    """The I/O of one call: two sockets, a Call, and one writer per socket.
+
+    Readers and the server's pacer never await a socket: they hand frames to
+    the writers' queues, so frames leave each socket in the order the Call
+    produced them (a clear can never overtake the chunks before it), and one
+    slow carrier only ever delays its own call.
+    """
 
     def __init__(self, server: BridgeServer, ws, call_id: str) -> None:
         self.server = server
@@ -59,30 +66,37 @@ class _CallIO:
         self.id = call_id
         self.call = Call(carriers.codec(server.carrier), **server.call_options)
         self.rt: RealtimeConnection | None = None
-        self.rt_ready = asyncio.Event()
-        self.queued: list[bytes] = [self.call.session_update()]
+        self.to_carrier: deque = deque()
+        self.to_realtime: deque = deque([self.call.session_update()])
+        self.carrier_ready = asyncio.Event()
+        self.realtime_ready = asyncio.Event()
         self.done = asyncio.Event()
+        self.failure: BaseException | None = None
         self.binary_carrier = self.call.codec.binary_media
         self.log = logging.LoggerAdapter(log, {"call": call_id})
 
-    # -- moving actions -------------------------------------------------------------------------
-    async def act(self, a) -> None:
-        ws = self.ws
-        for frame in a.to_carrier:
-            if type(frame) is tuple:
-                await ws.send(frame[0], text=False)
-            else:
-                await ws.send(frame, text=True)
+    # -- actions in, frames queued ----------------------------------------------------------------
+    def act(self, a) -> None:
+        if a.to_carrier:
+            self.to_carrier.extend(a.to_carrier)
+            self.carrier_ready.set()
+            if len(self.to_carrier) > self.server.max_backlog:
+                # The carrier stopped reading: end this call rather than buffer forever.
+                self.fail(RtfastError(f"carrier not reading: {len(self.to_carrier)} frames backed up"))
         if a.to_realtime:
-            if self.rt is None:
-                self.queued.extend(a.to_realtime)
-            else:
-                for frame in a.to_realtime:
-                    await self.rt.send_raw(frame)
+            self.to_realtime.extend(a.to_realtime)
+            self.realtime_ready.set()
         for ev in a.events:
             self.note(ev)
         if a.hangup:
             self.done.set()
+
+    def fail(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+            self.log.error("call %s: %s: %s", self.id, type(exc).__name__, exc,
+                           exc_info=not isinstance(exc, (OSError, RtfastError)))
+        self.done.set()
 
     def note(self, ev) -> None:
         if isinstance(ev, ProtocolError):
@@ -95,15 +109,25 @@ class _CallIO:
         elif isinstance(ev, BargeIn):
             self.log.info("call %s: barge-in: %s %s at %s ms", self.id, ev.action, ev.item_id, ev.audio_end_ms)
         elif getattr(ev, "type", None) == "error":
-            self.log.warning("call %s: realtime error: %s", self.id, getattr(ev.error, "message", ev))
+            code = getattr(ev.error, "code", None)
+            # With server VAD the API may have cancelled the response itself by the
+            # time our barge-in cancel arrives: that refusal is expected, not news.
+            level = logging.DEBUG if code == "response_cancel_not_active" else logging.WARNING
+            self.log.log(level, "call %s: realtime error: %s", self.id, getattr(ev.error, "message", ev))
 
-    # -- the three loops ------------------------------------------------------------------------
+    def pace(self, now: float) -> None:
+        """Called by the server's pacer: let the chunks that are due leave."""
+        try:
+            a = self.call.tick(now)
+        except Exception as exc:               # a bug in the call logic: end this call, loudly
+            self.fail(exc)
+            return
+        if a:
+            self.act(a)
+
+    # -- the loops -----------------------------------------------------------------------------
     async def open_realtime(self) -> None:
         self.rt = await self.server._open_realtime()
-        for frame in self.queued:
-            await self.rt.send_raw(frame)
-        self.queued = []
-        self.rt_ready.set()
 
     async def from_carrier(self) -> None:
         ws, call = self.ws, self.call
@@ -111,28 +135,41 @@ class _CallIO:
         try:
             while True:
                 frame = await ws.recv(decode)
-                await self.act(call.from_carrier(frame, type(frame) is bytes and self.binary_carrier))
+                self.act(call.from_carrier(frame, type(frame) is bytes and self.binary_carrier))
         except websockets.ConnectionClosed:
-            await self.act(call.carrier_closed())
+            self.act(call.carrier_closed())
             raise
 
     async def from_realtime(self) -> None:
-        await self.rt_ready.wait()
         call = self.call
         try:
             while True:
                 frame = await self.rt.recv_bytes()
-                await self.act(call.from_realtime(frame, _now_ms()))
+                self.act(call.from_realtime(frame, _now_ms()))
         except ConnectionClosed as exc:
             if not self.done.is_set():
                 self.log.warning("call %s: realtime connection closed: %s", self.id, exc)
             raise
 
-    async def pace(self, now: float) -> None:
-        """Called by the server's pacer: let due outbound chunks leave."""
-        a = self.call.tick(now)
-        if a:
-            await self.act(a)
+    async def write_carrier(self) -> None:
+        ws, queue, ready = self.ws, self.to_carrier, self.carrier_ready
+        while True:
+            await ready.wait()
+            ready.clear()
+            while queue:
+                frame = queue.popleft()
+                if type(frame) is tuple:
+                    await ws.send(frame[0], text=False)
+                else:
+                    await ws.send(frame, text=True)
+
+    async def write_realtime(self) -> None:
+        queue, ready = self.to_realtime, self.realtime_ready
+        while True:
+            while queue:
+                await self.rt.send_raw(queue.popleft())
+            await ready.wait()
+            ready.clear()
 
     async def _guard(self, loop) -> None:
         """Run one loop; whichever way it ends, the call is over."""
@@ -143,34 +180,43 @@ class _CallIO:
         except asyncio.CancelledError:
             raise
         except Exception as exc:                      # a bug or an unexpected failure: log, end the call
-            self.log.error("call %s: %s: %s", self.id, type(exc).__name__, exc)
-            self.failure = exc
+            self.fail(exc)
         finally:
             self.done.set()
 
     async def run(self) -> dict:
-        self.failure: Exception | None = None
-        tasks = [asyncio.create_task(self._guard(c)) for c in (self.from_carrier(), self.from_realtime())]
-        opener = asyncio.create_task(self.open_realtime())
+        carrier = [asyncio.create_task(self._guard(c)) for c in (self.from_carrier(), self.write_carrier())]
+        realtime: list[asyncio.Task] = []
         ended = asyncio.create_task(self.done.wait())
         try:
+            # The realtime socket opens while the carrier handshake goes on (first-turn latency).
+            opener = asyncio.create_task(self.open_realtime())
             await asyncio.wait([ended, opener], return_when=asyncio.FIRST_COMPLETED)
-            if opener.done() and opener.exception() is not None:
-                raise opener.exception()
+            if opener.done():
+                opener.result()                       # raises if the connection failed
+                realtime = [asyncio.create_task(self._guard(c)) for c in (self.from_realtime(),
+                                                                          self.write_realtime())]
+            else:
+                opener.cancel()
             await ended
         finally:
             ended.cancel()
-            opener.cancel()
-            # Close the realtime socket while its reader still drains it: a reader
-            # cancelled first can leave frames unread, websockets then stops
-            # reading and never sees the server's close (close_timeout bounds it).
-            if self.rt is not None:
-                await self.rt.close()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, opener, return_exceptions=True)
-            await self.ws.close()
-        return self.call.summary()
+            try:
+                # Close the realtime socket while its reader still drains it: a reader
+                # cancelled first can leave frames unread, websockets then stops
+                # reading and never sees the server's close (close_timeout bounds it).
+                if self.rt is not None:
+                    await self.rt.close()
+            finally:
+                tasks = carrier + realtime
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self.ws.close()
+        summary = self.call.summary()
+        if self.failure is not None:
+            summary["error"] = f"{type(self.failure).__name__}: {self.failure}"
+        return summary
 
 
 class BridgeServer:
@@ -202,6 +248,8 @@ class BridgeServer:
         self._server = None
         self._pacer: asyncio.Task | None = None
         self.tick_ms = 10
+        #: Frames queued for one carrier before its call is ended (~10 s of audio and marks).
+        self.max_backlog = 1000
 
     def __repr__(self) -> str:
         return f"<BridgeServer {self.carrier} {getattr(self, 'url', '')}>"
@@ -236,10 +284,10 @@ class BridgeServer:
         io.log.info("call %s: carrier connected from %s", call_id, ws.remote_address[0] if ws.remote_address else "?")
         try:
             summary = await io.run()
-        except (OSError, RtfastError) as exc:
-            io.log.error("call %s: realtime connection failed: %s", call_id, exc)
+        except Exception as exc:                      # the realtime connection could not be opened
+            io.log.error("call %s: realtime connection failed: %s: %s", call_id, type(exc).__name__, exc)
             summary = io.call.summary()
-            summary["error"] = str(exc)
+            summary["error"] = f"{type(exc).__name__}: {exc}"
         finally:
             del self.active[call_id]
         summary["call"] = call_id
@@ -264,19 +312,16 @@ class BridgeServer:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             now = _now_ms()
             for io in list(self.active.values()):
-                if io.call.wake_at(now) is not None:
-                    try:
-                        await io.pace(now)
-                    except Exception as exc:             # that call's socket went away: its loops end it
-                        io.log.debug("call %s: pacing: %s", io.id, exc)
-                        io.done.set()
+                due = io.call.wake_at(now)
+                if due is not None and due <= now:
+                    io.pace(now)
             if loop.time() > next_at + period:           # fell behind (a stall): do not burst to catch up
                 next_at = loop.time()
 
     async def start(self) -> BridgeServer:
-        self._pacer = asyncio.create_task(self._pace())
         self._server = await serve(self._handle, self.host, self.port, process_request=self._check_request,
-                                   max_size=None, compression=None, ping_interval=None)
+                                   max_size=None, compression=None)
+        self._pacer = asyncio.create_task(self._pace())
         self.port = self._server.sockets[0].getsockname()[1]
         self.url = f"ws://{self.host}:{self.port}/"
         return self
