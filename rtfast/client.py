@@ -31,7 +31,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
-from rtfast.errors import (BetaShapeRefused, ConnectionClosed, HandshakeError, ProtocolError,
+from rtfast.errors import (BetaShapeRefused, ConnectionClosed, HandshakeError, ProtocolError, RtfastError,
                            handshake_error)
 from rtfast.session import RealtimeSession
 
@@ -83,6 +83,23 @@ def _env_proxy(url: str) -> str | None:
     return proxy
 
 
+def _merge_headers(*sets: dict[str, str] | None) -> dict[str, str]:
+    """Merge header dicts by case-insensitive name, the later one winning
+    (as the official client does), so an override never sends a header twice."""
+    merged: dict[str, tuple[str, str]] = {}
+    for headers in sets:
+        for key, value in (headers or {}).items():
+            merged[key.lower()] = (key, value)
+    return dict(merged.values())
+
+
+def _realtime_url(base: str, query: dict) -> str:
+    """base + "/realtime", keeping any query the base URL already has."""
+    parts = urllib.parse.urlsplit(base)
+    url = urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/realtime", query=""))
+    return _with_query(url, {**dict(urllib.parse.parse_qsl(parts.query)), **query})
+
+
 def _server_message(body: bytes) -> str:
     """The error message from an API error body, or the body itself (bounded)."""
     try:
@@ -114,6 +131,12 @@ class _Credentials:
 
 
 Handler = Callable[[Any], "Awaitable[None] | None"]
+
+# The catch-all handler key: ours is "*", the official client's is "event".
+_ANY = {"event": "*"}
+
+# Closes that end iteration quietly: normal, going away, and no status code given.
+_NORMAL_CLOSE = (1000, 1001, 1005)
 
 
 class RealtimeConnection:
@@ -171,7 +194,7 @@ class RealtimeConnection:
             try:
                 yield await self.recv()
             except ConnectionClosed as exc:
-                if exc.code in (1000, 1001):
+                if exc.code in _NORMAL_CLOSE and not isinstance(exc, BetaShapeRefused):
                     return
                 raise
 
@@ -228,15 +251,16 @@ class RealtimeConnection:
 
     # -- handlers (ordered, as the Go SDK's handler loop) --------------------------------------
     def on(self, event_type: str, handler: Handler | None = None):
-        """Register handler for event_type ("*" for every event); as a decorator
-        when handler is omitted. Handlers run in registration order."""
+        """Register handler for event_type ("*", or the official "event", for
+        every event); as a decorator when handler is omitted. Handlers run in
+        registration order."""
         if handler is None:
             return lambda fn: self._add(event_type, fn, False)
         self._add(event_type, handler, False)
         return self
 
     def _add(self, event_type: str, handler: Handler, once: bool) -> Handler:
-        self._handlers.setdefault(event_type, []).append((handler, once))
+        self._handlers.setdefault(_ANY.get(event_type, event_type), []).append((handler, once))
         return handler
 
     def once(self, event_type: str, handler: Handler | None = None):
@@ -247,7 +271,12 @@ class RealtimeConnection:
         return self
 
     def off(self, event_type: str, handler: Handler) -> RealtimeConnection:
-        self._handlers[event_type] = [h for h in self._handlers.get(event_type, []) if h[0] is not handler]
+        """Remove the first registration of handler for event_type (as the official client)."""
+        entries = self._handlers.get(_ANY.get(event_type, event_type), [])
+        for i, entry in enumerate(entries):
+            if entry[0] is handler:
+                del entries[i]
+                break
         return self
 
     async def _call(self, event, on_error: Callable[[Exception], Any]) -> None:
@@ -280,13 +309,20 @@ class RealtimeConnection:
             try:
                 event = await self.recv()
             except ConnectionClosed as exc:
-                if exc.code in (1000, 1001) and not isinstance(exc, BetaShapeRefused):
+                if exc.code in _NORMAL_CLOSE and not isinstance(exc, BetaShapeRefused):
                     return
                 raise
             except ProtocolError as exc:
                 report(exc)
                 continue
+            if event.type == "error" and not self._handlers.get("error"):
+                # Nobody listens for server errors: do not let them pass silently.
+                err = event.error
+                report(RtfastError(f"server error {getattr(err, 'code', None) or getattr(err, 'type', '')}: "
+                                   f"{getattr(err, 'message', '')}"))
             await self._call(event, report)
+
+    dispatch_events = dispatch          # the official connection's name
 
 
 # -- resource namespaces with the official method names -----------------------------------------
@@ -371,11 +407,13 @@ class _TranscriptionSession(_Resource):
 class ConnectionManager:
     """``async with`` target returned by ``connect()``; also ``await mgr.enter()``."""
 
-    def __init__(self, url: str, headers: dict[str, str], generation: str, options: dict) -> None:
+    def __init__(self, url: str, headers: dict[str, str], generation: str, options: dict,
+                 auth: Callable[[], Awaitable[dict[str, str]]] | None = None) -> None:
         self._url = url
         self._headers = _Credentials(headers)
         self._generation = generation
         self._options = options
+        self._auth = auth              # fresh credentials per connect (Entra tokens expire)
         self._conn: RealtimeConnection | None = None
 
     def __repr__(self) -> str:
@@ -387,8 +425,15 @@ class ConnectionManager:
         options.update(self._options)
         if options.get("proxy", True) is True:
             options["proxy"] = _env_proxy(self._url)
+        headers = self._headers.headers()
+        if self._auth is not None:
+            headers = _merge_headers(await self._auth(), headers)
         try:
-            return await ws_connect(self._url, additional_headers=self._headers.headers(), **options)
+            return await ws_connect(self._url, additional_headers=headers, **options)
+        except websockets.InvalidProxy:
+            # Its message would carry the proxy URL, credentials included.
+            raise HandshakeError(0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://") \
+                from None
         except websockets.InvalidStatus as exc:
             response = exc.response
             body = response.body or b""
@@ -423,8 +468,8 @@ def connect(url: str, *, api_key: str | None = None, generation: str = "ga",
     all_headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if generation == "beta":
         all_headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
-    all_headers.update(headers or {})
-    return ConnectionManager(url, all_headers, generation, {**websocket_options, "proxy": proxy})
+    return ConnectionManager(url, _merge_headers(all_headers, headers), generation,
+                             {**websocket_options, "proxy": proxy})
 
 
 class _Realtime:
@@ -444,11 +489,11 @@ class _Realtime:
         url, headers = self._client._realtime_target(model, call_id, dict(extra_query or {}))
         if self._generation == "beta":
             headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
-        headers.update(extra_headers or {})
         options = dict(websocket_connection_options or {})
         if proxy is not True:
             options["proxy"] = proxy
-        return ConnectionManager(url, headers, self._generation, options)
+        return ConnectionManager(url, _merge_headers(headers, extra_headers), self._generation, options,
+                                 auth=self._client._fresh_auth())
 
     @property
     def client_secrets(self) -> _ClientSecrets:
@@ -521,19 +566,23 @@ class AsyncOpenAI:
             headers["OpenAI-Organization"] = self.organization
         if self.project:
             headers["OpenAI-Project"] = self.project
-        headers.update(self.default_headers)
-        return headers
+        return _merge_headers(headers, self.default_headers)
+
+    def _fresh_auth(self) -> Callable[[], Awaitable[dict[str, str]]] | None:
+        """Credentials to fetch at each connect, when they can expire (None: static)."""
+        return None
 
     def _realtime_target(self, model, call_id, query: dict) -> tuple[str, dict[str, str]]:
         base = self.websocket_base_url or _ws_url(self.base_url)
-        url = _with_query(base.rstrip("/") + "/realtime", {"model": model, "call_id": call_id, **query})
-        return url, self._headers()
+        return _realtime_url(base, {"model": model, "call_id": call_id, **query}), self._headers()
 
     async def _post(self, path: str, body: dict, beta: bool = False) -> dict:
         """A JSON POST to the REST API (ephemeral keys), on a worker thread:
         two calls a session do not earn an HTTP client dependency."""
         url = self.base_url + path
-        headers = {**self._headers(), "Content-Type": "application/json"}
+        auth = self._fresh_auth()
+        headers = _merge_headers(await auth() if auth else None, self._headers(),
+                                 {"Content-Type": "application/json"})
         if beta:
             headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
         request = urllib.request.Request(url, data=orjson.dumps(body), headers=headers, method="POST")
@@ -558,7 +607,7 @@ class AsyncAzureOpenAI(AsyncOpenAI):
     def __init__(self, *, azure_endpoint: str | None = None, azure_deployment: str | None = None,
                  api_version: str | None = None, api_key: str | None = None,
                  azure_ad_token: str | None = None,
-                 azure_ad_token_provider: Callable[[], str] | None = None,
+                 azure_ad_token_provider: Callable[[], str | Awaitable[str]] | None = None,
                  websocket_base_url: str | None = None, default_headers: dict[str, str] | None = None,
                  timeout: float = 60.0) -> None:
         azure_endpoint = azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
@@ -566,11 +615,14 @@ class AsyncAzureOpenAI(AsyncOpenAI):
             raise ValueError("azure_endpoint is required (or set AZURE_OPENAI_ENDPOINT)")
         api_key = api_key if api_key is not None else os.environ.get("AZURE_OPENAI_API_KEY")
         api_version = api_version if api_version is not None else os.environ.get("OPENAI_API_VERSION")
-        token = azure_ad_token or (azure_ad_token_provider() if azure_ad_token_provider else None)
+        self._token_provider = None
         if api_key:
             credentials = {"api-key": api_key}
-        elif token:
-            credentials = {"Authorization": f"Bearer {token}"}
+        elif azure_ad_token_provider is not None:
+            credentials = {}                    # fetched at each connect: Entra tokens expire
+            self._token_provider = azure_ad_token_provider
+        elif azure_ad_token:
+            credentials = {"Authorization": f"Bearer {azure_ad_token}"}
         else:
             raise handshake_error(401, "no Azure credentials: pass api_key=, azure_ad_token= "
                                       "or azure_ad_token_provider=, or set AZURE_OPENAI_API_KEY")
@@ -592,4 +644,17 @@ class AsyncAzureOpenAI(AsyncOpenAI):
             params = {"model": deployment, "call_id": call_id, **query}
         else:
             params = {**query, "api-version": self.api_version, "deployment": deployment}
-        return _with_query(base.rstrip("/") + "/realtime", params), self._headers()
+        return _realtime_url(base, params), self._headers()
+
+    def _fresh_auth(self):
+        provider = self._token_provider
+        if provider is None:
+            return None
+
+        async def auth() -> dict[str, str]:
+            token = provider()
+            if inspect.isawaitable(token):
+                token = await token
+            return {"Authorization": f"Bearer {token}"}
+
+        return auth

@@ -336,16 +336,33 @@ def test_base_url_env_and_ws_scheme(monkeypatch):
     assert url.endswith("/realtime?call_id=call_1")
 
 
-def test_azure_urls_and_auth():
+async def test_azure_urls_and_auth():
     pre = AsyncAzureOpenAI(azure_endpoint="https://r.openai.azure.com", api_key="key",
                            api_version="2024-10-01-preview")
     url, headers = pre._realtime_target("gpt-4o-rt", None, {})
     assert url == "wss://r.openai.azure.com/openai/realtime?api-version=2024-10-01-preview&deployment=gpt-4o-rt"
     assert headers == {"api-key": "key"}
-    ga = AsyncAzureOpenAI(azure_endpoint="https://r.openai.azure.com", azure_ad_token_provider=lambda: "tok")
+    tokens = iter(["tok1", "tok2"])
+    ga = AsyncAzureOpenAI(azure_endpoint="https://r.openai.azure.com", azure_ad_token_provider=lambda: next(tokens))
     url, headers = ga._realtime_target("dep", None, {})
     assert url == "wss://r.openai.azure.com/openai/v1/realtime?model=dep"
-    assert headers == {"Authorization": "Bearer tok"}
+    mgr = ga.realtime.connect(model="dep")
+    # Entra tokens expire: the provider is asked at each connect, and may be async
+    assert await mgr._auth() == {"Authorization": "Bearer tok1"}
+    assert await mgr._auth() == {"Authorization": "Bearer tok2"}
+
+    async def provider():
+        return "atok"
+    az = AsyncAzureOpenAI(azure_endpoint="https://r.openai.azure.com", azure_ad_token_provider=provider)
+    assert await az.realtime.connect(model="d")._auth() == {"Authorization": "Bearer atok"}
+
+
+def test_header_overrides_are_case_insensitive_and_base_url_queries_kept():
+    c = AsyncOpenAI(api_key="sk-a", websocket_base_url="ws://h/v1?foo=bar",
+                    default_headers={"authorization": "Bearer sk-b"})
+    mgr = c.realtime.connect(model="m", extra_headers={"AUTHORIZATION": "Bearer sk-c"})
+    assert mgr._headers.headers() == {"AUTHORIZATION": "Bearer sk-c"}
+    assert mgr._url == "ws://h/v1/realtime?foo=bar&model=m"
 
 
 async def test_generic_connect_to_a_compatible_server():
@@ -356,3 +373,28 @@ async def test_generic_connect_to_a_compatible_server():
             assert (await conn.recv()).type == "session.created"
             assert str(conn.state.output_format) == "pcmu/8000"
     assert peer.requests[0].headers["OpenAI-Beta"] == "realtime=v1"
+
+
+async def test_official_handler_names_and_unhandled_server_errors():
+    async def script(ws):
+        await ws.send(created())
+        await ws.send(orjson.dumps({"type": "error", "event_id": "e9", "error": {
+            "type": "invalid_request_error", "code": "bad_thing", "message": "that was wrong"}}))
+        await ws.close()
+    async with Peer(script) as peer:
+        seen, errors = [], []
+        async with client(peer).realtime.connect(model="m") as conn:
+            conn.on("event", lambda e: seen.append(e.type))           # the official catch-all key
+            await conn.dispatch_events(on_transient_error=errors.append)
+    assert seen == ["session.created", "error"]
+    assert len(errors) == 1 and "that was wrong" in str(errors[0])
+
+
+async def test_a_close_without_status_ends_iteration_quietly():
+    async def script(ws):
+        await ws.send(created())
+        ws.protocol.send_close()          # an empty close frame: received as code 1005
+        ws.send_data()
+    async with Peer(script) as peer:
+        async with client(peer).realtime.connect(model="m") as conn:
+            assert [e.type async for e in conn] == ["session.created"]

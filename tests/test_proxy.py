@@ -9,6 +9,7 @@ import pytest
 import websockets
 
 import rtfast
+from rtfast.errors import HandshakeError
 from rtfast.server import RealtimeServer
 
 PROXY_VARS = ["http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy", "socks_proxy", "no_proxy"]
@@ -141,5 +142,6 @@ async def test_socks5_proxy(how, monkeypatch):
 
 async def test_bad_proxy_url_is_a_clear_error():
     async with RealtimeServer() as server:
-        with pytest.raises(websockets.InvalidProxy, match="scheme ftp isn't supported"):
-            await _session_created(server, proxy="ftp://127.0.0.1:1")
+        with pytest.raises(HandshakeError, match="invalid proxy URL") as info:
+            await _session_created(server, proxy="ftp://user:s3cret@127.0.0.1:1")
+    assert "s3cret" not in str(info.value)
