@@ -58,6 +58,10 @@ _SPEECH_STARTED = "input_audio_buffer.speech_started"
 _AUDIO_DONE = ("response.output_audio.done", "response.audio.done")
 
 
+# Chunks awaiting their mark, at most (10 minutes of 20 ms chunks): a carrier
+# that never echoes marks (a one-way stream) must not grow the ledger forever.
+_LEDGER_MAX = 30000
+
 _NOTHING = ()       # the empty to_carrier / events of the hot path (no list to allocate)
 
 
@@ -476,6 +480,8 @@ class Call:
             sent = sent_ms[item] = sent_ms.get(item, 0) + chunk_ms
             seq += 1
             ledger.append((seq, item, seg[1], sent))
+            if len(ledger) > _LEDGER_MAX:
+                ledger.popleft()                    # marks are not coming back: forget the oldest
             out.append((frame, True) if binary else frame)
             out.append(mark(f"{gen}.{seq}"))
             play_end += chunk_ms
