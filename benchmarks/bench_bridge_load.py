@@ -38,7 +38,7 @@ from websockets.exceptions import ConnectionClosed
 from rtfast import g711
 
 HERE = os.path.dirname(__file__)
-FULL_N = {"rtfast": [100, 200, 300], "rtfast+uvloop": [100, 200, 300], "usual": [25, 50, 100]}
+FULL_N = {"rtfast": [100, 150, 200, 300], "rtfast+uvloop": [100, 120, 150, 300], "usual": [25, 35, 50]}
 WARMUP_S, MEASURE_S = 3.0, 8.0
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or os.cpu_count() < 2,
