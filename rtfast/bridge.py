@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections import deque
 
 from rtfast import events, wire
-from rtfast.carriers import Dtmf, Mark, Media, Start, Stop
+from rtfast.carriers import Mark, Media, Start, Stop
 from rtfast.errors import Base64Error, ProtocolError
 from rtfast.session import RealtimeSession
 from rtfast.transcode import Transcoder

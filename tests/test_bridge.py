@@ -4,7 +4,6 @@ bridge to the embedded Realtime server, all on loopback."""
 import asyncio
 import logging
 
-import orjson
 import pytest
 
 from carrier_sim import TwilioCall, silence, tone
@@ -129,7 +128,7 @@ async def test_carrier_disconnecting_mid_reply_ends_the_call_cleanly():
 async def test_realtime_unreachable_ends_the_call_with_a_clear_log(caplog):
     caplog.set_level(logging.ERROR, logger="rtfast.bridge")
     async with BridgeServer(realtime_url="ws://127.0.0.1:9/v1/realtime", api_key="sk-test") as bridge:
-        async with TwilioCall(bridge.url) as call:
+        async with TwilioCall(bridge.url):
             await settle(bridge, lambda: bridge.summaries)
     assert "realtime connection failed" in caplog.text
 

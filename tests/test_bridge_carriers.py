@@ -13,7 +13,6 @@ import asyncio
 import base64
 import logging
 
-import pytest
 
 from carrier_sims_more import CarrierSim, ExotelSim, PlivoSim, TelnyxSim, VonageSim, silence, speech
 from rtfast._server_session import tone

@@ -6,12 +6,10 @@ import logging
 
 import orjson
 import pytest
-import websockets
 from websockets.asyncio.server import serve
 from websockets.http11 import Response
 from websockets.datastructures import Headers
 
-import rtfast
 from rtfast import wire
 from rtfast.client import AsyncAzureOpenAI, AsyncOpenAI, connect
 from rtfast.errors import (AuthenticationError, BetaShapeRefused, ConnectionClosed, HandshakeError,

@@ -6,7 +6,6 @@ import asyncio
 import importlib.util
 
 import pytest
-import websockets
 
 import rtfast
 from rtfast.errors import HandshakeError

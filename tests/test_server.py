@@ -7,7 +7,6 @@ import asyncio
 import base64
 import functools
 
-import numpy as np
 import orjson
 import pytest
 import websockets

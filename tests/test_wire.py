@@ -4,7 +4,7 @@ import random
 
 import orjson
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import given, strategies as st
 
 from reference import b64_ref
 from rtfast import wire
