@@ -175,8 +175,8 @@ class RealtimeSession:
     # -- outbound --------------------------------------------------------------------------
     def send(self, event) -> bytes:
         """The frame for a client event (event object or dict)."""
-        frame = events.dumps(event)
         body = event if isinstance(event, dict) else event.to_dict()
+        frame = events.dumps(body)
         if body.get("type") == "session.update":
             self.last_session_update = frame
             # Until session.updated confirms it, count audio in the formats we asked for.
