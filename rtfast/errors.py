@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "RtfastError", "Base64Error", "ProtocolError", "HandshakeError", "AuthenticationError",
-    "PermissionDeniedError", "NotFoundError", "RateLimitError", "ConnectionClosed", "BetaShapeRefused", "RingOverflow",
+    "PermissionDeniedError", "NotFoundError", "RateLimitError", "ConnectionClosed", "BetaShapeRefused", "RingOverflow", "FrameError",
 ]
 
 
@@ -91,6 +91,21 @@ class ConnectionClosed(RtfastError):
         super().__init__(f"connection closed: code {code}" + (f", reason {reason!r}" if reason else ""))
         self.code = code
         self.reason = reason
+
+
+class FrameError(RtfastError, ValueError):
+    """A websocket frame broke RFC 6455 (bad masking, opcode, length, UTF-8...).
+
+    ``close_code`` is the code the connection closes with: 1002 protocol
+    error, 1007 invalid UTF-8, 1009 message too big.
+    """
+
+    def __init__(self, message: str, close_code: int = 1002) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+
+    def __reduce__(self):
+        return (type(self), (self.args[0], self.close_code))
 
 
 class BetaShapeRefused(ConnectionClosed):
