@@ -39,7 +39,8 @@ __all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "connect"]
 
 log = logging.getLogger("rtfast.client")
 
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-organization", "openai-project"})
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-organization", "openai-project",
+                             "proxy-authorization", "cookie", "x-twilio-signature"})
 
 
 class _RedactHeaders(logging.Filter):
@@ -419,17 +420,23 @@ class ConnectionManager:
     def __repr__(self) -> str:
         return f"<ConnectionManager {self._generation} {self._url.split('?')[0]}>"
 
+    async def target(self) -> tuple[str, dict[str, str], str | None]:
+        """(url, headers, proxy) of the next connection: fresh credentials and
+        the proxy the options or the environment choose. For transports other
+        than websockets' (the bridge's); the headers hold secrets."""
+        headers = self._headers.headers()
+        if self._auth is not None:
+            headers = _merge_headers(await self._auth(), headers)
+        proxy = self._options.get("proxy", True)
+        return self._url, headers, _env_proxy(self._url) if proxy is True else proxy
+
     async def _open(self):
         options = {"max_size": None, "compression": None, "open_timeout": 30,
                    "user_agent_header": "rtfast", "logger": ws_log}
         options.update(self._options)
-        if options.get("proxy", True) is True:
-            options["proxy"] = _env_proxy(self._url)
-        headers = self._headers.headers()
-        if self._auth is not None:
-            headers = _merge_headers(await self._auth(), headers)
+        url, headers, options["proxy"] = await self.target()
         try:
-            return await ws_connect(self._url, additional_headers=headers, **options)
+            return await ws_connect(url, additional_headers=headers, **options)
         except websockets.InvalidProxy:
             # Its message would carry the proxy URL, credentials included.
             raise HandshakeError(0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://") \

@@ -1,0 +1,550 @@
+"""A lean asyncio websocket for many concurrent connections (the bridge's transport).
+
+``websockets`` gives every connection a task-driven reader, an assembler and
+one socket write per message; at hundreds of calls per core that is most of
+a bridge's CPU. Here a connection is an ``asyncio.Protocol`` over the
+compiled frame codec (``rtfast._wsframe``): a received message is handed to
+``on_message`` inside ``data_received`` (no task switch), and
+``send_many()`` puts every frame one event produces into one socket write.
+
+The opening handshake is ``websockets``' own sans-I/O ``ServerProtocol`` /
+``ClientProtocol`` (header checks, ``Sec-WebSocket-Accept``, error
+responses); only the bytes after the handshake go through our codec.
+
+    ws = await connect("ws://127.0.0.1:8765/v1/realtime", headers={...})
+    ws.on_message = lambda data, binary: ...
+    ws.send(b'{"type":"response.create"}')
+
+    server = await serve(handler, "127.0.0.1", 8080)   # handler(ws) is a coroutine
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl as ssl_module
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake, InvalidProxy, InvalidStatus
+from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
+
+from rtfast._wsframe import FrameParser, FrameWriter, close_payload, parse_close
+from rtfast.client import _RedactHeaders, _server_message
+from rtfast.errors import ConnectionClosed, FrameError, HandshakeError, handshake_error
+
+__all__ = ["WebSocket", "connect", "serve", "Server"]
+
+log = logging.getLogger("rtfast.websocket")
+log.addFilter(_RedactHeaders())    # the handshake is logged header by header at DEBUG
+
+CONNECTING, OPEN, CLOSING, CLOSED = range(4)
+_MAX_HEAD = 16384           # request/response head limit, as websockets' line and header limits
+_RECV_QUEUE_HIGH = 256      # messages queued for recv() before reading pauses
+
+
+def _handshake_failure(exc: BaseException) -> HandshakeError:
+    """A websockets handshake exception as rtfast's typed HandshakeError.
+
+    Messages never carry request headers or proxy URLs (credentials)."""
+    if isinstance(exc, InvalidStatus):
+        body = exc.response.body or b""
+        return handshake_error(exc.response.status_code, _server_message(body), body)
+    if isinstance(exc, InvalidProxy):
+        return HandshakeError(0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://")
+    return HandshakeError(0, f"websocket handshake failed: {exc}")
+
+
+class WebSocket(asyncio.Protocol):
+    """One websocket connection, client or server side.
+
+    Receive either with callbacks, ``on_message(data: bytes, binary: bool)``
+    called from ``data_received`` (set it, or call ``set_handlers``), or with
+    ``await recv()`` while no callback is set. ``on_close(code, reason)`` runs
+    once when the connection is gone. Sending never awaits: frames go to the
+    transport at once, and ``buffered`` says how much the peer has not read.
+    """
+
+    def __init__(self, *, client: bool, max_size: int | None = 16 * 2**20, ping_interval: float | None = None,
+                 close_timeout: float = 2.0) -> None:
+        self.client = client
+        self.state = CONNECTING
+        self.transport: asyncio.Transport | None = None
+        self.remote_address: Any = None
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self.on_message: Callable[[bytes, bool], Any] | None = None
+        self.on_close: Callable[[int, str], Any] | None = None
+        #: The close code and reason received (1006, "" until a close frame arrives).
+        self.close_code, self.close_reason = 1006, ""
+        self._parser = FrameParser(client=client, max_size=max_size)
+        self._writer = FrameWriter(client=client)
+        self._head = bytearray()
+        self._hs: ClientProtocol | ServerProtocol | None = None
+        self._queue: deque = deque()
+        self._waiter: asyncio.Future | None = None
+        self._paused_reading = False
+        self._pings: dict[bytes, tuple[float, asyncio.Future]] = {}
+        self._ping_interval = ping_interval
+        self._keepalive_handle: asyncio.TimerHandle | None = None
+        self._keepalive_due: bytes | None = None
+        self._close_timeout = close_timeout
+        self._close_handle: asyncio.TimerHandle | None = None
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        #: Resolves with the websocket once the handshake succeeds (client side).
+        self.opened: asyncio.Future = loop.create_future()
+        self.closed: asyncio.Future = loop.create_future()
+        # Set by Server: called with self once the handshake succeeds.
+        self._on_open: Callable[[WebSocket], Any] | None = None
+        self._process_request: Callable[[WebSocket, Request], Response | None] | None = None
+        self._request_to_send: Request | None = None
+
+    def __repr__(self) -> str:
+        side = "client" if self.client else "server"
+        return f"<WebSocket {side} {('CONNECTING', 'OPEN', 'CLOSING', 'CLOSED')[self.state]}>"
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.remote_address = transport.get_extra_info("peername")
+        if self._request_to_send is not None:
+            self._hs.send_request(self._request_to_send)
+            self._flush_handshake()
+
+    def data_received(self, data: bytes) -> None:
+        if self.state != CONNECTING:
+            try:
+                frames = self._parser.feed(data)
+            except FrameError as exc:
+                self.fail(exc.close_code, str(exc))
+                return
+            for op, payload in frames:
+                if op <= 2:
+                    self._deliver(payload, op == 2)
+                else:
+                    self._control(op, payload)
+        elif self._head is not None:
+            self._handshake(data)
+        elif self.client and self._hs is not None:
+            self._hs.receive_data(data)       # a refused client handshake: its body
+            self._client_response()
+
+    def eof_received(self) -> bool:
+        if self.state == CONNECTING and self._hs is not None and self.client:
+            self._hs.receive_eof()
+            self._client_response()
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.state = CLOSED
+        for handle in (self._keepalive_handle, self._close_handle):
+            if handle is not None:
+                handle.cancel()
+        if not self.opened.done():
+            if self.client:
+                self.opened.set_exception(HandshakeError(0, "connection closed during the websocket handshake"))
+            else:
+                self.opened.cancel()             # nobody awaits a server side's opening
+        for _, fut in self._pings.values():
+            if not fut.done():
+                fut.set_exception(ConnectionClosed(self.close_code, self.close_reason))
+        self._pings.clear()
+        self._wake()
+        if not self.closed.done():
+            self.closed.set_result((self.close_code, self.close_reason))
+        if self.on_close is not None:
+            cb, self.on_close = self.on_close, None
+            try:
+                cb(self.close_code, self.close_reason)
+            except Exception:
+                log.exception("on_close callback failed")
+
+    def pause_writing(self) -> None:
+        pass                                   # `buffered` tells the owner; it decides
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- handshake -----------------------------------------------------------------------------
+    def _handshake(self, data: bytes) -> None:
+        self._head += data
+        end = self._head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._head) > _MAX_HEAD:
+                self.transport.abort()
+            return
+        head, rest = bytes(self._head[:end + 4]), bytes(self._head[end + 4:])
+        self._head = None
+        if self.client:
+            self._hs.receive_data(head)
+            if not self._client_response():
+                if rest:
+                    self._hs.receive_data(rest)   # not a 101: the rest is the response body
+                    self._client_response()
+                return
+        elif not self._server_request(head):
+            return
+        if rest:
+            self.data_received(rest)
+
+    def _flush_handshake(self) -> None:
+        for chunk in self._hs.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+
+    def _server_request(self, head: bytes) -> bool:
+        hs = self._hs
+        hs.receive_data(head)
+        events = hs.events_received()
+        if not events:                          # not an HTTP request: websockets answered or gave up
+            self._flush_handshake()
+            self.transport.close()
+            return False
+        request = events[0]
+        response = None
+        if self._process_request is not None:
+            try:
+                response = self._process_request(self, request)
+            except Exception:
+                log.exception("process_request failed")
+                response = hs.reject(500, "Failed to open a WebSocket connection.\n")
+        if response is None:
+            response = hs.accept(request)
+        hs.send_response(response)
+        self._flush_handshake()
+        if response.status_code != 101:
+            self.transport.close()
+            return False
+        self.request, self.response = request, response
+        self._open()
+        if self._on_open is not None:
+            self._on_open(self)
+        return True
+
+    def _client_response(self) -> bool:
+        """True once a 101 arrived; a refusal fails ``opened`` and closes."""
+        events = self._hs.events_received()
+        if not events:
+            return False
+        self.response = events[0]
+        exc = self._hs.handshake_exc
+        if exc is not None:
+            if not self.opened.done():
+                self.opened.set_exception(_handshake_failure(exc))
+            self.transport.abort()
+            return False
+        self._open()
+        return True
+
+    def _open(self) -> None:
+        self.state = OPEN
+        self._hs = None
+        self.opened.set_result(self)
+        if self._ping_interval:
+            self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive)
+
+    # -- receiving -----------------------------------------------------------------------------
+    def _deliver(self, payload: bytes, binary: bool) -> None:
+        cb = self.on_message
+        if cb is None:
+            self._queue.append((payload, binary))
+            self._wake()
+            if len(self._queue) >= _RECV_QUEUE_HIGH and not self._paused_reading:
+                self._paused_reading = True
+                self.transport.pause_reading()
+            return
+        try:
+            cb(payload, binary)
+        except Exception:
+            log.exception("on_message callback failed; closing the connection")
+            self.fail(1011, "internal error")
+
+    def set_handlers(self, on_message: Callable[[bytes, bool], Any] | None,
+                     on_close: Callable[[int, str], Any] | None = None) -> None:
+        """Switch to callbacks; messages that were waiting for recv() go first."""
+        self.on_message, self.on_close = on_message, on_close
+        while self._queue and self.on_message is not None:
+            self._deliver(*self._queue.popleft())
+        self._resume()
+        if self.state == CLOSED and on_close is not None:
+            self.on_close = None
+            on_close(self.close_code, self.close_reason)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _resume(self) -> None:
+        if self._paused_reading and len(self._queue) < _RECV_QUEUE_HIGH // 2 and self.state != CLOSED:
+            self._paused_reading = False
+            self.transport.resume_reading()
+
+    async def recv(self) -> bytes:
+        """The next message's payload (text as UTF-8 bytes). Raises
+        rtfast.errors.ConnectionClosed once the connection is gone."""
+        return (await self.recv_message())[0]
+
+    async def recv_message(self) -> tuple[bytes, bool]:
+        """The next message as ``(payload, binary)``."""
+        while not self._queue:
+            if self.state == CLOSED:
+                raise ConnectionClosed(self.close_code, self.close_reason)
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._queue.popleft()
+        self._resume()
+        return item
+
+    def _control(self, op: int, payload: bytes) -> None:
+        if op == 9:                                     # ping
+            if self.state == OPEN:
+                self.transport.write(self._writer.frame(payload, 10))
+        elif op == 10:                                  # pong
+            if payload == self._keepalive_due:
+                self._keepalive_due = None
+            entry = self._pings.pop(payload, None)
+            if entry is not None and not entry[1].done():
+                entry[1].set_result(time.monotonic() - entry[0])
+        else:                                           # close
+            try:
+                code, reason = parse_close(payload)
+            except FrameError as exc:
+                self.fail(exc.close_code, str(exc))
+                return
+            self.close_code, self.close_reason = code, reason
+            if self.state == OPEN:
+                # Echo the close; a server then ends TCP, a client lets the server do it.
+                self.transport.write(self._writer.frame(payload[:2], 8))
+                self.state = CLOSING
+            if self.client:
+                self._arm_close_timer()
+            else:
+                self.transport.close()
+
+    # -- sending -------------------------------------------------------------------------------
+    def send(self, data, binary: bool = False) -> None:
+        """Send one message (bytes are sent as they are; str as UTF-8)."""
+        if self.state != OPEN:
+            raise ConnectionClosed(self.close_code, self.close_reason)
+        self.transport.write(self._writer.frame(data, 2 if binary else 1))
+
+    def send_many(self, items, binary: bool = False) -> None:
+        """Send several messages in one socket write. An item is bytes/str,
+        or ``(opcode, data)`` (1 text, 2 binary) to mix kinds."""
+        if self.state != OPEN:
+            raise ConnectionClosed(self.close_code, self.close_reason)
+        self.transport.write(self._writer.frames(items, 2 if binary else 1))
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the peer's socket."""
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
+    def ping(self) -> asyncio.Future:
+        """Send a ping; the future resolves with the round trip in seconds."""
+        if self.state != OPEN:
+            raise ConnectionClosed(self.close_code, self.close_reason)
+        payload = os.urandom(4)
+        fut = self._loop.create_future()
+        self._pings[payload] = (time.monotonic(), fut)
+        self.transport.write(self._writer.frame(payload, 9))
+        return fut
+
+    def _keepalive(self) -> None:
+        if self.state != OPEN:
+            return
+        if self._keepalive_due is not None:
+            self.fail(1011, "keepalive ping timeout")
+            return
+        self._keepalive_due = os.urandom(4)
+        self.transport.write(self._writer.frame(self._keepalive_due, 9))
+        self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive)
+
+    # -- closing -------------------------------------------------------------------------------
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (returns at once; await ``wait_closed()``)."""
+        if self.state == OPEN:
+            self.transport.write(self._writer.frame(close_payload(code, reason), 8))
+            self.state = CLOSING
+            self._arm_close_timer()
+        elif self.state == CONNECTING and self.transport is not None:
+            self.transport.abort()
+
+    def fail(self, code: int, reason: str) -> None:
+        """Close at once after a protocol or application failure."""
+        if self.state == OPEN:
+            self.close_code, self.close_reason = code, reason
+            try:
+                self.transport.write(self._writer.frame(close_payload(code, reason[:120]), 8))
+            except Exception:
+                pass
+            self.state = CLOSING
+        if self.transport is not None:
+            self.transport.close()
+
+    def _arm_close_timer(self) -> None:
+        if self._close_handle is None:
+            self._close_handle = self._loop.call_later(self._close_timeout, self._close_expired)
+
+    def _close_expired(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def wait_closed(self) -> tuple[int, str]:
+        return await asyncio.shield(self.closed)
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Close and wait until the connection is gone."""
+        self.close(code, reason)
+        await self.wait_closed()
+
+
+# -- client --------------------------------------------------------------------------------------
+
+
+async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str | None = None,
+                  open_timeout: float = 30.0, user_agent: str = "rtfast", ssl: Any = None,
+                  logger: logging.Logger | None = None, **options: Any) -> WebSocket:
+    """Open a client websocket to ``url`` (ws:// or wss://), directly or
+    through ``proxy`` (http://, https://, socks5://...). ``options`` go to
+    :class:`WebSocket` (``max_size``, ``ping_interval``, ``close_timeout``).
+    A refused handshake raises rtfast's typed ``HandshakeError``."""
+    from websockets.asyncio.client import connect_http_proxy, connect_socks_proxy
+    from websockets.proxy import parse_proxy
+
+    loop = asyncio.get_running_loop()
+    uri = parse_uri(url)
+    ws = WebSocket(client=True, **options)
+    hs = ClientProtocol(uri, max_size=None, logger=logger or log)
+    request = hs.connect()
+    for key, value in (headers or {}).items():
+        request.headers[key] = value
+    request.headers["User-Agent"] = user_agent
+    ws._hs, ws._request_to_send = hs, request
+    if uri.secure and ssl is None:
+        ssl = ssl_module.create_default_context()
+    tls = {"ssl": ssl, "server_hostname": uri.host} if uri.secure else {}
+    async def open() -> WebSocket:
+        if proxy is None:
+            await loop.create_connection(lambda: ws, uri.host, uri.port, **tls)
+        else:
+            try:
+                parsed = parse_proxy(proxy)
+            except InvalidProxy as exc:
+                raise _handshake_failure(exc) from None
+            if parsed.scheme.startswith("socks"):
+                sock = await connect_socks_proxy(parsed, uri)
+                await loop.create_connection(lambda: ws, sock=sock, **tls)
+            else:
+                proxy_tls = {"ssl": True} if parsed.scheme == "https" else {}
+                try:
+                    transport = await connect_http_proxy(parsed, uri, user_agent_header=user_agent, **proxy_tls)
+                except InvalidHandshake as exc:
+                    raise HandshakeError(0, f"the proxy refused the connection: {type(exc).__name__}") from None
+                transport.set_protocol(ws)
+                if tls:
+                    transport = await loop.start_tls(transport, ws, tls["ssl"], server_hostname=uri.host)
+                ws.connection_made(transport)
+        return await ws.opened
+
+    try:
+        return await asyncio.wait_for(open(), open_timeout)
+    except BaseException:
+        if ws.transport is not None:
+            ws.transport.abort()
+        raise
+
+
+# -- server --------------------------------------------------------------------------------------
+
+
+class Server:
+    """Listening sockets and the connections they accepted; from :func:`serve`."""
+
+    def __init__(self, handler: Callable[[WebSocket], Awaitable[Any]],
+                 process_request: Callable[[WebSocket, Request], Response | None] | None,
+                 options: dict, logger: logging.Logger | None) -> None:
+        self._handler = handler
+        self._process_request = process_request
+        self._options = options
+        self._logger = logger or log
+        self._tasks: set[asyncio.Task] = set()
+        self.connections: set[WebSocket] = set()
+        self.server: asyncio.AbstractServer | None = None
+
+    @property
+    def sockets(self):
+        return self.server.sockets
+
+    def _protocol(self) -> WebSocket:
+        ws = WebSocket(client=False, **self._options)
+        ws._hs = ServerProtocol(max_size=None, logger=self._logger)
+        ws._process_request = self._process_request
+        ws._on_open = self._opened
+        return ws
+
+    def _opened(self, ws: WebSocket) -> None:
+        self.connections.add(ws)
+        task = asyncio.get_running_loop().create_task(self._run(ws))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, ws: WebSocket) -> None:
+        try:
+            await self._handler(ws)
+        except Exception:
+            log.exception("connection handler failed")
+            ws.fail(1011, "internal error")
+        finally:
+            # As websockets: the connection ends when its handler returns.
+            ws.close()
+            try:
+                await asyncio.wait_for(ws.wait_closed(), ws._close_timeout + 1)
+            except asyncio.TimeoutError:
+                ws.transport.abort()
+            self.connections.discard(ws)
+
+    def close(self) -> None:
+        """Stop listening and close every connection with 1001 (going away)."""
+        if self.server is not None:
+            self.server.close()
+        for ws in list(self.connections):
+            ws.close(1001)
+
+    async def wait_closed(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.server is not None:
+            await self.server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        await self.server.serve_forever()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+async def serve(handler: Callable[[WebSocket], Awaitable[Any]], host: str | None, port: int, *,
+                process_request: Callable[[WebSocket, Request], Response | None] | None = None,
+                logger: logging.Logger | None = None, **options: Any) -> Server:
+    """Accept websockets on host:port; ``handler(ws)`` runs for each one and
+    the connection closes when it returns. ``process_request(ws, request)``
+    may return a ``websockets.http11.Response`` to refuse the upgrade.
+    ``options`` go to :class:`WebSocket`."""
+    server = Server(handler, process_request, options, logger)
+    server.server = await asyncio.get_running_loop().create_server(server._protocol, host, port)
+    return server

@@ -1,0 +1,349 @@
+"""rtfast.websocket: the lean asyncio websocket, against websockets itself
+(both directions), raw peers that break the rules, and refused handshakes."""
+
+import asyncio
+import logging
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import serve as ws_serve
+from websockets.datastructures import Headers
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+
+from rtfast import websocket
+from rtfast.client import ws_log
+from rtfast.errors import AuthenticationError, ConnectionClosed, HandshakeError, PermissionDeniedError
+from rtfast.server import RealtimeServer
+from rtfast.websocket import CLOSED, OPEN
+
+UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+ACCEPT = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+
+
+async def echo(ws):
+    while True:
+        try:
+            data, binary = await ws.recv_message()
+        except ConnectionClosed:
+            return
+        ws.send(data, binary=binary)
+
+
+def port_of(server) -> int:
+    return server.sockets[0].getsockname()[1]
+
+
+async def test_websockets_client_against_our_server():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server, ws_connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None) as c:
+        await c.send("héllo")
+        assert await c.recv() == "héllo"
+        await c.send(b"\x00\xff")
+        assert await c.recv() == b"\x00\xff"
+        await c.send(["frag", "mented"])                   # a fragmented message
+        assert await c.recv() == "fragmented"
+        big = bytes(range(256)) * 1000
+        await c.send(big)
+        assert await c.recv() == big
+        assert await (await c.ping()) >= 0
+
+
+async def test_our_client_against_websockets_server():
+    async def handler(ws):
+        async for message in ws:
+            await ws.send(message)
+        await ws.close(4000, "bye")
+
+    async with ws_serve(handler, "127.0.0.1", 0, max_size=None) as srv:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/x?y=1")
+        assert ws.state == OPEN and ws.response.status_code == 101
+        ws.send(b'{"a":1}')
+        assert await ws.recv() == b'{"a":1}'
+        ws.send_many([b"one", "two", (2, b"\x01")])
+        assert [await ws.recv_message() for _ in range(3)] == [(b"one", False), (b"two", False), (b"\x01", True)]
+        ws.send(b"y" * 200_000)
+        assert len(await ws.recv()) == 200_000
+        assert await ws.ping() >= 0
+        await ws.aclose()
+        assert ws.closed.result() == (1000, "") and ws.state == CLOSED
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        with pytest.raises(ConnectionClosed):
+            ws.send(b"late")
+
+
+async def test_close_codes_reach_both_sides():
+    async def closer(ws):
+        await ws.recv()
+        ws.close(4000, "beta shape")
+        await ws.wait_closed()
+
+    server = await websocket.serve(closer, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        ws.send(b"hi")
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert (info.value.code, info.value.reason) == (4000, "beta shape")
+        assert await ws.wait_closed() == (4000, "beta shape")
+
+
+async def test_messages_queued_before_a_close_are_still_delivered():
+    async def burst(ws):
+        ws.send_many([b"1", b"2", b"3"])
+        ws.close()
+        await ws.wait_closed()
+
+    server = await websocket.serve(burst, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        await ws.wait_closed()
+        assert [await ws.recv() for _ in range(3)] == [b"1", b"2", b"3"]
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+
+
+async def test_callbacks_take_over_from_recv_in_order():
+    got, closed = [], []
+    started = asyncio.Event()
+
+    async def handler(ws):
+        started.set()
+        await asyncio.sleep(0.05)                     # messages arrive while nobody listens
+        ws.set_handlers(lambda data, binary: got.append(data), lambda code, reason: closed.append(code))
+        await ws.wait_closed()
+
+    server = await websocket.serve(handler, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        await started.wait()
+        ws.send_many([b"a", b"b"])
+        await asyncio.sleep(0.1)
+        ws.send(b"c")
+        await asyncio.sleep(0.02)
+        await ws.aclose(1001)
+        await asyncio.sleep(0.02)
+    assert got == [b"a", b"b", b"c"] and closed == [1001]
+
+
+async def test_a_callback_that_raises_closes_only_its_connection(caplog):
+    def boom(data, binary):
+        raise RuntimeError("bug")
+
+    async def handler(ws):
+        if ws.request.path == "/bad":
+            ws.set_handlers(boom)
+            await ws.wait_closed()
+        else:
+            await echo(ws)
+
+    server = await websocket.serve(handler, "127.0.0.1", 0)
+    async with server:
+        good = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/good")
+        bad = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/bad")
+        bad.send(b"x")
+        assert await bad.wait_closed() == (1011, "internal error")
+        good.send(b"still here")
+        assert await good.recv() == b"still here"
+        await good.aclose()
+    assert "on_message callback failed" in caplog.text
+
+
+async def raw_peer(port: int, request: bytes = UPGRADE):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    return reader, writer, head
+
+
+async def read_close(reader) -> int:
+    data = await reader.read(100)
+    assert data[0] == 0x88
+    return int.from_bytes(data[2:4], "big")
+
+
+@pytest.mark.parametrize("frame, code", [
+    (Frame(Opcode.TEXT, b"x").serialize(mask=False), 1002),                    # a client must mask
+    (Frame(Opcode.TEXT, b"\xc3\x28").serialize(mask=True), 1007),               # not UTF-8
+    (bytes([0xC1, 0x80, 0, 0, 0, 0]), 1002),                                    # reserved bit
+    (Frame(Opcode.BINARY, b"x" * 2000).serialize(mask=True), 1009),             # over max_size
+])
+async def test_a_peer_breaking_the_framing_rules_is_closed_with_the_right_code(frame, code):
+    server = await websocket.serve(echo, "127.0.0.1", 0, max_size=1000)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        assert head.startswith(b"HTTP/1.1 101")
+        writer.write(frame)
+        assert await read_close(reader) == code
+        assert await reader.read() == b""                  # then the server ends TCP
+        writer.close()
+
+
+async def test_handshake_split_across_reads_and_frames_right_after_the_101():
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        # the 101 in two pieces, the second glued to two frames
+        writer.write(ACCEPT[:20])
+        await writer.drain()
+        await asyncio.sleep(0.01)
+        writer.write(ACCEPT[20:] + Frame(Opcode.TEXT, b"first").serialize(mask=False)
+                     + Frame(Opcode.TEXT, b"second").serialize(mask=False)[:3])
+        await writer.drain()
+        await asyncio.sleep(0.01)
+        writer.write(Frame(Opcode.TEXT, b"second").serialize(mask=False)[3:])
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with srv:
+        # The raw server's accept key only matches its fixed key: patch ours to it.
+        ws = websocket.WebSocket(client=True)
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+        hs = ClientProtocol(parse_uri("ws://127.0.0.1/"))
+        request = hs.connect()
+        del request.headers["Sec-WebSocket-Key"]
+        request.headers["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ=="
+        hs.key = "dGhlIHNhbXBsZSBub25jZQ=="
+        ws._hs, ws._request_to_send = hs, request
+        await asyncio.get_running_loop().create_connection(lambda: ws, "127.0.0.1", port_of(srv))
+        await ws.opened
+        assert [await ws.recv(), await ws.recv()] == [b"first", b"second"]
+        ws.transport.abort()
+
+
+async def test_process_request_can_refuse_the_upgrade():
+    def refuse(ws, request):
+        if request.path != "/ok":
+            return Response(403, "Forbidden", Headers([("Content-Type", "text/plain")]), b"no\n")
+        return None
+
+    server = await websocket.serve(echo, "127.0.0.1", 0, process_request=refuse)
+    async with server:
+        with pytest.raises(PermissionDeniedError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/nope")
+        assert info.value.status == 403
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/ok")
+        ws.send(b"x")
+        assert await ws.recv() == b"x"
+        await ws.aclose()
+
+
+async def test_a_refused_handshake_with_a_json_body_is_typed_and_secret_free(caplog):
+    caplog.set_level(logging.DEBUG)
+    body = b'{"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}}'
+
+    def refuse(ws, request):
+        return Response(401, "Unauthorized", Headers([("Content-Type", "application/json"),
+                                                      ("Content-Length", str(len(body)))]), body)
+
+    server = await websocket.serve(echo, "127.0.0.1", 0, process_request=refuse)
+    async with server:
+        with pytest.raises(AuthenticationError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", logger=ws_log,
+                                    headers={"Authorization": "Bearer sk-WRONGSECRET"})
+    assert info.value.status == 401 and "Incorrect API key provided" in str(info.value)
+    assert "Authorization" in caplog.text                  # the header was logged, redacted
+    assert "sk-WRONGSECRET" not in caplog.text and "sk-WRONGSECRET" not in repr(info.value)
+    # the embedded server's own refusal of a handshake without a key
+    server = await RealtimeServer().start()
+    try:
+        with pytest.raises(AuthenticationError):
+            await websocket.connect(server.url)
+    finally:
+        await server.close()
+
+
+async def test_not_a_websocket_request_gets_an_http_error():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = await reader.read()
+        assert response.startswith(b"HTTP/1.1 426") or response.startswith(b"HTTP/1.1 400")
+        writer.close()
+
+
+async def test_connection_refused_and_timeouts():
+    with pytest.raises(OSError):
+        await websocket.connect("ws://127.0.0.1:1/")
+
+    async def silent(reader, writer):
+        await reader.read()
+
+    srv = await asyncio.start_server(silent, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(asyncio.TimeoutError):
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/", open_timeout=0.1)
+
+    async def hang_up(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    srv = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(HandshakeError, match="closed during the websocket handshake"):
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/")
+
+
+async def test_keepalive_ends_a_connection_whose_peer_stopped_answering():
+    server = await websocket.serve(echo, "127.0.0.1", 0, ping_interval=0.05)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        ping = await reader.readexactly(6)
+        assert ping[0] == 0x89                              # a ping with a 4-byte payload
+        data = await asyncio.wait_for(reader.read(100), 1)   # no pong: then a close with 1011
+        assert data[0] == 0x88 and int.from_bytes(data[2:4], "big") == 1011
+        writer.close()
+    # and a peer that answers is kept
+    server = await websocket.serve(echo, "127.0.0.1", 0, ping_interval=0.03)
+    async with server:
+        async with ws_connect(f"ws://127.0.0.1:{port_of(server)}/") as c:
+            await asyncio.sleep(0.2)
+            await c.send("alive")
+            assert await c.recv() == "alive"
+
+
+async def test_reading_pauses_when_nobody_reads_and_resumes():
+    async def flood(ws):
+        for k in range(10):
+            ws.send_many([b"m%d" % i for i in range(100 * k, 100 * k + 100)])
+            await asyncio.sleep(0.01)
+        await ws.wait_closed()
+
+    server = await websocket.serve(flood, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        await asyncio.sleep(0.3)
+        assert ws._paused_reading and len(ws._queue) < 1000      # the rest waits in the kernel
+        assert [await ws.recv() for _ in range(1000)] == [b"m%d" % i for i in range(1000)]
+        assert not ws._paused_reading
+        await ws.aclose()
+
+
+async def test_server_close_says_going_away_to_every_connection():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    clients = [await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/") for _ in range(3)]
+    server.close()
+    await server.wait_closed()
+    assert [await c.wait_closed() for c in clients] == [(1001, "")] * 3
+    assert not server.connections
+
+
+async def test_through_an_http_connect_proxy_and_a_clear_error_for_a_bad_proxy_url():
+    from test_proxy import Proxy
+
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server, Proxy() as proxy:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", proxy=proxy.url)
+        ws.send(b"via proxy")
+        assert await ws.recv() == b"via proxy"
+        await ws.aclose()
+        assert proxy.targets == [f"127.0.0.1:{port_of(server)}"]
+        with pytest.raises(HandshakeError, match="invalid proxy URL") as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", proxy="ftp://u:s3cret@127.0.0.1:1")
+        assert "s3cret" not in str(info.value)
