@@ -70,7 +70,8 @@ class Actions:
 
     Read them; do not append to them (an empty field may be a shared empty tuple).
     ``to_carrier``: frames for the carrier socket, in order: ``bytes`` is a
-    text frame, a tuple ``(bytes, True)`` a binary frame (Vonage audio).
+    text frame, a tuple ``(2, bytes)`` a binary frame (Vonage audio; 2 is the
+    websocket opcode, as ``rtfast.websocket.WebSocket.send_many`` takes it).
     ``to_realtime``: text frames for the Realtime socket. ``events``: what to
     surface (carrier Start/Dtmf/Stop/..., Realtime events other than audio
     deltas, :class:`BargeIn`, :class:`CallEnded`, and ProtocolError instances
@@ -482,7 +483,7 @@ class Call:
             ledger.append((seq, item, seg[1], sent))
             if len(ledger) > _LEDGER_MAX:
                 ledger.popleft()                    # marks are not coming back: forget the oldest
-            out.append((frame, True) if binary else frame)
+            out.append((2, frame) if binary else frame)
             out.append(mark(f"{gen}.{seq}"))
             play_end += chunk_ms
             n += 1

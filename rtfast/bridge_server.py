@@ -15,25 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import hmac
 import itertools
-from collections import deque
 import logging
 import os
 import time
 from typing import Any
 
-import websockets
-from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from rtfast import carriers
 from rtfast.bridge import BargeIn, Call
 from rtfast.carriers import Dtmf, Start
-from rtfast.client import AsyncOpenAI, ConnectionManager, RealtimeConnection, connect
+from rtfast.client import AsyncOpenAI, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
+from rtfast.websocket import OPEN, WebSocket
+from rtfast import websocket
 
 __all__ = ["BridgeServer", "twilio_signature", "main"]
 
@@ -52,40 +52,43 @@ def _now_ms() -> float:
 
 
 class _CallIO:
-    """The I/O of one call: two sockets, a Call, and one writer per socket.
+    """The I/O of one call: two websockets and a Call, wired by callbacks.
 
-    Readers and the server's pacer never await a socket: they hand frames to
-    the writers' queues, so frames leave each socket in the order the Call
-    produced them (a clear can never overtake the chunks before it), and one
-    slow carrier only ever delays its own call.
+    A frame from either socket is fed to the Call inside the socket's
+    ``data_received`` (no task, no queue), and everything the Call answers
+    leaves in one write per socket, in the order the Call produced it (a
+    clear can never overtake the chunks before it). Sending never awaits, so
+    one slow carrier only ever delays its own call: when its unread backlog
+    passes ``max_backlog`` bytes the call ends.
     """
 
-    def __init__(self, server: BridgeServer, ws, call_id: str) -> None:
+    def __init__(self, server: BridgeServer, ws: WebSocket, call_id: str) -> None:
         self.server = server
         self.ws = ws
         self.id = call_id
         self.call = Call(carriers.codec(server.carrier), **server.call_options)
-        self.rt: RealtimeConnection | None = None
-        self.to_carrier: deque = deque()
-        self.to_realtime: deque = deque([self.call.session_update()])
-        self.carrier_ready = asyncio.Event()
-        self.realtime_ready = asyncio.Event()
+        self.rt: WebSocket | None = None
+        self.pending_realtime: list = [self.call.session_update()]   # until the socket opens
         self.done = asyncio.Event()
         self.failure: BaseException | None = None
         self.binary_carrier = self.call.codec.binary_media
         self.log = logging.LoggerAdapter(log, {"call": call_id})
 
-    # -- actions in, frames queued ----------------------------------------------------------------
+    # -- actions in, frames out -------------------------------------------------------------------
     def act(self, a) -> None:
-        if a.to_carrier:
-            self.to_carrier.extend(a.to_carrier)
-            self.carrier_ready.set()
-            if len(self.to_carrier) > self.server.max_backlog:
+        if a.to_carrier and self.ws.state == OPEN:
+            self.ws.send_many(a.to_carrier)
+            if self.ws.buffered > self.server.max_backlog:
                 # The carrier stopped reading: end this call rather than buffer forever.
-                self.fail(RtfastError(f"carrier not reading: {len(self.to_carrier)} frames backed up"))
+                self.fail(RtfastError(f"carrier not reading: {self.ws.buffered} bytes backed up"))
         if a.to_realtime:
-            self.to_realtime.extend(a.to_realtime)
-            self.realtime_ready.set()
+            rt = self.rt
+            if rt is None:
+                self.pending_realtime.extend(a.to_realtime)
+            elif rt.state == OPEN:
+                rt.send_many(a.to_realtime)
+                if rt.buffered > self.server.max_backlog:
+                    self.fail(RtfastError(f"realtime server not reading: {rt.buffered} bytes backed up"))
         for ev in a.events:
             self.note(ev)
         if a.hangup:
@@ -115,104 +118,63 @@ class _CallIO:
             level = logging.DEBUG if code == "response_cancel_not_active" else logging.WARNING
             self.log.log(level, "call %s: realtime error: %s", self.id, getattr(ev.error, "message", ev))
 
+    # -- socket callbacks (run inside data_received / the pacer) ------------------------------------
     def pace(self, now: float) -> None:
         """Called by the server's pacer: let the chunks that are due leave."""
         try:
             a = self.call.tick(now)
+            if a:
+                self.act(a)
         except Exception as exc:               # a bug in the call logic: end this call, loudly
             self.fail(exc)
-            return
-        if a:
-            self.act(a)
 
-    # -- the loops -----------------------------------------------------------------------------
-    async def open_realtime(self) -> None:
-        self.rt = await self.server._open_realtime()
-
-    async def from_carrier(self) -> None:
-        ws, call = self.ws, self.call
-        decode = None if self.binary_carrier else False      # text frames stay bytes
+    def from_carrier(self, frame: bytes, binary: bool) -> None:
         try:
-            while True:
-                frame = await ws.recv(decode)
-                self.act(call.from_carrier(frame, type(frame) is bytes and self.binary_carrier))
-        except websockets.ConnectionClosed:
-            self.act(call.carrier_closed())
-            raise
-
-    async def from_realtime(self) -> None:
-        call = self.call
-        try:
-            while True:
-                frame = await self.rt.recv_bytes()
-                self.act(call.from_realtime(frame, _now_ms()))
-        except ConnectionClosed as exc:
-            if not self.done.is_set():
-                self.log.warning("call %s: realtime connection closed: %s", self.id, exc)
-            raise
-
-    async def write_carrier(self) -> None:
-        ws, queue, ready = self.ws, self.to_carrier, self.carrier_ready
-        while True:
-            await ready.wait()
-            ready.clear()
-            while queue:
-                frame = queue.popleft()
-                if type(frame) is tuple:
-                    await ws.send(frame[0], text=False)
-                else:
-                    await ws.send(frame, text=True)
-
-    async def write_realtime(self) -> None:
-        queue, ready = self.to_realtime, self.realtime_ready
-        while True:
-            while queue:
-                await self.rt.send_raw(queue.popleft())
-            await ready.wait()
-            ready.clear()
-
-    async def _guard(self, loop) -> None:
-        """Run one loop; whichever way it ends, the call is over."""
-        try:
-            await loop
-        except (websockets.ConnectionClosed, ConnectionClosed):
-            pass                                      # the other side went away: normal end
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:                      # a bug or an unexpected failure: log, end the call
+            self.act(self.call.from_carrier(frame, binary and self.binary_carrier))
+        except Exception as exc:
             self.fail(exc)
-        finally:
-            self.done.set()
 
+    def carrier_closed(self, code: int, reason: str) -> None:
+        try:
+            self.act(self.call.carrier_closed())
+        except Exception as exc:
+            self.fail(exc)
+        self.done.set()
+
+    def from_realtime(self, frame: bytes, binary: bool) -> None:
+        try:
+            self.act(self.call.from_realtime(frame, _now_ms()))
+        except Exception as exc:
+            self.fail(exc)
+
+    def realtime_closed(self, code: int, reason: str) -> None:
+        if not self.done.is_set():
+            self.log.warning("call %s: realtime connection closed: %s", self.id, ConnectionClosed(code, reason))
+        self.done.set()
+
+    # -- the call's life -----------------------------------------------------------------------------
     async def run(self) -> dict:
-        carrier = [asyncio.create_task(self._guard(c)) for c in (self.from_carrier(), self.write_carrier())]
-        realtime: list[asyncio.Task] = []
+        self.ws.set_handlers(self.from_carrier, self.carrier_closed)
         ended = asyncio.create_task(self.done.wait())
         try:
             # The realtime socket opens while the carrier handshake goes on (first-turn latency).
-            opener = asyncio.create_task(self.open_realtime())
+            opener = asyncio.create_task(self.server._open_realtime())
             await asyncio.wait([ended, opener], return_when=asyncio.FIRST_COMPLETED)
             if opener.done():
-                opener.result()                       # raises if the connection failed
-                realtime = [asyncio.create_task(self._guard(c)) for c in (self.from_realtime(),
-                                                                          self.write_realtime())]
+                self.rt = opener.result()             # raises if the connection failed
+                self.rt.send_many(self.pending_realtime)
+                self.pending_realtime = []
+                self.rt.set_handlers(self.from_realtime, self.realtime_closed)
             else:
                 opener.cancel()
+                await asyncio.gather(opener, return_exceptions=True)
             await ended
         finally:
             ended.cancel()
-            try:
-                # Close the realtime socket while its reader still drains it: a reader
-                # cancelled first can leave frames unread, websockets then stops
-                # reading and never sees the server's close (close_timeout bounds it).
-                if self.rt is not None:
-                    await self.rt.close()
-            finally:
-                tasks = carrier + realtime
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await self.ws.close()
+            self.ws.close()
+            if self.rt is not None:
+                await self.rt.aclose()                # bounded by its close timeout
+            await self.ws.wait_closed()
         summary = self.call.summary()
         if self.failure is not None:
             summary["error"] = f"{type(self.failure).__name__}: {self.failure}"
@@ -227,13 +189,16 @@ class BridgeServer:
     :class:`rtfast.bridge.Call` (``mode``, ``instructions``, ``voice``, ``vad``,
     ``lead_ms``...). ``twilio_auth_token``: check each upgrade's
     ``X-Twilio-Signature`` against ``public_url`` (the URL Twilio was given),
-    refusing a mismatch with HTTP 403.
+    refusing a mismatch with HTTP 403. ``gc_freeze``: at start, move the
+    objects that exist so far out of the cyclic collector's reach
+    (``gc.freeze()``), so its full collections, which pause every call at
+    once, walk only call state.
     """
 
     def __init__(self, *, carrier: str = "twilio", host: str = "127.0.0.1", port: int = 0,
                  realtime_url: str | None = None, api_key: str | None = None, model: str = "gpt-realtime",
                  generation: str = "ga", twilio_auth_token: str | None = None, public_url: str | None = None,
-                 **call_options: Any) -> None:
+                 gc_freeze: bool = True, **call_options: Any) -> None:
         carriers.codec(carrier)   # fail early on an unknown carrier
         self.carrier = carrier
         self.host, self.port = host, port
@@ -248,23 +213,28 @@ class BridgeServer:
         self._server = None
         self._pacer: asyncio.Task | None = None
         self.tick_ms = 10
-        #: Frames queued for one carrier before its call is ended (~10 s of audio and marks).
-        self.max_backlog = 1000
+        #: Bytes a peer may leave unread before its call is ended (~10 s of Twilio audio and marks).
+        self.max_backlog = 256 * 1024
+        #: Seconds between keepalive pings on both sockets (a peer that does not answer ends the call).
+        self.ping_interval = 20.0
+        self.gc_freeze = gc_freeze
 
     def __repr__(self) -> str:
         return f"<BridgeServer {self.carrier} {getattr(self, 'url', '')}>"
 
     def _realtime(self) -> ConnectionManager:
-        options = {"close_timeout": 2}
         if self.realtime_url:
-            return connect(self.realtime_url, api_key=self._api_key or "sk-local", generation=self.generation,
-                           **options)
+            return connect(self.realtime_url, api_key=self._api_key or "sk-local", generation=self.generation)
         client = AsyncOpenAI(api_key=self._api_key)
         realtime = client.realtime if self.generation == "ga" else client.beta.realtime
-        return realtime.connect(model=self.model, websocket_connection_options=options)
+        return realtime.connect(model=self.model)
 
-    async def _open_realtime(self) -> RealtimeConnection:
-        return await self._realtime().enter()
+    async def _open_realtime(self) -> WebSocket:
+        # The client builds the URL, credentials and proxy; the bridge's own
+        # transport carries the bytes (see rtfast.websocket for why).
+        url, headers, proxy = await self._realtime().target()
+        return await websocket.connect(url, headers=headers, proxy=proxy, max_size=None, close_timeout=2,
+                                       ping_interval=self.ping_interval, logger=ws_log)
 
     def _check_request(self, connection, request):
         if self._twilio_token is None:
@@ -319,8 +289,16 @@ class BridgeServer:
                 next_at = loop.time()
 
     async def start(self) -> BridgeServer:
-        self._server = await serve(self._handle, self.host, self.port, process_request=self._check_request,
-                                   max_size=None, compression=None)
+        if self.gc_freeze:
+            # Everything that exists at start-up (modules, classes, caches) lives as
+            # long as the process: keep the cyclic collector from walking it again.
+            # Otherwise each full collection pauses every call at once (40-60 ms
+            # at 300 calls here), which callers hear as a gap.
+            gc.collect()
+            gc.freeze()
+        self._server = await websocket.serve(self._handle, self.host, self.port,
+                                             process_request=self._check_request, max_size=1 << 20,
+                                             ping_interval=self.ping_interval, logger=ws_log)
         self._pacer = asyncio.create_task(self._pace())
         self.port = self._server.sockets[0].getsockname()[1]
         self.url = f"ws://{self.host}:{self.port}/"

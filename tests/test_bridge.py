@@ -2,6 +2,7 @@
 bridge to the embedded Realtime server, all on loopback."""
 
 import asyncio
+import base64
 import logging
 
 import pytest
@@ -181,3 +182,55 @@ async def test_the_twilio_bridge_example_serves_a_call():
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_a_carrier_that_stops_reading_ends_only_its_own_call(caplog):
+    import socket
+
+    from rtfast._wsframe import FrameWriter
+
+    caplog.set_level(logging.ERROR, logger="rtfast.bridge")
+    async with RealtimeServer(script=Script(reply_text="a very long reply", audio_ms=30000)) as rt, \
+            BridgeServer(realtime_url=rt.url, api_key="sk-test", lead_ms=100) as bridge:
+        bridge.max_backlog = 4000
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", bridge.port))
+        # A raw carrier that upgrades, speaks, then never reads again (buffers kept small).
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1024)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        async with TwilioCall(bridge.url) as good:
+            stuck_io = next(io for io in bridge.active.values() if io.ws.remote_address[1] == sock.getsockname()[1])
+            # No kernel autotuning: the bridge's own buffer must be what fills up.
+            stuck_io.ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            audio = tone(800) + silence(1200)                      # the caller speaks, then waits
+            frames = [b'{"event":"start","streamSid":"MZstuck","start":{"streamSid":"MZstuck",'
+                      b'"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}']
+            frames += [b'{"event":"media","streamSid":"MZstuck","media":{"payload":"%s"}}'
+                       % base64.b64encode(audio[i:i + 160]) for i in range(0, len(audio), 160)]
+            writer.write(FrameWriter(client=True).frames(frames))
+            await good.say(tone(400) + silence(900))
+            await settle(bridge, lambda: bridge.summaries, timeout=20)
+            assert "carrier not reading" in bridge.summaries[0]["error"]
+            assert "carrier not reading" in caplog.text
+            await good.wait_for(lambda: good.played_ms >= 200)     # the other call carries on
+            await good.hang_up()
+        writer.close()
+
+
+async def test_the_realtime_leg_follows_the_proxy_environment(monkeypatch):
+    from test_proxy import PROXY_VARS, Proxy
+
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    async with RealtimeServer(script=Script(reply_text="ok", audio_ms=200)) as rt, Proxy() as proxy, \
+            BridgeServer(realtime_url=rt.url, api_key="sk-test") as bridge:
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        async with TwilioCall(bridge.url) as call:
+            await call.say(tone(400) + silence(900))
+            await call.wait_for(lambda: call.played_ms >= 200)
+            await call.hang_up()
+        assert proxy.targets == [f"127.0.0.1:{rt.port}"]

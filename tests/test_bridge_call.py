@@ -323,7 +323,7 @@ def test_vonage_pcm16_transcodes_with_binary_frames_and_notify_marks():
     call.from_realtime(audio_done())
     out = call.tick(0).to_carrier
     binary = [f for f in out if type(f) is tuple]
-    assert binary and all(f[1] is True and len(f[0]) == 640 for f in binary)
+    assert binary and all(f[0] == 2 and len(f[1]) == 640 for f in binary)
     notes = [orjson.loads(f) for f in out if type(f) is bytes]
     assert notes[0] == {"action": "notify", "payload": {"name": "0.1"}}
     call.from_carrier(b'{"event":"websocket:notify","payload":{"name":"0.1"}}')
