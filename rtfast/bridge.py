@@ -46,7 +46,7 @@ from collections import deque
 from rtfast import events, wire
 from rtfast.carriers import Mark, Media, Start, Stop
 from rtfast.errors import Base64Error, ProtocolError
-from rtfast.session import RealtimeSession
+from rtfast.session import ITEMS_KEPT, RealtimeSession
 from rtfast.transcode import Transcoder
 
 __all__ = ["Call", "Actions", "BargeIn", "CallEnded"]
@@ -63,6 +63,14 @@ _AUDIO_DONE = ("response.output_audio.done", "response.audio.done")
 _LEDGER_MAX = 30000
 
 _NOTHING = ()       # the empty to_carrier / events of the hot path (no list to allocate)
+
+
+def remember(d: dict, key, value=None) -> None:
+    """d[key] = value, forgetting the oldest key beyond ITEMS_KEPT: a call of
+    hours keeps a bounded memory; barge-in only ever needs the recent items."""
+    if key not in d and len(d) >= ITEMS_KEPT:
+        del d[next(iter(d))]
+    d[key] = value
 
 
 class Actions:
@@ -174,8 +182,8 @@ class Call:
         self._play_end = float("-inf")            # when all audio sent so far will have played
         self.played_ms: dict[str, int] = {}       # per item: ms the carrier confirmed played
         self.sent_ms: dict[str, int] = {}         # per item: ms sent to the carrier
-        self._cut_responses: set = set()
-        self._cut_items: set = set()
+        self._cut_responses: dict = {}           # ordered sets (dicts), bounded by remember()
+        self._cut_items: dict = {}
         # counters for the summary
         self.frames_from_carrier = self.frames_to_carrier = 0
         self.frames_from_realtime = self.frames_to_realtime = 0
@@ -307,7 +315,7 @@ class Call:
         while ledger and ledger[0][0] <= seq:
             _, item, _, ms = ledger.popleft()
             if ms > self.played_ms.get(item, 0):
-                self.played_ms[item] = ms
+                remember(self.played_ms, item, ms)
 
     def carrier_closed(self) -> Actions:
         """The carrier socket closed (Vonage ends calls so): the call is over."""
@@ -407,9 +415,9 @@ class Call:
         if response is not None:
             a.to_realtime.append(self.session.send({"type": "response.cancel"}))
             self.frames_to_realtime += 1
-            self._cut_responses.add(response)
+            remember(self._cut_responses, response)
         for item_id, index in items:
-            self._cut_items.add(item_id)
+            remember(self._cut_items, item_id)
             played = self.played_ms.get(item_id, 0)
             received = self.session.audio_received_ms(item_id, index)
             streaming = self._receiving is not None and self._receiving[0] == item_id
@@ -478,7 +486,8 @@ class Call:
             seg[2] -= chunk
             if not seg[2]:
                 segments.popleft()
-            sent = sent_ms[item] = sent_ms.get(item, 0) + chunk_ms
+            sent = sent_ms.get(item, 0) + chunk_ms
+            remember(sent_ms, item, sent)
             seq += 1
             ledger.append((seq, item, seg[1], sent))
             if len(ledger) > _LEDGER_MAX:

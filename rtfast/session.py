@@ -23,6 +23,9 @@ __all__ = ["RealtimeSession", "AudioFormat", "ItemAudio"]
 
 # Bytes of audio per millisecond for each format the API speaks.
 _BYTES_PER_MS = {"pcm16": 48, "pcmu": 8, "pcma": 8}
+#: Assistant items whose audio is remembered per session (and per bridge call):
+#: the oldest is forgotten past this, so a call of hours keeps a bounded memory.
+ITEMS_KEPT = 64
 _GA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "pcmu", "audio/pcma": "pcma"}
 _BETA_FORMATS = {"pcm16": "pcm16", "g711_ulaw": "pcmu", "g711_alaw": "pcma"}
 
@@ -120,9 +123,12 @@ class RealtimeSession:
         return event
 
     def _on_audio(self, ev) -> None:
-        item = self.items.get(ev.item_id)
+        items = self.items
+        item = items.get(ev.item_id)
         if item is None:
-            item = self.items[ev.item_id] = ItemAudio(ev.item_id, ev.response_id)
+            if len(items) >= ITEMS_KEPT:
+                del items[next(iter(items))]      # bounded: only recent items are ever truncated
+            item = items[ev.item_id] = ItemAudio(ev.item_id, ev.response_id)
         index = ev.content_index or 0
         item.received[index] = item.received.get(index, 0) + ev.audio_length
 

@@ -361,3 +361,35 @@ def test_deltas_slower_than_playback_keep_their_item():
     assert b"".join(media_payloads(sent)) == ULAW[:80] * 18
     echo(call, marks(sent))
     assert call.played_ms == {"item_1": 180} and call.sent_ms == {"item_1": 180}
+
+
+def test_a_call_of_hours_keeps_bounded_state_and_barge_in_still_works():
+    from rtfast.session import ITEMS_KEPT
+
+    call = twilio_call()
+    now = 0
+    for r in range(1, 301):                                 # 300 answers, each played and its marks echoed
+        rid, item = f"resp_{r}", f"item_{r}"
+        call.from_realtime(response_created(rid))
+        out = call.from_realtime(delta(ULAW * 2, item=item, rid=rid), now_ms=now).to_carrier
+        call.from_realtime(audio_done(item, rid))
+        call.from_realtime(response_done(rid))
+        out += call.tick(now + 1000).to_carrier
+        echo(call, marks(out))
+        if r % 3 == 0:                                      # and now and then the caller interrupts
+            call.from_realtime(response_created(f"x{r}"))
+            call.from_realtime(delta(ULAW * 5, item=f"xi{r}", rid=f"x{r}"), now_ms=now + 2000)
+            call.from_realtime(SPEECH_STARTED, now_ms=now + 2010)
+            call.from_realtime(response_done(f"x{r}"))
+        now += 5000
+    sizes = [len(call.played_ms), len(call.sent_ms), len(call._cut_items), len(call._cut_responses),
+             len(call.session.items)]
+    assert max(sizes) <= ITEMS_KEPT and min(sizes) > 0
+    assert "item_300" in call.played_ms and "item_1" not in call.played_ms
+    # still exact after the pruning: a late interruption truncates at what was played
+    call.from_realtime(response_created("resp_last"))
+    sent = call.from_realtime(delta(ULAW * 20, item="item_last", rid="resp_last"), now_ms=now).to_carrier
+    echo(call, marks(sent)[:2])
+    a = call.from_realtime(SPEECH_STARTED, now_ms=now + 50)
+    (b,) = [e for e in a.events if isinstance(e, BargeIn)]
+    assert (b.item_id, b.action, b.audio_end_ms) == ("item_last", "truncate", 40)
