@@ -97,12 +97,14 @@ class FrameError(RtfastError, ValueError):
     """A websocket frame broke RFC 6455 (bad masking, opcode, length, UTF-8...).
 
     ``close_code`` is the code the connection closes with: 1002 protocol
-    error, 1007 invalid UTF-8, 1009 message too big.
+    error, 1007 invalid UTF-8, 1009 message too big. ``messages`` holds the
+    ``(opcode, payload)`` completed before the violation in the same read.
     """
 
     def __init__(self, message: str, close_code: int = 1002) -> None:
         super().__init__(message)
         self.close_code = close_code
+        self.messages: list[tuple[int, bytes]] = []
 
     def __reduce__(self):
         return (type(self), (self.args[0], self.close_code))

@@ -65,21 +65,28 @@ class WebSocket(asyncio.Protocol):
     """One websocket connection, client or server side.
 
     Receive either with callbacks, ``on_message(data: bytes, binary: bool)``
-    called from ``data_received`` (set it, or call ``set_handlers``), or with
-    ``await recv()`` while no callback is set. ``on_close(code, reason)`` runs
-    once when the connection is gone. Sending never awaits: frames go to the
-    transport at once, and ``buffered`` says how much the peer has not read.
+    called from ``data_received`` (set it, or call ``set_handlers``; messages
+    that arrived before go to it first), or with ``await recv()`` while no
+    callback is set. ``on_close(code, reason)`` runs once when the connection
+    is gone. Sending never awaits: frames go to the transport at once, and
+    ``buffered`` says how much the peer has not read.
+
+    Every way of closing is bounded by ``close_timeout``: a peer that stops
+    reading cannot hold a closing connection open. A server side that has not
+    completed its opening handshake within ``open_timeout`` is dropped.
     """
 
     def __init__(self, *, client: bool, max_size: int | None = 16 * 2**20, ping_interval: float | None = None,
-                 close_timeout: float = 2.0) -> None:
+                 close_timeout: float = 2.0, open_timeout: float = 10.0) -> None:
         self.client = client
         self.state = CONNECTING
         self.transport: asyncio.Transport | None = None
         self.remote_address: Any = None
         self.request: Request | None = None
         self.response: Response | None = None
-        self.on_message: Callable[[bytes, bool], Any] | None = None
+        self._on_message: Callable[[bytes, bool], Any] | None = None
+        self._inbound_done = False      # a close frame arrived, or we failed: deliver nothing more
+        self._failed = False
         self.on_close: Callable[[int, str], Any] | None = None
         #: The close code and reason received (1006, "" until a close frame arrives).
         self.close_code, self.close_reason = 1006, ""
@@ -95,7 +102,9 @@ class WebSocket(asyncio.Protocol):
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._keepalive_due: bytes | None = None
         self._close_timeout = close_timeout
+        self._open_timeout = open_timeout
         self._close_handle: asyncio.TimerHandle | None = None
+        self._on_backlog: Callable[[int], Any] | None = None
         loop = asyncio.get_running_loop()
         self._loop = loop
         #: Resolves with the websocket once the handshake succeeds (client side).
@@ -114,6 +123,10 @@ class WebSocket(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.remote_address = transport.get_extra_info("peername")
+        if not self.client:
+            # A peer that connects and never finishes its request must not hold
+            # a socket forever (the client side is bounded by connect()'s timeout).
+            self._close_handle = self._loop.call_later(self._open_timeout, self._open_expired)
         if self._request_to_send is not None:
             self._hs.send_request(self._request_to_send)
             self._flush_handshake()
@@ -123,18 +136,24 @@ class WebSocket(asyncio.Protocol):
             try:
                 frames = self._parser.feed(data)
             except FrameError as exc:
+                self._dispatch(exc.messages)       # what arrived intact before the violation
                 self.fail(exc.close_code, str(exc))
                 return
-            for op, payload in frames:
-                if op <= 2:
-                    self._deliver(payload, op == 2)
-                else:
-                    self._control(op, payload)
+            self._dispatch(frames)
         elif self._head is not None:
             self._handshake(data)
         elif self.client and self._hs is not None:
             self._hs.receive_data(data)       # a refused client handshake: its body
             self._client_response()
+
+    def _dispatch(self, frames: list) -> None:
+        for op, payload in frames:
+            if self._inbound_done:
+                return
+            if op <= 2:
+                self._deliver(payload, op == 2)
+            else:
+                self._control(op, payload)
 
     def eof_received(self) -> bool:
         if self.state == CONNECTING and self._hs is not None and self.client:
@@ -155,6 +174,7 @@ class WebSocket(asyncio.Protocol):
         for _, fut in self._pings.values():
             if not fut.done():
                 fut.set_exception(ConnectionClosed(self.close_code, self.close_reason))
+                fut.exception()     # a ping nobody awaits must not log "never retrieved"
         self._pings.clear()
         self._wake()
         if not self.closed.done():
@@ -167,10 +187,24 @@ class WebSocket(asyncio.Protocol):
                 log.exception("on_close callback failed")
 
     def pause_writing(self) -> None:
-        pass                                   # `buffered` tells the owner; it decides
+        # The transport calls this from write() once its buffer passes the high
+        # mark: a backlog check that costs nothing per send.
+        if self._on_backlog is not None:
+            try:
+                self._on_backlog(self.buffered)
+            except Exception:
+                log.exception("on_backlog callback failed")
 
     def resume_writing(self) -> None:
         pass
+
+    def limit_backlog(self, high: int, on_backlog: Callable[[int], Any]) -> None:
+        """Call ``on_backlog(buffered)`` when more than ``high`` bytes sent
+        are still unread by the peer (once per crossing). Sending never
+        blocks; this is how an owner learns that a peer has stopped reading."""
+        self._on_backlog = on_backlog
+        if self.transport is not None:
+            self.transport.set_write_buffer_limits(high=high, low=high // 2)
 
     # -- handshake -----------------------------------------------------------------------------
     def _handshake(self, data: bytes) -> None:
@@ -246,13 +280,17 @@ class WebSocket(asyncio.Protocol):
     def _open(self) -> None:
         self.state = OPEN
         self._hs = None
-        self.opened.set_result(self)
+        if self._close_handle is not None:      # the open timer
+            self._close_handle.cancel()
+            self._close_handle = None
+        if not self.opened.done():              # connect() may have timed out just now
+            self.opened.set_result(self)
         if self._ping_interval:
             self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive)
 
     # -- receiving -----------------------------------------------------------------------------
     def _deliver(self, payload: bytes, binary: bool) -> None:
-        cb = self.on_message
+        cb = self._on_message
         if cb is None:
             self._queue.append((payload, binary))
             self._wake()
@@ -266,14 +304,24 @@ class WebSocket(asyncio.Protocol):
             log.exception("on_message callback failed; closing the connection")
             self.fail(1011, "internal error")
 
+    @property
+    def on_message(self) -> Callable[[bytes, bool], Any] | None:
+        return self._on_message
+
+    @on_message.setter
+    def on_message(self, cb: Callable[[bytes, bool], Any] | None) -> None:
+        # Messages that were waiting for recv() go to the callback first.
+        self._on_message = cb
+        while self._queue and self._on_message is not None and not self._failed:
+            self._deliver(*self._queue.popleft())
+        self._resume()
+
     def set_handlers(self, on_message: Callable[[bytes, bool], Any] | None,
                      on_close: Callable[[int, str], Any] | None = None) -> None:
         """Switch to callbacks; messages that were waiting for recv() go first."""
-        self.on_message, self.on_close = on_message, on_close
-        while self._queue and self.on_message is not None:
-            self._deliver(*self._queue.popleft())
-        self._resume()
-        if self.state == CLOSED and on_close is not None:
+        self.on_close = on_close
+        self.on_message = on_message
+        if self.state == CLOSED and on_close is not None and self.on_close is not None:
             self.on_close = None
             on_close(self.close_code, self.close_reason)
 
@@ -296,6 +344,8 @@ class WebSocket(asyncio.Protocol):
         while not self._queue:
             if self.state == CLOSED:
                 raise ConnectionClosed(self.close_code, self.close_reason)
+            if self._waiter is not None:
+                raise RuntimeError("another coroutine is already awaiting recv() on this websocket")
             self._waiter = self._loop.create_future()
             try:
                 await self._waiter
@@ -322,14 +372,14 @@ class WebSocket(asyncio.Protocol):
                 self.fail(exc.close_code, str(exc))
                 return
             self.close_code, self.close_reason = code, reason
+            self._inbound_done = True                  # nothing may follow a close frame
             if self.state == OPEN:
                 # Echo the close; a server then ends TCP, a client lets the server do it.
                 self.transport.write(self._writer.frame(payload[:2], 8))
                 self.state = CLOSING
-            if self.client:
-                self._arm_close_timer()
-            else:
+            if not self.client:
                 self.transport.close()
+            self._arm_close_timer()                    # either way, bounded
 
     # -- sending -------------------------------------------------------------------------------
     def send(self, data, binary: bool = False) -> None:
@@ -377,24 +427,39 @@ class WebSocket(asyncio.Protocol):
             self.transport.write(self._writer.frame(close_payload(code, reason), 8))
             self.state = CLOSING
             self._arm_close_timer()
+        elif self.state == CLOSING:
+            self._arm_close_timer()
         elif self.state == CONNECTING and self.transport is not None:
             self.transport.abort()
 
     def fail(self, code: int, reason: str) -> None:
         """Close at once after a protocol or application failure."""
+        self._failed = self._inbound_done = True
         if self.state == OPEN:
             self.close_code, self.close_reason = code, reason
+            # The reason is cut to the 123 bytes a close frame allows, on a character boundary.
+            reason = reason.encode()[:123].decode(errors="ignore")
             try:
-                self.transport.write(self._writer.frame(close_payload(code, reason[:120]), 8))
-            except Exception:
-                pass
+                self.transport.write(self._writer.frame(close_payload(code, reason), 8))
+            except ValueError:                         # a code that may not be sent
+                self.transport.write(self._writer.frame(close_payload(1011, reason), 8))
             self.state = CLOSING
         if self.transport is not None:
+            # close() lets the buffer drain first; a peer that stopped reading
+            # would hold it forever, so abort after close_timeout.
             self.transport.close()
+            self._arm_close_timer()
 
     def _arm_close_timer(self) -> None:
-        if self._close_handle is None:
+        if self._close_handle is None and self.state != CLOSED:
             self._close_handle = self._loop.call_later(self._close_timeout, self._close_expired)
+
+    def _open_expired(self) -> None:
+        self._close_handle = None
+        if self.state == CONNECTING and self.transport is not None:
+            log.info("dropped a connection that did not complete its opening handshake in %.0f s",
+                     self._open_timeout)
+            self.transport.abort()
 
     def _close_expired(self) -> None:
         if self.transport is not None:
@@ -443,7 +508,10 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
             except InvalidProxy as exc:
                 raise _handshake_failure(exc) from None
             if parsed.scheme.startswith("socks"):
-                sock = await connect_socks_proxy(parsed, uri)
+                try:
+                    sock = await connect_socks_proxy(parsed, uri)
+                except InvalidHandshake as exc:
+                    raise HandshakeError(0, f"the proxy refused the connection: {type(exc).__name__}") from None
                 await loop.create_connection(lambda: ws, sock=sock, **tls)
             else:
                 proxy_tls = {"ssl": True} if parsed.scheme == "https" else {}
@@ -479,6 +547,7 @@ class Server:
         self._options = options
         self._logger = logger or log
         self._tasks: set[asyncio.Task] = set()
+        self._handshaking: set[WebSocket] = set()
         self.connections: set[WebSocket] = set()
         self.server: asyncio.AbstractServer | None = None
 
@@ -491,9 +560,13 @@ class Server:
         ws._hs = ServerProtocol(max_size=None, logger=self._logger)
         ws._process_request = self._process_request
         ws._on_open = self._opened
+        # Tracked until open, so close() can drop connections still handshaking.
+        self._handshaking.add(ws)
+        ws.closed.add_done_callback(lambda _: self._handshaking.discard(ws))
         return ws
 
     def _opened(self, ws: WebSocket) -> None:
+        self._handshaking.discard(ws)
         self.connections.add(ws)
         task = asyncio.get_running_loop().create_task(self._run(ws))
         self._tasks.add(task)
@@ -518,6 +591,8 @@ class Server:
         """Stop listening and close every connection with 1001 (going away)."""
         if self.server is not None:
             self.server.close()
+        for ws in list(self._handshaking):
+            ws.close()                      # still handshaking: dropped
         for ws in list(self.connections):
             ws.close(1001)
 

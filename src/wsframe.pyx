@@ -10,6 +10,7 @@ negotiated (the bridge turns compression off), so reserved bits must be 0.
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.unicode cimport PyUnicode_Check
+from cpython.buffer cimport PyObject_CheckBuffer
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
 from bufutil cimport get_buffer, release, ANY_ITEMS
@@ -63,7 +64,9 @@ cdef class FrameParser:
     list of ``(opcode, payload)``: text (1) and binary (2) messages with
     fragments joined, and close (8), ping (9), pong (10) frames. A violation
     raises ``rtfast.errors.FrameError`` whose ``close_code`` is the code to
-    close with; the parser is then unusable (the connection must close).
+    close with and whose ``messages`` are those completed before the
+    violation in the same ``feed`` (deliver them, then close); the parser is
+    then unusable.
     """
     cdef bytearray _buf
     cdef bint _client
@@ -93,20 +96,24 @@ cdef class FrameParser:
         cdef list out = []
         if self.failed:
             raise FrameError("the connection already failed", 1002)
-        if PyByteArray_GET_SIZE(self._buf) == 0:
-            get_buffer(data, &view, False, ANY_ITEMS, b"data")
-            try:
-                used = self._parse(<const uint8_t*>view.buf, view.len, out)
-                if used < view.len:
-                    self._buf += (<const char*>view.buf)[used:view.len]
-            finally:
-                release(&view)
-        else:
-            self._buf += data
-            n = PyByteArray_GET_SIZE(self._buf)
-            used = self._parse(<const uint8_t*>PyByteArray_AS_STRING(self._buf), n, out)
-            if used:
-                del self._buf[:used]
+        try:
+            if PyByteArray_GET_SIZE(self._buf) == 0:
+                get_buffer(data, &view, False, ANY_ITEMS, b"data")
+                try:
+                    used = self._parse(<const uint8_t*>view.buf, view.len, out)
+                    if used < view.len:
+                        self._buf += (<const char*>view.buf)[used:view.len]
+                finally:
+                    release(&view)
+            else:
+                self._buf += data
+                n = PyByteArray_GET_SIZE(self._buf)
+                used = self._parse(<const uint8_t*>PyByteArray_AS_STRING(self._buf), n, out)
+                if used:
+                    del self._buf[:used]
+        except FrameError as exc:
+            exc.messages = out          # what arrived intact before the violation
+            raise
         return out
 
     cdef Py_ssize_t _fail(self, str message, int code) except -1:
@@ -204,6 +211,14 @@ cdef class FrameParser:
         return pos
 
 
+cdef int _check_frame(int op, Py_ssize_t n) except -1:
+    if not (0 <= op <= 2 or 8 <= op <= 10):
+        raise ValueError(f"invalid websocket opcode {op}")
+    if op >= 8 and n > 125:
+        raise ValueError(f"control frame payload of {n} bytes (at most 125)")
+    return 0
+
+
 cdef class FrameWriter:
     """Messages to frames. ``client``: mask every frame (a client must), with
     keys from ``os.urandom``. ``frames(items)`` builds many frames into one
@@ -263,6 +278,7 @@ cdef class FrameWriter:
             data = (<str>data).encode()
         get_buffer(data, &view, False, ANY_ITEMS, b"data")
         try:
+            _check_frame(opcode, view.len)
             out = PyBytes_FromStringAndSize(NULL, self._size(view.len))
             o = <uint8_t*>PyBytes_AS_STRING(out)
             self._put(o, opcode, <const uint8_t*>view.buf, view.len)
@@ -282,7 +298,13 @@ cdef class FrameWriter:
             else:
                 op = opcode
             if not PyBytes_CheckExact(item):
-                item = (<str>item).encode() if PyUnicode_Check(item) else bytes(item)
+                if PyUnicode_Check(item):
+                    item = (<str>item).encode()
+                elif PyObject_CheckBuffer(item):
+                    item = bytes(item)
+                else:
+                    raise TypeError(f"frame data must be bytes-like or str, not {type(item).__name__}")
+            _check_frame(op, PyBytes_GET_SIZE(item))
             ops.append(op)
             datas.append(item)
             total += self._size(PyBytes_GET_SIZE(item))

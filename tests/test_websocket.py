@@ -347,3 +347,152 @@ async def test_through_an_http_connect_proxy_and_a_clear_error_for_a_bad_proxy_u
         with pytest.raises(HandshakeError, match="invalid proxy URL") as info:
             await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", proxy="ftp://u:s3cret@127.0.0.1:1")
         assert "s3cret" not in str(info.value)
+
+
+# -- closing is always bounded, and nothing is delivered after a failure ----------------------
+
+
+async def flood_until_stuck(ws) -> None:
+    """Write until the peer's socket buffers are full (the peer does not read)."""
+    while ws.buffered < 4 * 2**20:
+        ws.send(b"x" * 65536, binary=True)
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("how", ["close", "fail", "keepalive"])
+async def test_a_peer_that_stopped_reading_cannot_hold_a_closing_connection(how):
+    released = asyncio.Event()
+
+    async def stuck(ws):
+        ws.transport.pause_reading()                   # alive, but never reads again
+        await released.wait()
+
+    server = await websocket.serve(stuck, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", close_timeout=0.3,
+                                     ping_interval=0.2 if how == "keepalive" else None)
+        closed = []
+        ws.set_handlers(None, lambda code, reason: closed.append((code, reason)))
+        await flood_until_stuck(ws)
+        if how == "close":
+            ws.close()
+            ws.close()                                 # a second close while closing is harmless
+        elif how == "fail":
+            ws.fail(1011, "gave up")
+        await asyncio.wait_for(ws.wait_closed(), 2)     # keepalive: ping unanswered, fail, abort
+        assert ws.state == CLOSED and len(closed) == 1
+        if how != "close":
+            assert closed[0] == (1011, "keepalive ping timeout" if how == "keepalive" else "gave up")
+        released.set()
+        for c in list(server.connections):
+            c.transport.abort()
+
+
+async def test_a_server_drops_connections_that_never_finish_the_handshake():
+    server = await websocket.serve(echo, "127.0.0.1", 0, open_timeout=0.2)
+    async with server:
+        peers = [await asyncio.open_connection("127.0.0.1", port_of(server)) for _ in range(2)]
+        peers[0][1].write(b"GET / HTTP/1.1\r\nHost: x\r\n")      # a head that never ends
+        for reader, _ in peers:                               # the other sends nothing at all
+            assert await asyncio.wait_for(reader.read(), 2) == b""
+        assert not server._handshaking
+
+    server = await websocket.serve(echo, "127.0.0.1", 0)      # default: 10 s, but close() drops them
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+    writer.write(b"GET / HTTP/1.1\r\n")
+    await asyncio.sleep(0.05)
+    server.close()
+    await asyncio.wait_for(server.wait_closed(), 2)
+    assert await asyncio.wait_for(reader.read(), 2) == b""
+
+
+async def test_assigning_on_message_gets_the_messages_that_came_first():
+    async def greet(ws):
+        ws.send_many([b"one", b"two"])
+        await ws.wait_closed()
+
+    server = await websocket.serve(greet, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        await asyncio.sleep(0.05)                            # both arrived before a callback existed
+        got = []
+        ws.on_message = lambda data, binary: got.append(data)
+        assert got == [b"one", b"two"] and ws.on_message is not None
+        await ws.aclose()
+
+
+async def test_nothing_is_delivered_after_a_failure_or_a_close_frame(caplog):
+    from rtfast._wsframe import FrameWriter, close_payload
+
+    w = FrameWriter(client=False)
+
+    async def rude(ws):
+        if ws.request.path == "/fail":
+            ws.transport.write(w.frames([b"a", b"b"]))
+        else:            # a message, a close, then data after the close (a peer breaking the rules)
+            ws.transport.write(w.frame(b"a", 1) + w.frame(close_payload(1000), 8) + w.frame(b"late", 1))
+        await ws.wait_closed()
+
+    def raising(data, binary):
+        got.append(data)
+        raise RuntimeError("app bug")
+
+    server = await websocket.serve(rude, "127.0.0.1", 0)
+    async with server:
+        got = []
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/fail")
+        ws.set_handlers(raising)
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1011, "internal error")
+        assert got == [b"a"]
+        got = []
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/close")
+        ws.set_handlers(lambda data, binary: got.append(data))
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1000, "")
+        assert got == [b"a"]
+
+
+async def test_a_message_just_before_a_violation_is_still_delivered():
+    async def handler(ws):
+        got = []
+        ws.set_handlers(lambda data, binary: got.append(data))
+        await ws.wait_closed()
+        received.extend(got)
+
+    received = []
+    server = await websocket.serve(handler, "127.0.0.1", 0)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        writer.write(Frame(Opcode.TEXT, b"last words").serialize(mask=True) + bytes([0x85, 0x80, 0, 0, 0, 0]))
+        assert await read_close(reader) == 1002
+        writer.close()
+    assert received == [b"last words"]
+
+
+async def test_recv_is_for_one_coroutine_at_a_time_and_unanswered_pings_stay_quiet(caplog):
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        first = asyncio.ensure_future(ws.recv())
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="already awaiting recv"):
+            await ws.recv()
+        ws.send(b"x")
+        assert await first == b"x"
+        ws.ping()                                            # fire and forget, then the peer vanishes
+        ws.transport.abort()
+        await ws.wait_closed()
+        await asyncio.sleep(0)
+    import gc
+    gc.collect()
+    assert "never retrieved" not in caplog.text
+
+
+async def test_a_long_non_ascii_failure_reason_is_cut_on_a_character_boundary():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        async with ws_connect(f"ws://127.0.0.1:{port_of(server)}/") as c:
+            [ours] = server.connections
+            ours.fail(4000, "é" * 100)                        # 200 bytes of UTF-8
+            with pytest.raises(Exception):
+                await c.recv()
+            assert c.close_code == 4000 and c.close_reason == "é" * 61   # 122 bytes, not half a character

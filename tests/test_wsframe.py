@@ -133,6 +133,25 @@ def test_client_masks_use_fresh_keys():
     assert FrameWriter(client=False).frame(b"abc") == b"\x81\x03abc"
 
 
+def test_the_writer_refuses_what_no_frame_may_hold():
+    w = FrameWriter(client=False)
+    for op in (3, 7, 11, 15, -1, 256):
+        with pytest.raises(ValueError, match="invalid websocket opcode"):
+            w.frame(b"x", op)
+        with pytest.raises(ValueError, match="invalid websocket opcode"):
+            w.frames([(op, b"x")])
+    for op in (8, 9, 10):
+        assert w.frame(b"x" * 125, op)[1] == 125
+        with pytest.raises(ValueError, match="control frame payload of 126 bytes"):
+            w.frame(b"x" * 126, op)
+        with pytest.raises(ValueError, match="at most 125"):
+            w.frames([b"ok", (op, b"x" * 126)])
+    with pytest.raises(TypeError, match="bytes-like or str, not int"):
+        w.frames([3])                              # not three NUL bytes
+    with pytest.raises(TypeError):
+        w.frames([None])
+
+
 def test_round_trip_through_our_own_parser():
     for client in (True, False):
         w, p = FrameWriter(client=client), FrameParser(client=not client)
@@ -183,6 +202,21 @@ def test_size_limit_is_checked_from_the_header_before_the_payload_arrives():
     p = FrameParser(client=True, max_size=1000)
     p.feed(ws_bytes(Opcode.TEXT, b"x" * 600, False, fin=False))
     fails(p, bytes([0x80, 126, 0x01, 0x91]), 1009, "exceeds")        # fragments add up: 600 + 401
+
+
+def test_messages_before_a_violation_in_the_same_read_travel_with_the_error():
+    good = ws_bytes(Opcode.TEXT, b"hello", False) + ws_bytes(Opcode.PING, b"p", False)
+    with pytest.raises(FrameError) as info:
+        FrameParser(client=True).feed(good + bytes([0x85, 0]))          # then an unknown opcode
+    assert info.value.messages == [(1, b"hello"), (9, b"p")]
+    p = FrameParser(client=True)
+    assert p.feed(good[:3]) == []                                        # and from the held buffer
+    with pytest.raises(FrameError) as info:
+        p.feed(good[3:] + bytes([0x81, 2, 0xC3, 0x28]))
+    assert info.value.messages == [(1, b"hello"), (9, b"p")] and info.value.close_code == 1007
+    with pytest.raises(FrameError) as info:
+        FrameParser(client=True).feed(bytes([0x85, 0]))
+    assert info.value.messages == []
 
 
 def test_64_bit_length_with_the_top_bit_set():
