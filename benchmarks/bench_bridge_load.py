@@ -123,6 +123,8 @@ class Peer:
 
         def step() -> None:                   # one timer per call, at its scheduled time
             nonlocal handle
+            if ws.state != OPEN:                # the call ended; wait_closed is about to return
+                return
             now = time.monotonic()
             if self.measuring:
                 self.lateness.append(now - call.next_at)

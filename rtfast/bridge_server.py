@@ -22,6 +22,7 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from websockets.datastructures import Headers
@@ -59,7 +60,7 @@ class _CallIO:
     leaves in one write per socket, in the order the Call produced it (a
     clear can never overtake the chunks before it). Sending never awaits, so
     one slow carrier only ever delays its own call: when its unread backlog
-    passes ``max_backlog`` bytes the call ends.
+    passes ``max_backlog`` bytes the transport says so and the call ends.
     """
 
     def __init__(self, server: BridgeServer, ws: WebSocket, call_id: str) -> None:
@@ -78,21 +79,20 @@ class _CallIO:
     def act(self, a) -> None:
         if a.to_carrier and self.ws.state == OPEN:
             self.ws.send_many(a.to_carrier)
-            if self.ws.buffered > self.server.max_backlog:
-                # The carrier stopped reading: end this call rather than buffer forever.
-                self.fail(RtfastError(f"carrier not reading: {self.ws.buffered} bytes backed up"))
         if a.to_realtime:
             rt = self.rt
             if rt is None:
                 self.pending_realtime.extend(a.to_realtime)
             elif rt.state == OPEN:
                 rt.send_many(a.to_realtime)
-                if rt.buffered > self.server.max_backlog:
-                    self.fail(RtfastError(f"realtime server not reading: {rt.buffered} bytes backed up"))
         for ev in a.events:
             self.note(ev)
         if a.hangup:
             self.done.set()
+
+    def backlog(self, peer: str) -> Callable[[int], None]:
+        # A peer that stopped reading: end this call rather than buffer forever.
+        return lambda size: self.fail(RtfastError(f"{peer} not reading: {size} bytes backed up"))
 
     def fail(self, exc: BaseException) -> None:
         if self.failure is None:
@@ -146,6 +146,7 @@ class _CallIO:
             self.act(self.call.from_realtime(frame, _now_ms()))
         except Exception as exc:
             self.fail(exc)
+        self.server._pacing.add(self)       # audio may be waiting: the pacer looks until it is not
 
     def realtime_closed(self, code: int, reason: str) -> None:
         if not self.done.is_set():
@@ -154,6 +155,7 @@ class _CallIO:
 
     # -- the call's life -----------------------------------------------------------------------------
     async def run(self) -> dict:
+        self.ws.limit_backlog(self.server.max_backlog, self.backlog("carrier"))
         self.ws.set_handlers(self.from_carrier, self.carrier_closed)
         ended = asyncio.create_task(self.done.wait())
         try:
@@ -162,6 +164,7 @@ class _CallIO:
             await asyncio.wait([ended, opener], return_when=asyncio.FIRST_COMPLETED)
             if opener.done():
                 self.rt = opener.result()             # raises if the connection failed
+                self.rt.limit_backlog(self.server.max_backlog, self.backlog("realtime server"))
                 self.rt.send_many(self.pending_realtime)
                 self.pending_realtime = []
                 self.rt.set_handlers(self.from_realtime, self.realtime_closed)
@@ -208,6 +211,7 @@ class BridgeServer:
         self.public_url = public_url
         self.call_options = {"generation": generation, **call_options}
         self.active: dict[str, _CallIO] = {}
+        self._pacing: set[_CallIO] = set()       # calls that may have outbound audio waiting
         self.summaries: list[dict] = []
         self._ids = itertools.count(1)
         self._server = None
@@ -233,7 +237,9 @@ class BridgeServer:
         # The client builds the URL, credentials and proxy; the bridge's own
         # transport carries the bytes (see rtfast.websocket for why).
         url, headers, proxy = await self._realtime().target()
-        return await websocket.connect(url, headers=headers, proxy=proxy, max_size=None, close_timeout=2,
+        # 64 MiB: above any event the API sends a call (an hour of G.711 is 38 MB
+        # of base64), yet a broken peer cannot make one call take unbounded memory.
+        return await websocket.connect(url, headers=headers, proxy=proxy, max_size=64 << 20, close_timeout=2,
                                        ping_interval=self.ping_interval, logger=ws_log)
 
     def _check_request(self, connection, request):
@@ -241,8 +247,10 @@ class BridgeServer:
             return None
         # Twilio signs the exact URL it was given for the stream.
         url = self.public_url or f"wss://{request.headers.get('Host', '')}{request.path}"
-        given = request.headers.get("X-Twilio-Signature", "")
-        if not hmac.compare_digest(given, twilio_signature(self._twilio_token, url)):
+        given = request.headers.get_all("X-Twilio-Signature")
+        # Compared as bytes: a forged header may hold any Latin-1 text, or come twice.
+        if len(given) != 1 or not hmac.compare_digest(given[0].encode("utf-8", "replace"),
+                                                      twilio_signature(self._twilio_token, url).encode()):
             log.warning("refused a carrier connection: bad X-Twilio-Signature for %s", request.path.split("?")[0])
             return Response(403, "Forbidden", Headers([("Content-Type", "text/plain")]), b"bad signature\n")
         return None
@@ -260,6 +268,7 @@ class BridgeServer:
             summary["error"] = f"{type(exc).__name__}: {exc}"
         finally:
             del self.active[call_id]
+            self._pacing.discard(io)
         summary["call"] = call_id
         self.summaries.append(summary)
         io.log.info("call %s: summary: %s frames from carrier, %s to carrier, %s from realtime, %s to realtime, "
@@ -272,18 +281,22 @@ class BridgeServer:
 
         Calls hand out 20 ms chunks a little ahead of real time, so a shared
         tick per chunk period keeps them fed; a timer per call would cost
-        more than the work it schedules.
+        more than the work it schedules. Only calls with audio waiting are
+        looked at (a call joins when the model speaks, leaves when drained).
         """
         period = self.tick_ms / 1000.0
         loop = asyncio.get_running_loop()
         next_at = loop.time()
+        pacing = self._pacing
         while True:
             next_at += period
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             now = _now_ms()
-            for io in list(self.active.values()):
+            for io in list(pacing):
                 due = io.call.wake_at(now)
-                if due is not None and due <= now:
+                if due is None:
+                    pacing.discard(io)
+                elif due <= now:
                     io.pace(now)
             if loop.time() > next_at + period:           # fell behind (a stall): do not burst to catch up
                 next_at = loop.time()

@@ -134,7 +134,7 @@ async def test_realtime_unreachable_ends_the_call_with_a_clear_log(caplog):
     assert "realtime connection failed" in caplog.text
 
 
-async def test_twilio_signature_is_checked():
+async def test_twilio_signature_is_checked(caplog):
     token = "twilio-token"
     async with RealtimeServer() as rt:
         bridge = BridgeServer(realtime_url=rt.url, api_key="sk-test", twilio_auth_token=token)
@@ -149,6 +149,16 @@ async def test_twilio_signature_is_checked():
                 async with TwilioCall(url, headers={"X-Twilio-Signature": "forged"}):
                     pass
             assert info.value.response.status_code == 403
+            # Forged headers that are not even comparable text are refused the same way, quietly.
+            for forged in ([b"X-Twilio-Signature: \xe9t\xe9"], [b"X-Twilio-Signature: " + signed.encode()] * 2):
+                reader, writer = await asyncio.open_connection("127.0.0.1", bridge.port)
+                writer.write(b"\r\n".join([
+                    b"GET /stream?x=1 HTTP/1.1", b"Host: 127.0.0.1:%d" % bridge.port, b"Upgrade: websocket",
+                    b"Connection: Upgrade", b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                    b"Sec-WebSocket-Version: 13", *forged, b"", b""]))
+                assert (await reader.readline()).startswith(b"HTTP/1.1 403")
+                writer.close()
+    assert "process_request failed" not in caplog.text
 
 
 def test_twilio_signature_matches_twilios_documented_example():
