@@ -279,11 +279,9 @@ def _print_row(kind: str, r: dict) -> None:
 
 
 def _has_uvloop() -> bool:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("uvloop") is not None
 
 
 @pytest.mark.parametrize("kind", ["rtfast", "rtfast+uvloop", "usual"])
