@@ -58,9 +58,12 @@ _SPEECH_STARTED = "input_audio_buffer.speech_started"
 _AUDIO_DONE = ("response.output_audio.done", "response.audio.done")
 
 
-# Chunks awaiting their mark, at most (10 minutes of 20 ms chunks): a carrier
-# that never echoes marks (a one-way stream) must not grow the ledger forever.
-_LEDGER_MAX = 30000
+# Chunks awaiting their mark, at most (10 s of 20 ms chunks). A carrier echoes
+# a mark within the lead plus a round trip (a handful of chunks); one that
+# never does (a one-way stream) must not grow the ledger, nor the cyclic GC's
+# walk over every call's ledger (at 300 calls, 10 minutes' worth each made a
+# full collection take seconds).
+_LEDGER_MAX = 500
 
 _NOTHING = ()       # the empty to_carrier / events of the hot path (no list to allocate)
 

@@ -363,6 +363,27 @@ def test_deltas_slower_than_playback_keep_their_item():
     assert call.played_ms == {"item_1": 180} and call.sent_ms == {"item_1": 180}
 
 
+def test_a_carrier_that_never_echoes_marks_keeps_the_ledger_bounded():
+    from rtfast.bridge import _LEDGER_MAX
+
+    call = twilio_call()
+    call.from_realtime(response_created("resp_1"))
+    sent = call.from_realtime(delta(ULAW * 4, item="item_1", rid="resp_1"), now_ms=0).to_carrier
+    echo(call, marks(sent)[:3])                              # three marks come back, then none ever again
+    now = 0
+    for k in range(2, 40):                                   # ~11 minutes of audio, 600 chunks a minute
+        call.from_realtime(delta(ULAW * 400, item="item_1", rid="resp_1"), now_ms=now)
+        for _ in range(400):
+            now += 20
+            call.tick(now)
+    assert len(call._ledger) == _LEDGER_MAX
+    assert call.played_ms["item_1"] == 60                    # what was confirmed stays
+    a = call.from_realtime(SPEECH_STARTED, now_ms=now)
+    (b,) = [e for e in a.events if isinstance(e, BargeIn)]
+    assert (b.item_id, b.action, b.audio_end_ms) == ("item_1", "truncate", 60)
+    assert call.codec.clear() in a.to_carrier
+
+
 def test_a_call_of_hours_keeps_bounded_state_and_barge_in_still_works():
     from rtfast.session import ITEMS_KEPT
 
