@@ -70,7 +70,9 @@ class _CallIO:
         self.call = Call(carriers.codec(server.carrier), **server.call_options)
         self.rt: WebSocket | None = None
         self.pending_realtime: list = [self.call.session_update()]   # until the socket opens
-        self.done = asyncio.Event()
+        # A bare future, not an Event: no waiter task per call (fewer objects
+        # for the cyclic GC to walk at hundreds of calls).
+        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
         self.failure: BaseException | None = None
         self.binary_carrier = self.call.codec.binary_media
         self.log = logging.LoggerAdapter(log, {"call": call_id})
@@ -88,7 +90,7 @@ class _CallIO:
         for ev in a.events:
             self.note(ev)
         if a.hangup:
-            self.done.set()
+            self.end()
 
     def backlog(self, peer: str) -> Callable[[int], None]:
         # A peer that stopped reading: end this call rather than buffer forever.
@@ -99,7 +101,11 @@ class _CallIO:
             self.failure = exc
             self.log.error("call %s: %s: %s", self.id, type(exc).__name__, exc,
                            exc_info=not isinstance(exc, (OSError, RtfastError)))
-        self.done.set()
+        self.end()
+
+    def end(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
 
     def note(self, ev) -> None:
         if isinstance(ev, ProtocolError):
@@ -139,7 +145,7 @@ class _CallIO:
             self.act(self.call.carrier_closed())
         except Exception as exc:
             self.fail(exc)
-        self.done.set()
+        self.end()
 
     def from_realtime(self, frame: bytes, binary: bool) -> None:
         try:
@@ -149,19 +155,18 @@ class _CallIO:
         self.server._pacing.add(self)       # audio may be waiting: the pacer looks until it is not
 
     def realtime_closed(self, code: int, reason: str) -> None:
-        if not self.done.is_set():
+        if not self.done.done():
             self.log.warning("call %s: realtime connection closed: %s", self.id, ConnectionClosed(code, reason))
-        self.done.set()
+        self.end()
 
     # -- the call's life -----------------------------------------------------------------------------
     async def run(self) -> dict:
         self.ws.limit_backlog(self.server.max_backlog, self.backlog("carrier"))
         self.ws.set_handlers(self.from_carrier, self.carrier_closed)
-        ended = asyncio.create_task(self.done.wait())
         try:
             # The realtime socket opens while the carrier handshake goes on (first-turn latency).
             opener = asyncio.create_task(self.server._open_realtime())
-            await asyncio.wait([ended, opener], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([self.done, opener], return_when=asyncio.FIRST_COMPLETED)
             if opener.done():
                 self.rt = opener.result()             # raises if the connection failed
                 self.rt.limit_backlog(self.server.max_backlog, self.backlog("realtime server"))
@@ -171,9 +176,8 @@ class _CallIO:
             else:
                 opener.cancel()
                 await asyncio.gather(opener, return_exceptions=True)
-            await ended
+            await self.done
         finally:
-            ended.cancel()
             self.ws.close()
             if self.rt is not None:
                 await self.rt.aclose()                # bounded by its close timeout
@@ -240,7 +244,7 @@ class BridgeServer:
         # 64 MiB: above any event the API sends a call (an hour of G.711 is 38 MB
         # of base64), yet a broken peer cannot make one call take unbounded memory.
         return await websocket.connect(url, headers=headers, proxy=proxy, max_size=64 << 20, close_timeout=2,
-                                       ping_interval=self.ping_interval, logger=ws_log)
+                                       ping_interval=self.ping_interval, logger=ws_log, keep_handshake=False)
 
     def _check_request(self, connection, request):
         if self._twilio_token is None:
@@ -311,7 +315,8 @@ class BridgeServer:
             gc.freeze()
         self._server = await websocket.serve(self._handle, self.host, self.port,
                                              process_request=self._check_request, max_size=1 << 20,
-                                             ping_interval=self.ping_interval, logger=ws_log)
+                                             ping_interval=self.ping_interval, logger=ws_log,
+                                             keep_handshake=False)
         self._pacer = asyncio.create_task(self._pace())
         self.port = self._server.sockets[0].getsockname()[1]
         self.url = f"ws://{self.host}:{self.port}/"

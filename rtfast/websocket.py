@@ -74,10 +74,14 @@ class WebSocket(asyncio.Protocol):
     Every way of closing is bounded by ``close_timeout``: a peer that stops
     reading cannot hold a closing connection open. A server side that has not
     completed its opening handshake within ``open_timeout`` is dropped.
+
+    ``request`` and ``response`` hold the opening handshake; with
+    ``keep_handshake=False`` they are dropped once open (a bridge with
+    hundreds of sockets keeps ~10 fewer objects each for the cyclic GC to walk).
     """
 
     def __init__(self, *, client: bool, max_size: int | None = 16 * 2**20, ping_interval: float | None = None,
-                 close_timeout: float = 2.0, open_timeout: float = 10.0) -> None:
+                 close_timeout: float = 2.0, open_timeout: float = 10.0, keep_handshake: bool = True) -> None:
         self.client = client
         self.state = CONNECTING
         self.transport: asyncio.Transport | None = None
@@ -103,6 +107,7 @@ class WebSocket(asyncio.Protocol):
         self._keepalive_due: bytes | None = None
         self._close_timeout = close_timeout
         self._open_timeout = open_timeout
+        self._keep_handshake = keep_handshake
         self._close_handle: asyncio.TimerHandle | None = None
         self._on_backlog: Callable[[int], Any] | None = None
         loop = asyncio.get_running_loop()
@@ -129,6 +134,7 @@ class WebSocket(asyncio.Protocol):
             self._close_handle = self._loop.call_later(self._open_timeout, self._open_expired)
         if self._request_to_send is not None:
             self._hs.send_request(self._request_to_send)
+            self._request_to_send = None
             self._flush_handshake()
 
     def data_received(self, data: bytes) -> None:
@@ -185,6 +191,9 @@ class WebSocket(asyncio.Protocol):
                 cb(self.close_code, self.close_reason)
             except Exception:
                 log.exception("on_close callback failed")
+        # Nothing more can arrive: drop the callbacks, which usually hold their
+        # owner (a cycle the owner's end would otherwise leave to the cyclic GC).
+        self._on_message = self._on_backlog = None
 
     def pause_writing(self) -> None:
         # The transport calls this from write() once its buffer passes the high
@@ -257,9 +266,10 @@ class WebSocket(asyncio.Protocol):
             self.transport.close()
             return False
         self.request, self.response = request, response
+        on_open = self._on_open
         self._open()
-        if self._on_open is not None:
-            self._on_open(self)
+        if on_open is not None:
+            on_open(self)
         return True
 
     def _client_response(self) -> bool:
@@ -279,7 +289,9 @@ class WebSocket(asyncio.Protocol):
 
     def _open(self) -> None:
         self.state = OPEN
-        self._hs = None
+        self._hs = self._on_open = self._process_request = None      # done with the handshake
+        if not self._keep_handshake:
+            self.request = self.response = None
         if self._close_handle is not None:      # the open timer
             self._close_handle.cancel()
             self._close_handle = None

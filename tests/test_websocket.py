@@ -496,3 +496,52 @@ async def test_a_long_non_ascii_failure_reason_is_cut_on_a_character_boundary():
             with pytest.raises(Exception):
                 await c.recv()
             assert c.close_code == 4000 and c.close_reason == "é" * 61   # 122 bytes, not half a character
+
+
+async def test_keep_handshake_false_drops_request_and_response_once_open():
+    seen = []
+
+    async def handler(ws):
+        seen.append((ws.request, ws.response))
+        await echo(ws)
+
+    server = await websocket.serve(handler, "127.0.0.1", 0, keep_handshake=False)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/x", keep_handshake=False)
+        ws.send(b"still works")
+        assert await ws.recv() == b"still works"
+        assert ws.request is None and ws.response is None and seen == [(None, None)]
+        kept = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/y")     # the default keeps them
+        assert kept.response.status_code == 101
+        await ws.aclose()
+        await kept.aclose()
+
+
+async def test_a_closed_connection_lets_go_of_its_owner_without_the_cyclic_gc():
+    import gc
+    import weakref
+
+    class Owner:
+        def __init__(self, ws):
+            self.ws = ws                              # owner -> socket -> owner's methods: a cycle
+            ws.set_handlers(self.on_message, self.on_close)
+            ws.limit_backlog(1 << 20, self.on_backlog)
+
+        def on_message(self, data, binary): pass
+
+        def on_close(self, code, reason): pass
+
+        def on_backlog(self, size): pass
+
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        owner = Owner(ws)
+        ref = weakref.ref(owner)
+        del owner
+        gc.disable()
+        try:
+            await ws.aclose()
+            assert ws.state == CLOSED and ref() is None     # freed by reference counting alone
+        finally:
+            gc.enable()
