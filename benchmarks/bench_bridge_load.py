@@ -2,7 +2,8 @@
 
 The bridge runs in its own process pinned to core 0; the simulated calls and
 the Realtime peer share this process on core 1. Each call streams 20 ms μ-law
-frames in real time; the peer answers every call with 2 s of speech in 100 ms
+frames in real time and echoes each mark once the audio before it has played
+(as Twilio does); the peer answers every call with 2 s of speech in 100 ms
 deltas at 1x, then 1 s of quiet, over and over. The calls and the peer run
 on rtfast's lean websocket (rtfast.websocket) so that the load generator keeps its 20 ms schedule well past the calls the
 bridge can carry. Measured per N:
@@ -151,7 +152,8 @@ class Peer:
 
 
 class Caller:
-    """One simulated Twilio call: frames out on the shared ticker, playback timed."""
+    """One simulated Twilio call: frames out on the shared ticker, playback
+    timed, and each mark echoed once the audio before it has played (as Twilio does)."""
 
     def __init__(self, ws, index: int, n: int, peer: Peer) -> None:
         self.ws, self.sid, self.peer = ws, b"MZ%06d" % index, peer
@@ -161,6 +163,7 @@ class Caller:
         self.last = 0.0
         self.underruns = 0
         self.frames = 0
+        self.marks: collections.deque = collections.deque()    # (when played, name)
 
     def received(self, msg: bytes, binary: bool) -> None:
         if b'"media"' in msg[:30]:
@@ -173,9 +176,16 @@ class Caller:
             self.play_end = (max(now, self.play_end) if now - self.last < 0.3 else now) + seconds
             self.last = now
             self.frames += 1
+        elif b'"mark"' in msg[:30]:
+            i = msg.index(b'"name"')
+            j = msg.index(b'"', msg.index(b":", i + 6) + 1) + 1
+            self.marks.append((self.play_end, msg[j:msg.index(b'"', j)]))
 
 
-async def drive(bridge_url: str, peer: Peer, n: int, measure_s: float, warmup_s: float) -> dict:
+async def drive(bridge_url: str, peer: Peer, n: int, measure_s: float, warmup_s: float,
+                measuring: asyncio.Event) -> dict:
+    """Connect n calls, stream for warmup_s (every call has begun its replies),
+    then measure for measure_s; ``measuring`` is set when the window opens."""
     callers = []
     for i in range(n):
         ws = await websocket.connect(bridge_url)
@@ -203,6 +213,7 @@ async def drive(bridge_url: str, peer: Peer, n: int, measure_s: float, warmup_s:
             lateness.append(now - due)
         if not peer.measuring and now >= start + warmup_s:
             peer.measuring = True
+            measuring.set()
             for c in callers:
                 c.underruns = 0
         sent_at = peer.sent_at
@@ -213,9 +224,13 @@ async def drive(bridge_url: str, peer: Peer, n: int, measure_s: float, warmup_s:
             payload = PAYLOADS[(c.offset + c.k) % len(PAYLOADS)]
             c.k += 1
             sent_at[payload].append(t)
-            c.ws.send(b'{"event":"media","sequenceNumber":"%d","media":{"track":"inbound","chunk":"%d",'
-                      b'"timestamp":"%d","payload":"%s"},"streamSid":"%s"}'
-                      % (c.k, c.k, c.k * 20, payload, c.sid))
+            out = [b'{"event":"media","sequenceNumber":"%d","media":{"track":"inbound","chunk":"%d",'
+                   b'"timestamp":"%d","payload":"%s"},"streamSid":"%s"}' % (c.k, c.k, c.k * 20, payload, c.sid)]
+            marks = c.marks
+            while marks and marks[0][0] <= t:
+                out.append(b'{"event":"mark","sequenceNumber":"%d","streamSid":"%s","mark":{"name":"%s"}}'
+                           % (c.k, c.sid, marks.popleft()[1]))
+            c.ws.send_many(out)
         tick += 1
     peer.measuring = False
     for c in callers:
@@ -249,9 +264,16 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
             try:
                 line = await asyncio.to_thread(proc.stdout.readline)
                 assert line.strip() == "ready", line
-                cpu_task = asyncio.create_task(asyncio.sleep(warmup_s))
-                drive_task = asyncio.create_task(drive(f"ws://127.0.0.1:{port}/", peer, n, measure_s, warmup_s))
-                await cpu_task
+                # CPU is sampled over the same window as latency and underruns:
+                # after every call has connected and streamed for warmup_s.
+                measuring = asyncio.Event()
+                drive_task = asyncio.create_task(drive(f"ws://127.0.0.1:{port}/", peer, n, measure_s, warmup_s,
+                                                       measuring))
+                opened = asyncio.create_task(measuring.wait())
+                await asyncio.wait([opened, drive_task], return_when=asyncio.FIRST_COMPLETED)
+                if not measuring.is_set():
+                    opened.cancel()
+                    return await drive_task                  # it failed: raise why
                 cpu0, t0, own0 = _cpu_seconds(proc.pid), time.monotonic(), _cpu_seconds(os.getpid())
                 await asyncio.sleep(measure_s)
                 cpu1, t1, own1 = _cpu_seconds(proc.pid), time.monotonic(), _cpu_seconds(os.getpid())
@@ -266,6 +288,12 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
         return result
 
     try:
+        if _has_uvloop():
+            # The generator and peer carry as much traffic as the bridge does;
+            # on uvloop they keep their 20 ms schedule well past what the bridge can.
+            import uvloop
+
+            return uvloop.run(main())
         return asyncio.run(main())
     finally:
         os.sched_setaffinity(0, set(range(os.cpu_count())))
