@@ -187,6 +187,23 @@ def test_pacing_never_more_than_lead_ms_ahead():
     assert first == 5 and sent_ms == 2000
 
 
+def test_the_pacer_tops_up_two_chunks_per_write_and_never_exceeds_the_lead():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=100)
+    call.from_realtime(response_created())
+    first = media_payloads(call.from_realtime(delta(ULAW * 100), now_ms=0).to_carrier)   # 2 s at once
+    assert len(first) == 5                                  # the lead's worth leaves at once
+    sent_ms, writes, now = 100, [], 0.0
+    while (due := call.wake_at(now)) is not None:           # as BridgeServer's 10 ms pacer does
+        now += 10
+        if due <= now:
+            n = len(media_payloads(call.tick(now).to_carrier))
+            writes.append(n)
+            sent_ms += 20 * n
+            assert sent_ms - now <= 100                       # never more than lead_ms ahead
+            assert sent_ms - now >= 40                        # and never close to running dry
+    assert sent_ms == 2000 and writes == [2] * 47 + [1]     # 95 chunks in 48 writes, not 95
+
+
 def test_startup_buffer_then_from_realtime_with_now_sends_at_once():
     call = twilio_call(startup_buffer_ms=60)
     call.from_realtime(response_created())
