@@ -38,7 +38,7 @@ from rtfast import g711, websocket
 from rtfast.websocket import OPEN
 
 HERE = os.path.dirname(__file__)
-FULL_N = {"rtfast": [100, 150, 200], "rtfast+uvloop": [200, 300, 400], "usual": [25, 35, 50]}
+FULL_N = {"rtfast": [100, 150, 200], "rtfast+uvloop": [200, 250, 300, 400], "usual": [25, 35, 50]}
 WARMUP_S, MEASURE_S = 3.0, 8.0
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or os.cpu_count() < 2,

@@ -107,6 +107,9 @@ class Actions:
 
 
 _new_actions = object.__new__
+_NO_ACTIONS = _new_actions(Actions)     # read-only, shared: an echoed mark asks for nothing
+_NO_ACTIONS.to_carrier = _NO_ACTIONS.to_realtime = _NO_ACTIONS.events = _NOTHING
+_NO_ACTIONS.hangup = False
 
 
 class BargeIn:
@@ -271,6 +274,9 @@ class Call:
             else:
                 a.to_realtime = []
             return a
+        if type(ev) is Mark:                 # half the inbound frames while the model speaks
+            self._on_mark(ev.name)
+            return _NO_ACTIONS
         a = Actions()
         if type(ev) is Media:
             if ev.inbound:
@@ -279,8 +285,6 @@ class Call:
                         self._inbound(m, a)
                 else:
                     self._inbound(ev, a)
-        elif type(ev) is Mark:
-            self._on_mark(ev.name)
         elif type(ev) is Start:
             self._on_start(ev, a)
         elif type(ev) is Stop:
