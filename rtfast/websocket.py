@@ -591,12 +591,10 @@ class Server:
             log.exception("connection handler failed")
             ws.fail(1011, "internal error")
         finally:
-            # As websockets: the connection ends when its handler returns.
+            # As websockets: the connection ends when its handler returns
+            # (bounded: every close aborts after close_timeout).
             ws.close()
-            try:
-                await asyncio.wait_for(ws.wait_closed(), ws._close_timeout + 1)
-            except asyncio.TimeoutError:
-                ws.transport.abort()
+            await ws.wait_closed()
             self.connections.discard(ws)
 
     def close(self) -> None:
