@@ -56,7 +56,7 @@ async def usual(port: int, base_url: str) -> None:
 
 
 async def rtfast_bridge(port: int, base_url: str) -> None:
-    from rtfast.bridge_server import BridgeServer
+    from rtfast.bridge.server import BridgeServer
 
     async with BridgeServer(port=port, realtime_url=base_url + "/realtime?model=gpt-realtime", api_key="sk-load",
                             vad=None):

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import cycler, frames
 from rtfast import wire
-from rtfast.bridge import Call
-from rtfast.carriers import TwilioCodec
+from rtfast.bridge.call import Call
+from rtfast.bridge.carriers import TwilioCodec
 from rtfast.g711 import ulaw_encode
 
 SID = "MZ18ad3ab5a66817a0e6a6c5c5bcd4f31b"

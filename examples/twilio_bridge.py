@@ -22,7 +22,7 @@ import asyncio
 import logging
 import os
 
-from rtfast.bridge_server import BridgeServer
+from rtfast.bridge.server import BridgeServer
 from rtfast.server import RealtimeServer, Script
 
 

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve(rest)
     if args.command == "bridge":
-        from rtfast.bridge_server import main as bridge
+        from rtfast.bridge.server import main as bridge
 
         return bridge(rest)
     if rest:

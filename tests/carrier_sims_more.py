@@ -25,7 +25,7 @@ import orjson
 from websockets.asyncio.client import connect
 
 from rtfast import g711
-from rtfast.carriers import FORMATS
+from rtfast.bridge.carriers import FORMATS
 
 __all__ = ["CarrierSim", "TelnyxSim", "VonageSim", "PlivoSim", "ExotelSim", "SIMS", "speech", "silence"]
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from carrier_sim import TwilioCall, silence, tone
-from rtfast.bridge_server import BridgeServer, twilio_signature
+from rtfast.bridge.server import BridgeServer, twilio_signature
 from rtfast.server import RealtimeServer, Script
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from rtfast import wire
 from rtfast.bridge import BargeIn, Call, CallEnded
-from rtfast.carriers import Dtmf, ExotelCodec, Start, Stop, TelnyxCodec, TwilioCodec, VonageCodec
+from rtfast.bridge.carriers import Dtmf, ExotelCodec, Start, Stop, TelnyxCodec, TwilioCodec, VonageCodec
 from rtfast.errors import ProtocolError
 from test_carriers import (B64, EXOTEL_START, TELNYX_START, TWILIO_DTMF, TWILIO_MEDIA, TWILIO_START, TWILIO_STOP,
                            ULAW, VONAGE_CONNECTED, telnyx_media)
@@ -381,7 +381,7 @@ def test_deltas_slower_than_playback_keep_their_item():
 
 
 def test_a_carrier_that_never_echoes_marks_keeps_the_ledger_bounded():
-    from rtfast.bridge import _LEDGER_MAX
+    from rtfast.bridge.call import _LEDGER_MAX
 
     call = twilio_call()
     call.from_realtime(response_created("resp_1"))

@@ -16,7 +16,7 @@ import logging
 
 from carrier_sims_more import CarrierSim, ExotelSim, PlivoSim, TelnyxSim, VonageSim, silence, speech
 from rtfast._server_session import tone
-from rtfast.bridge_server import BridgeServer
+from rtfast.bridge.server import BridgeServer
 from rtfast.server import RealtimeServer, Reply
 from rtfast.transcode import Transcoder
 

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 
 from reference import b64_ref
 from rtfast import wire
-from rtfast.carriers import (Cleared, CarrierAlert, Connected, Dtmf, ExotelCodec, Mark, Media, PlivoCodec, Start,
+from rtfast.bridge.carriers import (Cleared, CarrierAlert, Connected, Dtmf, ExotelCodec, Mark, Media, PlivoCodec, Start,
                              Stop, TelnyxCodec, TwilioCodec, Unknown, VonageCodec, codec, media_from_dict, scan_media)
 from rtfast.errors import ProtocolError
 from fuzz import mutations

@@ -27,13 +27,13 @@ Vonage     pcm16/8000|16000    binary 20 ms frames         ``notify`` -> ``webso
 =========  ==================  ==========================  =========================
 """
 
-from rtfast.carriers._base import (FORMATS, CarrierCodec, CarrierAlert, CarrierEvent, Cleared, Connected, Dtmf,
+from rtfast.bridge.carriers._base import (FORMATS, CarrierCodec, CarrierAlert, CarrierEvent, Cleared, Connected, Dtmf,
                                    JsonCodec, Mark, Media, Start, Stop, Unknown, media_from_dict, scan_media)
-from rtfast.carriers.exotel import ExotelCodec
-from rtfast.carriers.plivo import PlivoCodec
-from rtfast.carriers.telnyx import TelnyxCodec
-from rtfast.carriers.twilio import TwilioCodec
-from rtfast.carriers.vonage import VonageCodec
+from rtfast.bridge.carriers.exotel import ExotelCodec
+from rtfast.bridge.carriers.plivo import PlivoCodec
+from rtfast.bridge.carriers.telnyx import TelnyxCodec
+from rtfast.bridge.carriers.twilio import TwilioCodec
+from rtfast.bridge.carriers.vonage import VonageCodec
 
 #: Codec class by carrier name.
 CODECS = {"twilio": TwilioCodec, "telnyx": TelnyxCodec, "plivo": PlivoCodec, "exotel": ExotelCodec,

@@ -28,9 +28,9 @@ from typing import Any
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from rtfast import carriers
-from rtfast.bridge import BargeIn, Call
-from rtfast.carriers import Dtmf, Start
+from rtfast.bridge import carriers
+from rtfast.bridge.call import BargeIn, Call
+from rtfast.bridge.carriers import Dtmf, Start
 from rtfast.client import AsyncOpenAI, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
 from rtfast.websocket import OPEN, WebSocket

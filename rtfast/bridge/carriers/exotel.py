@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from math import lcm
 
-from rtfast.carriers._base import JsonCodec, Start, _obj
+from rtfast.bridge.carriers._base import JsonCodec, Start, _obj
 
 __all__ = ["ExotelCodec", "MIN_CHUNK", "CHUNK_MULTIPLE"]
 

@@ -18,7 +18,7 @@ import re
 import orjson
 
 from rtfast.b64 import decode as _b64decode
-from rtfast.carriers._base import (CarrierCodec, CarrierAlert, Cleared, Dtmf, Mark, Start, Unknown,
+from rtfast.bridge.carriers._base import (CarrierCodec, CarrierAlert, Cleared, Dtmf, Mark, Start, Unknown,
                                    binary_media)
 from rtfast.errors import Base64Error
 

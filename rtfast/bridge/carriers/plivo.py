@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import orjson
 
-from rtfast.carriers._base import Cleared, JsonCodec, Mark, Start, _obj
+from rtfast.bridge.carriers._base import Cleared, JsonCodec, Mark, Start, _obj
 
 __all__ = ["PlivoCodec"]
 

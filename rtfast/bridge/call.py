@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections import deque
 
 from rtfast import events, wire
-from rtfast.carriers import Mark, Media, Start, Stop
+from rtfast.bridge.carriers import Mark, Media, Start, Stop
 from rtfast.errors import Base64Error, ProtocolError
 from rtfast.session import ITEMS_KEPT, RealtimeSession
 from rtfast.transcode import Transcoder
@@ -148,7 +148,7 @@ class CallEnded:
 class Call:
     """The per-call logic of a carrier <-> Realtime bridge, sans I/O.
 
-    ``codec``: a carrier codec (``rtfast.carriers.TwilioCodec()``...), fresh.
+    ``codec``: a carrier codec (``rtfast.bridge.carriers.TwilioCodec()``...), fresh.
     ``mode``: ``"passthrough"`` (G.711 end to end when the carrier speaks it;
     PCM16 carriers transcode anyway, see ``effective_mode``) or
     ``"transcode"`` (PCM16 24 kHz to the model). ``generation``: ``"ga"`` or

@@ -11,7 +11,7 @@ the ``streamSid``.
 
 from __future__ import annotations
 
-from rtfast.carriers._base import JsonCodec, Start, _obj
+from rtfast.bridge.carriers._base import JsonCodec, Start, _obj
 
 __all__ = ["TwilioCodec"]
 
