@@ -158,11 +158,13 @@ class Call:
     up to the carrier's rule: Exotel needs >= 3.2 KB); ``lead_ms``: how far
     ahead of real time outbound audio may be (at least two messages);
     ``startup_buffer_ms``: audio gathered before playback starts from idle.
+    ``transcription``: the model transcribing the caller (user transcripts), or None.
     """
 
     def __init__(self, codec, *, mode: str = "passthrough", generation: str = "ga", instructions: str | None = None,
                  voice: str | None = None, vad: str | None = "server_vad", startup_buffer_ms: int = 60,
-                 lead_ms: int = 100, frame_ms: int = 20, session: dict | None = None, quality: str = "HQ") -> None:
+                 lead_ms: int = 100, frame_ms: int = 20, session: dict | None = None, quality: str = "HQ",
+                 transcription: str | None = None) -> None:
         if mode not in ("passthrough", "transcode"):
             raise ValueError(f"mode must be 'passthrough' or 'transcode', not {mode!r}")
         if generation not in ("ga", "beta"):
@@ -174,6 +176,9 @@ class Call:
         self.session = RealtimeSession(generation)
         self.generation = generation
         self._instructions, self._voice, self._vad, self._extra = instructions, voice, vad, dict(session or {})
+        self._transcription = transcription
+        #: An opt-in recorder (rtfast.bridge.recording.Recorder): None costs the hot path one test.
+        self.recorder = None
         self._quality = quality
         self._frame_ms, self._lead_ms, self.startup_buffer_ms = frame_ms, lead_ms, startup_buffer_ms
         self._update_format: str | None = None    # model format of the last session.update sent
@@ -234,7 +239,9 @@ class Call:
             codec = _G711[self.model_format]
             event = events.session_update_g711(self.generation, codec, self._vad, self._instructions, self._voice,
                                                **self._extra)
-            return self.session.send(event)
+            body = event.to_dict()
+            self._add_transcription(body["session"])
+            return self.session.send(body)
         turn = {"type": self._vad} if self._vad else None
         if self.generation == "ga":
             fmt = {"type": "audio/pcm", "rate": 24000}
@@ -249,7 +256,45 @@ class Call:
         if self._instructions is not None:
             session["instructions"] = self._instructions
         session.update(self._extra)
+        self._add_transcription(session)
         return self.session.send({"type": "session.update", "session": session})
+
+    def _add_transcription(self, session: dict) -> None:
+        if self._transcription is None:
+            return
+        spec = {"model": self._transcription}
+        if self.generation == "ga":
+            session.setdefault("audio", {}).setdefault("input", {})["transcription"] = spec
+        else:
+            session["input_audio_transcription"] = spec
+
+    def reconfigure(self, *, instructions: str | None = None, voice: str | None = None, vad: str | None = "server_vad",
+                    transcription: str | None = None, session: dict | None = None, mode: str | None = None) -> None:
+        """Per-call settings chosen after the call started (an application's
+        setup), before :meth:`session_update` is sent."""
+        self._instructions, self._voice, self._vad = instructions, voice, vad
+        self._transcription, self._extra = transcription, dict(session or {})
+        if mode is not None and mode != self.mode:
+            if mode not in ("passthrough", "transcode"):
+                raise ValueError(f"mode must be 'passthrough' or 'transcode', not {mode!r}")
+            self.mode = mode
+            self._configure()
+
+    def realtime_reset(self) -> bytes:
+        """A new Realtime session replaces the old one (a reconnect): forget the
+        old session's response and items (audio already queued for the caller
+        keeps playing) and return the
+        ``session.update`` that must open the new one."""
+        self._finish_item()                       # a reply cut mid-stream: what arrived still plays
+        # The new session knows none of the old items: a barge-in over their
+        # audio still clears the carrier, and finds nothing to truncate there.
+        self.session = RealtimeSession(self.generation)
+        return self.session_update()
+
+    @property
+    def playing_until(self) -> float:
+        """When the audio sent so far will have played (ms, the tick clock)."""
+        return self._play_end
 
     # -- carrier -> ------------------------------------------------------------------------
     def from_carrier(self, frame, binary: bool = False) -> Actions:
@@ -271,6 +316,8 @@ class Call:
                 self.audio_bytes_in += ev.audio_length
                 self.frames_to_realtime += 1
                 a.to_realtime = [ev.append()]
+                if self.recorder is not None:
+                    self.recorder.caller_b64(ev.payload)
             else:
                 a.to_realtime = []
             return a
@@ -299,6 +346,8 @@ class Call:
 
     def _inbound(self, m, a: Actions) -> None:
         self.audio_bytes_in += m.audio_length
+        if self.recorder is not None:
+            self.recorder.caller(m.audio())
         if self._tin is None:
             a.to_realtime.append(m.append())
         else:
@@ -362,6 +411,8 @@ class Call:
             t = ev.type
             if t == _SPEECH_STARTED:
                 self._barge_in(a)
+                if self.recorder is not None and now_ms is not None:
+                    self.recorder.cut(now_ms)           # what the clear flushed never played
             elif t in _AUDIO_DONE or t == "response.done":
                 self._finish_item()
             a.events.append(ev)
@@ -481,6 +532,7 @@ class Call:
         out, ledger, segments, sent_ms = a.to_carrier, self._ledger, self._segments, self.sent_ms
         chunk_ms, lead_ms, gen = self.chunk_ms, self.lead_ms, self._gen
         play_end, seq, n = self._play_end, self._seq, 0
+        recorder = self.recorder
         while len(pending) >= chunk:
             ahead = play_end - now
             if ahead <= 0:
@@ -490,7 +542,10 @@ class Call:
                 play_end = now
             elif ahead + chunk_ms > lead_ms:
                 break
-            frame = media(pending[:chunk])
+            piece = pending[:chunk]
+            if recorder is not None:
+                recorder.assistant(play_end, piece)     # when it starts playing
+            frame = media(piece)
             del pending[:chunk]                     # O(1): bytearray drops its head in place
             seg = segments[0]
             item = seg[0]
