@@ -64,6 +64,7 @@ class _Connection:
         self.sent = 0
         self.stalled = False
         self.tasks: set[asyncio.Task] = set()
+        self.misbehave = True
 
     def new_id(self, kind: str) -> str:
         return f"{kind}_{self._prefix}{next(self._n):09d}"
@@ -79,6 +80,8 @@ class _Connection:
             return
         await self.ws.send(data, text=True)
         self.sent += 1
+        if not self.misbehave:
+            return
         if self.sent == srv.garbage_after_events:
             await self.ws.send(b"}{ this is not json", text=True)
         if self.sent == srv.stall_after_events:
@@ -89,6 +92,16 @@ class _Connection:
             else:
                 await self.ws.close(srv.close_code, "closed by the test server (close_after_events)")
             raise ConnectionClosed(None, None)
+
+    async def expire(self, seconds: float) -> None:
+        """The session reached its length cap: say so and close, as the API does."""
+        minutes = f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
+        message = f"Your session hit the maximum duration of {minutes}."
+        try:
+            await self.error(ClientError("session_expired", message), None)
+            await self.ws.close(1001, message)
+        except ConnectionClosed:
+            pass
 
     async def error(self, err: ClientError, event_id: str | None) -> None:
         await self.send("error", error={"type": err.type, "code": err.code, "message": err.message,
@@ -198,6 +211,13 @@ class _Connection:
         item = {"id": item_id, "type": "message", "object": "realtime.item", "status": "completed",
                 "role": "user", "content": [{"type": "input_audio", "transcript": None}]}
         await self.add_item(item)
+        if self.s.config.transcription:
+            ms = len(raw) / (48 if self.s.config.input_format == "pcm" else 8)
+            given = self.server.user_transcript
+            text = given(self.s, ms) if callable(given) else given or f"({ms:.0f} ms of speech)"
+            item["content"][0]["transcript"] = text
+            await self.send("conversation.item.input_audio_transcription.completed", item_id=item_id,
+                            content_index=0, transcript=text, usage={"type": "duration", "seconds": ms / 1000})
 
     # -- conversation items ------------------------------------------------------------------------
 

@@ -65,7 +65,15 @@ class RealtimeServer:
     Misbehaviour, counted in events sent on each connection:
     ``close_after_events`` closes with ``close_code`` (``None``: drop the TCP
     connection without a close frame); ``garbage_after_events`` sends one frame
-    that is not JSON; ``stall_after_events`` stops sending anything more.
+    that is not JSON; ``stall_after_events`` stops sending anything more;
+    ``misbehave_connections``: only the first N connections misbehave so (None:
+    every one), so a client that reconnects can be tested.
+    ``max_session_s``: the session's length cap (the API's is 60 minutes): then an
+    ``error`` with code ``session_expired`` and close code 1001, as the API does.
+    ``user_transcript``: when the session asks for input transcription, each
+    committed user turn gets a ``...input_audio_transcription.completed`` with
+    this text (a str, or ``callable(session, audio_ms) -> str``; default: a
+    note of the audio's length).
 
     ``connections`` holds a :class:`ServerSession` per connection;
     ``received[i]`` is the list of events connection ``i`` sent.
@@ -74,12 +82,16 @@ class RealtimeServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, script: Script | Callable | None = None,
                  require_auth: bool = True, refuse_beta: bool = False, model: str = "gpt-realtime",
                  close_after_events: int | None = None, close_code: int | None = 1011,
-                 garbage_after_events: int | None = None, stall_after_events: int | None = None) -> None:
+                 garbage_after_events: int | None = None, stall_after_events: int | None = None,
+                 misbehave_connections: int | None = None, max_session_s: float | None = None,
+                 user_transcript: str | Callable | None = None) -> None:
         self.host, self.port = host, port
         self.script = script if script is not None else Script()
         self.require_auth, self.refuse_beta, self.model = require_auth, refuse_beta, model
         self.close_after_events, self.close_code = close_after_events, close_code
         self.garbage_after_events, self.stall_after_events = garbage_after_events, stall_after_events
+        self.misbehave_connections, self.max_session_s = misbehave_connections, max_session_s
+        self.user_transcript = user_transcript
         self.connections: list[ServerSession] = []
         self._server = None
 
@@ -141,13 +153,19 @@ class RealtimeServer:
         state = ServerSession(beta, path, query, dict(ws.request.headers.raw_items()), config)
         self.connections.append(state)
         conn = _Connection(self, ws, state)
+        conn.misbehave = self.misbehave_connections is None or len(self.connections) <= self.misbehave_connections
         try:
             if beta and self.refuse_beta:
                 await conn.error(ClientError("beta_api_shape_disabled", "The beta Realtime API shape is no "
                                              "longer supported; use the GA shape (no OpenAI-Beta header)."), None)
                 await ws.close(4000, "beta_api_shape_disabled")
                 return
-            await conn.run()
+            if self.max_session_s is not None:
+                await asyncio.wait_for(conn.run(), self.max_session_s)
+            else:
+                await conn.run()
+        except asyncio.TimeoutError:
+            await conn.expire(self.max_session_s)
         except ConnectionClosed:
             pass
         finally:

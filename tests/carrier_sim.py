@@ -37,8 +37,9 @@ class TwilioCall:
     """One simulated Twilio Media Streams call."""
 
     def __init__(self, url: str, *, sid: str = "MZ0001", call_sid: str = "CA0001", realtime: bool = False,
-                 headers: dict | None = None) -> None:
+                 headers: dict | None = None, custom_parameters: dict | None = None) -> None:
         self.url, self.sid, self.call_sid = url, sid, call_sid
+        self.custom_parameters = custom_parameters or {}
         self.realtime = realtime            # send inbound frames at 1x (else as fast as possible)
         self.headers = headers or {}
         self.seq = 0
@@ -61,7 +62,7 @@ class TwilioCall:
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send({"event": "start", "sequenceNumber": "1", "streamSid": self.sid, "start": {
             "streamSid": self.sid, "accountSid": "AC0001", "callSid": self.call_sid, "tracks": ["inbound"],
-            "customParameters": {}, "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
+            "customParameters": self.custom_parameters, "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
         return self
 
     async def __aexit__(self, *exc):

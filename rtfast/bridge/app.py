@@ -273,11 +273,11 @@ class CallContext:
 
     def say(self, text: str) -> None:
         """The assistant says ``text`` (after whatever it is saying now)."""
-        self._io.dialog(lambda d, out: d.say(text, out))
+        self._io.do(lambda d, out: d.say(text, out))
 
     def send_text(self, text: str) -> None:
         """Tell the model something as the user and let it answer."""
-        self._io.dialog(lambda d, out: d.user_text(text, out))
+        self._io.do(lambda d, out: d.user_text(text, out))
 
     async def hangup(self, say: str | None = None, timeout: float = 30.0) -> None:
         """End the call, after ``say`` (if given) has been spoken and played."""

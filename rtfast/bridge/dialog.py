@@ -33,6 +33,8 @@ DEFAULT_DTMF_TEXT = "The caller pressed {digit} on the phone keypad."
 _USER_TRANSCRIPT = "conversation.item.input_audio_transcription.completed"
 _ASSISTANT_TRANSCRIPT = ("response.output_audio_transcript.done", "response.audio_transcript.done")
 _ASSISTANT_TEXT = ("response.output_text.done", "response.text.done")
+_ASSISTANT_DELTA = ("response.output_audio_transcript.delta", "response.audio_transcript.delta",
+                    "response.output_text.delta", "response.text.delta")
 _CALL_DONE = "response.function_call_arguments.done"
 
 
@@ -85,6 +87,7 @@ class Dialog:
         self._history_items, self._history_chars, self._chars = history_items, history_chars, 0
         self.tool_calls = 0
         self._names: dict[str, str] = {}              # function call item id -> tool name (beta)
+        self._partial: dict[str, str] = {}            # assistant item id -> transcript so far
 
     # -- realtime events in -----------------------------------------------------------------
     def feed(self, ev, out: list, events: list) -> None:
@@ -106,7 +109,15 @@ class Dialog:
             if text:
                 self._remember(_message("user", text, self.session.generation))
                 events.append(Transcript("user", text, ev.item_id))
+        elif t in _ASSISTANT_DELTA:
+            # Kept until the item's transcript is done: a reply cut by a dropped
+            # socket is replayed as far as it got.
+            partial = self._partial
+            if ev.item_id not in partial and len(partial) >= 8:
+                del partial[next(iter(partial))]      # never finished (a barge-in): forget the oldest
+            partial[ev.item_id] = partial.get(ev.item_id, "") + (ev.delta or "")
         elif t in _ASSISTANT_TRANSCRIPT or t in _ASSISTANT_TEXT:
+            self._partial.pop(getattr(ev, "item_id", None), None)
             text = (getattr(ev, "transcript", None) if t in _ASSISTANT_TRANSCRIPT else getattr(ev, "text", None)) or ""
             if text:
                 self._remember(_message("assistant", text, self.session.generation))
@@ -198,6 +209,10 @@ class Dialog:
         A function call whose output is still missing is replayed too: its
         output goes to the new session when the tool finishes. A response owed
         on the old session is asked for again."""
+        for text in self._partial.values():           # replies the drop cut short, as far as they got
+            if text:
+                self._remember(_message("assistant", text, self.session.generation))
+        self._partial.clear()
         n = 0
         for item in self.history:
             out.append(self.session.send({"type": "conversation.item.create", "item": item}))

@@ -23,14 +23,17 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from urllib.parse import parse_qs
 from typing import Any
 
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from rtfast.bridge import carriers
+from rtfast.bridge.app import Agent, Request
 from rtfast.bridge.call import BargeIn, Call
 from rtfast.bridge.carriers import Dtmf, Start
+from rtfast.bridge.runner import AgentCall
 from rtfast.client import AsyncOpenAI, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
 from rtfast.websocket import OPEN, WebSocket
@@ -39,6 +42,9 @@ from rtfast import websocket
 __all__ = ["BridgeServer", "twilio_signature", "main"]
 
 log = logging.getLogger("rtfast.bridge")
+
+# Realtime frames held while an agent's per-call setup runs (2 s of 20 ms caller audio).
+_HELD_MAX = 100
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, str] | None = None) -> str:
@@ -69,7 +75,18 @@ class _CallIO:
         self.id = call_id
         self.call = Call(carriers.codec(server.carrier), **server.call_options)
         self.rt: WebSocket | None = None
-        self.pending_realtime: list = [self.call.session_update()]   # until the socket opens
+        # An agent's handlers run beside the call (rtfast.bridge.runner); without one, none of it exists.
+        self.app = None
+        if server.agent is not None:
+            self.app = AgentCall(self, server.agent, getattr(ws, "app_request", None) or Request())
+            first = self.app.opening_frames()
+        else:
+            first = [self.call.session_update()]
+        # Frames for the realtime socket until it opens; while an agent's setup
+        # runs, the caller's audio waits in `held` (the session must start first).
+        self.pending_realtime: list = first
+        self.held: list | None = None if first else []
+        self.dropping = False               # reconnecting: nothing goes to a socket that is gone
         # A bare future, not an Event: no waiter task per call (fewer objects
         # for the cyclic GC to walk at hundreds of calls).
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -82,15 +99,49 @@ class _CallIO:
         if a.to_carrier and self.ws.state == OPEN:
             self.ws.send_many(a.to_carrier)
         if a.to_realtime:
-            rt = self.rt
-            if rt is None:
-                self.pending_realtime.extend(a.to_realtime)
-            elif rt.state == OPEN:
-                rt.send_many(a.to_realtime)
-        for ev in a.events:
-            self.note(ev)
+            self.send_realtime(a.to_realtime)
+        if a.events:
+            for ev in a.events:
+                self.note(ev)
+            if self.app is not None:
+                self.app.events(a.events)
         if a.hangup:
             self.end()
+
+    def send_realtime(self, frames: list) -> None:
+        rt = self.rt
+        if self.held is not None:
+            self.held.extend(frames)
+            if len(self.held) > _HELD_MAX:              # a setup that takes long: keep the newest audio
+                del self.held[:len(self.held) - _HELD_MAX]
+        elif self.dropping:
+            return
+        elif rt is None:
+            self.pending_realtime.extend(frames)
+        elif rt.state == OPEN:
+            rt.send_many(frames)
+
+    # -- what the agent runner asks of the I/O ----------------------------------------------------
+    def session_ready(self, frames: list) -> None:
+        """The agent's setup is done: the session starts, then the held audio follows."""
+        held, self.held = self.held or [], None
+        self.send_realtime(frames + held)
+
+    def hold_realtime(self, dropping: bool) -> None:
+        self.dropping = dropping
+
+    async def reopen_realtime(self) -> WebSocket:
+        return await self.server._open_realtime()
+
+    def attach_realtime(self, rt: WebSocket, frames: list) -> None:
+        """Carry the call on a new realtime socket (after a reconnect or a recycle)."""
+        old, self.rt = self.rt, rt
+        if old is not None:
+            old.set_handlers(None, None)                # its close is no longer news
+            old.close()
+        rt.limit_backlog(self.server.max_backlog, self.backlog("realtime server"))
+        rt.send_many(frames)
+        rt.set_handlers(self.from_realtime, self.realtime_closed)
 
     def backlog(self, peer: str) -> Callable[[int], None]:
         # A peer that stopped reading: end this call rather than buffer forever.
@@ -155,8 +206,11 @@ class _CallIO:
         self.server._pacing.add(self)       # audio may be waiting: the pacer looks until it is not
 
     def realtime_closed(self, code: int, reason: str) -> None:
-        if not self.done.done():
-            self.log.warning("call %s: realtime connection closed: %s", self.id, ConnectionClosed(code, reason))
+        if self.done.done():
+            return
+        if self.app is not None and self.app.realtime_lost(code, reason):
+            return                                      # the agent runner reconnects
+        self.log.warning("call %s: realtime connection closed: %s", self.id, ConnectionClosed(code, reason))
         self.end()
 
     # -- the call's life -----------------------------------------------------------------------------
@@ -173,6 +227,8 @@ class _CallIO:
                 self.rt.send_many(self.pending_realtime)
                 self.pending_realtime = []
                 self.rt.set_handlers(self.from_realtime, self.realtime_closed)
+                if self.app is not None:
+                    self.app.started(asyncio.get_running_loop())
             else:
                 opener.cancel()
                 await asyncio.gather(opener, return_exceptions=True)
@@ -185,6 +241,8 @@ class _CallIO:
         summary = self.call.summary()
         if self.failure is not None:
             summary["error"] = f"{type(self.failure).__name__}: {self.failure}"
+        if self.app is not None:
+            await self.app.finish(summary)
         return summary
 
 
@@ -205,7 +263,8 @@ class BridgeServer:
     def __init__(self, *, carrier: str = "twilio", host: str = "127.0.0.1", port: int = 0,
                  realtime_url: str | None = None, api_key: str | None = None, model: str = "gpt-realtime",
                  generation: str = "ga", twilio_auth_token: str | None = None, public_url: str | None = None,
-                 gc_freeze: bool = True, **call_options: Any) -> None:
+                 gc_freeze: bool = True, agent: Agent | None = None, control: Any = "env",
+                 **call_options: Any) -> None:
         carriers.codec(carrier)   # fail early on an unknown carrier
         self.carrier = carrier
         self.host, self.port = host, port
@@ -226,6 +285,15 @@ class BridgeServer:
         #: Seconds between keepalive pings on both sockets (a peer that does not answer ends the call).
         self.ping_interval = 20.0
         self.gc_freeze = gc_freeze
+        self.agent = agent
+        if agent is not None and agent.config.mode is not None:
+            self.call_options.setdefault("mode", agent.config.mode)
+        if control == "env":
+            # Hang-up and transfer through the carrier's REST API, when its credentials are set.
+            from rtfast.bridge.control import control_for
+
+            control = control_for(carrier) if agent is not None else None
+        self.control = control
 
     def __repr__(self) -> str:
         return f"<BridgeServer {self.carrier} {getattr(self, 'url', '')}>"
@@ -247,6 +315,11 @@ class BridgeServer:
                                        ping_interval=self.ping_interval, logger=ws_log, keep_handshake=False)
 
     def _check_request(self, connection, request):
+        if self.agent is not None:
+            # The handshake is dropped once open; the agent's setup still wants the request.
+            path, _, qs = request.path.partition("?")
+            connection.app_request = Request(path, {k: v[0] for k, v in parse_qs(qs).items()}, request.headers,
+                                             connection.remote_address)
         if self._twilio_token is None:
             return None
         # Twilio signs the exact URL it was given for the stream.
