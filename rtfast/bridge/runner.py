@@ -45,6 +45,13 @@ class AgentCall:
     def __init__(self, io, agent: Agent, request: Request) -> None:
         self.io, self.agent = io, agent
         self.ctx = CallContext(self, agent, io.id, io.server.carrier, request)
+        # What the server was given (--instructions, --voice, session=...) fills what the agent leaves open.
+        opts, cfg = io.server.call_options, self.ctx.config
+        if cfg.instructions is None:
+            cfg.instructions = opts.get("instructions")
+        if cfg.voice is None:
+            cfg.voice = opts.get("voice")
+        cfg.session = {**(opts.get("session") or {}), **cfg.session}
         self.dialog = Dialog(io.call.session)
         self.tasks: set[asyncio.Task] = set()
         self.ready = not agent.setups          # no setup handler: the session starts at once

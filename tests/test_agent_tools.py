@@ -1,0 +1,147 @@
+"""Function tools from typed Python functions: schemas, docstrings, and running them."""
+
+import asyncio
+import dataclasses
+import enum
+import time
+from typing import Literal, Optional
+
+import orjson
+import pytest
+
+from rtfast.bridge.tools import Tool, ToolError, schema_for, tool
+
+
+class Unit(enum.Enum):
+    C = "c"
+    F = "f"
+
+
+@dataclasses.dataclass
+class Address:
+    street: str
+    number: int = 1
+
+
+def test_schema_from_the_signature_and_the_docstring():
+    @tool
+    async def book(ctx, city: str, nights: int, budget: float, smoking: bool, tags: list[str],
+                   unit: Literal["c", "f"] = "c", note: Optional[str] = None, scale: Unit = Unit.C,
+                   address: Address | None = None) -> dict:
+        """Book a room.
+
+        More text that is not the description.
+
+        Args:
+            city: where to stay
+            nights: how many nights,
+                at least one
+        """
+    s = book.schema()
+    assert s["type"] == "function" and s["name"] == "book" and s["description"] == "Book a room."
+    p = s["parameters"]
+    assert p["required"] == ["city", "nights", "budget", "smoking", "tags"]     # ctx is not a parameter
+    props = p["properties"]
+    assert props["city"] == {"type": "string", "description": "where to stay"}
+    assert props["nights"] == {"type": "integer", "description": "how many nights, at least one"}
+    assert props["budget"] == {"type": "number"} and props["smoking"] == {"type": "boolean"}
+    assert props["tags"] == {"type": "array", "items": {"type": "string"}}
+    assert props["unit"] == {"enum": ["c", "f"], "type": "string"}
+    assert props["note"] == {"type": "string"}
+    assert props["scale"] == {"enum": ["c", "f"], "type": "string"}
+    assert props["address"] == {"type": "object", "properties": {"street": {"type": "string"},
+                                                                  "number": {"type": "integer"}},
+                                "required": ["street"]}
+    assert list(props) == ["city", "nights", "budget", "smoking", "tags", "unit", "note", "scale", "address"]
+
+
+def test_sphinx_params_overrides_and_no_context():
+    def lookup(order_id: str, verbose: bool = False) -> str:
+        """Find an order.
+
+        :param order_id: the order's number
+        """
+    t = tool(lookup, name="find-order", description="Look an order up", timeout=None)
+    assert t.name == "find-order" and t.description == "Look an order up" and t.timeout is None
+    assert t.parameters["properties"]["order_id"]["description"] == "the order's number"
+    assert t.parameters["required"] == ["order_id"]
+    assert "ctx" not in repr(t) and "order_id" in repr(t)
+
+
+def test_declaration_errors_are_clear():
+    with pytest.raises(ToolError, match=r"_takes_object\(x\): no JSON schema for type"):
+        Tool(_takes_object)
+    with pytest.raises(ToolError, match="tool name"):
+        Tool(_noop, name="has space")
+    assert schema_for(dict[str, int]) == {"type": "object", "additionalProperties": {"type": "integer"}}
+    assert schema_for(tuple[int, ...]) == {"type": "array", "items": {"type": "integer"}}
+    assert schema_for(int | str) == {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+
+
+def _takes_object(x: object):
+    pass
+
+
+def _noop():
+    pass
+
+
+def run(t, args, ctx="CTX"):
+    return orjson.loads(asyncio.run(t.run(ctx, args)))
+
+
+def test_running_passes_context_and_arguments_and_encodes_the_result():
+    got = []
+
+    @tool
+    async def weather(ctx, city: str, unit: str = "c"):
+        got.append((ctx, city, unit))
+        return {"city": city, "temperature": 21.5, "unit": unit}
+
+    assert run(weather, '{"city": "Paris"}') == {"city": "Paris", "temperature": 21.5, "unit": "c"}
+    assert got == [("CTX", "Paris", "c")]
+    assert run(weather, {"city": "Oslo", "unit": "f"})["unit"] == "f"            # a dict works too
+
+    @tool
+    def plain(city: str) -> str:                                                # sync, no context, str result
+        return f"it rains in {city}"
+
+    assert asyncio.run(plain.run(None, '{"city": "Bergen"}')) == "it rains in Bergen"
+
+
+def test_every_failure_becomes_an_error_output_never_an_exception():
+    @tool(timeout=0.05)
+    async def slow(ctx, city: str):
+        await asyncio.sleep(5)
+
+    @tool
+    async def broken(ctx, city: str):
+        raise KeyError("no such city")
+
+    t0 = time.monotonic()
+    assert "timed out after 0.05 s" in run(slow, '{"city": "x"}')["error"]
+    assert time.monotonic() - t0 < 2
+    assert run(broken, '{"city": "x"}') == {"error": "KeyError: 'no such city'"}
+    assert "not valid JSON" in run(broken, '{"city": ')["error"]
+    assert run(broken, "[1, 2]") == {"error": "arguments must be a JSON object"}
+    assert run(broken, "{}") == {"error": "missing required argument(s): city"}
+    assert run(broken, '{"city": "x", "zip": 1}') == {"error": "unknown argument(s): zip"}
+
+
+def test_cancellation_is_not_swallowed():
+    started = []
+
+    @tool(timeout=None)
+    async def forever(ctx):
+        started.append(1)
+        await asyncio.sleep(60)
+
+    async def main():
+        task = asyncio.ensure_future(forever.run(None, "{}"))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert started == [1]

@@ -1,0 +1,169 @@
+"""rtfast.bridge.dialog.Dialog, sans I/O: server frames in, client frames and events out."""
+
+import orjson
+import pytest
+
+from rtfast.bridge.dialog import Dialog, ToolCall, Transcript
+from rtfast.session import RealtimeSession
+
+
+class Driver:
+    def __init__(self, generation="ga", **kw):
+        self.session = RealtimeSession(generation)
+        self.dialog = Dialog(self.session, **kw)
+        self.n = 0
+
+    def feed(self, type_, **fields):
+        self.n += 1
+        frame = orjson.dumps({"type": type_, "event_id": f"event_{self.n}", **fields})
+        ev = self.session.receive(frame)
+        out, events = [], []
+        self.dialog.feed(ev, out, events)
+        return [orjson.loads(f) for f in out], events
+
+    def step(self, method, *args):
+        out = []
+        getattr(self.dialog, method)(*args, out)
+        return [orjson.loads(f) for f in out]
+
+
+def response(rid, status="in_progress"):
+    return {"id": rid, "object": "realtime.response", "status": status, "output": []}
+
+
+def call_done(d, call_id, name="get_weather", args='{"city":"Paris"}', rid="resp_1", item="item_f"):
+    return d.feed("response.function_call_arguments.done", call_id=call_id, name=name, arguments=args,
+                  item_id=item, output_index=0, response_id=rid)
+
+
+def types(frames):
+    return [f["type"] for f in frames]
+
+
+def test_a_tool_call_is_answered_and_the_next_response_waits_for_the_active_one():
+    d = Driver()
+    d.feed("response.created", response=response("resp_1"))
+    out, events = call_done(d, "call_1")
+    assert out == [] and len(events) == 1 and isinstance(events[0], ToolCall)
+    assert (events[0].call_id, events[0].name, events[0].arguments) == ("call_1", "get_weather", '{"city":"Paris"}')
+    # answered while the response is still active: the output goes now, the response.create later
+    out = d.step("tool_output", "call_1", '{"temperature": 21}')
+    assert out == [{"type": "conversation.item.create", "item": {"type": "function_call_output",
+                                                                  "call_id": "call_1", "output": '{"temperature": 21}'}}]
+    out, _ = d.feed("response.done", response=response("resp_1", "completed"))
+    assert types(out) == ["response.create"]
+    assert d.step("tool_output", "call_1", "again") == []                 # answered once only
+
+
+def test_several_calls_in_one_response_get_one_response_create_after_the_last():
+    d = Driver()
+    d.feed("response.created", response=response("resp_1"))
+    call_done(d, "call_a", item="item_a")
+    call_done(d, "call_b", name="get_time", args="{}", item="item_b")
+    call_done(d, "call_b", name="get_time", args="{}", item="item_b")         # announced twice: one call
+    assert sorted(d.dialog.running) == ["call_a", "call_b"]
+    out, _ = d.feed("response.done", response=response("resp_1", "completed"))
+    assert out == []                                                        # nothing owed yet
+    assert types(d.step("tool_output", "call_b", "1")) == ["conversation.item.create"]   # call_a still runs
+    assert types(d.step("tool_output", "call_a", "2")) == ["conversation.item.create", "response.create"]
+    assert d.dialog.tool_calls == 2
+
+
+def test_a_tool_call_after_a_barge_in_is_still_answered():
+    d = Driver()
+    d.feed("response.created", response=response("resp_1"))
+    call_done(d, "call_1")
+    d.feed("response.done", response=response("resp_1", "cancelled"))       # the caller spoke over it
+    d.feed("response.created", response=response("resp_2"))                 # and the model answered that
+    assert types(d.step("tool_output", "call_1", "x")) == ["conversation.item.create"]
+    out, _ = d.feed("response.done", response=response("resp_2", "completed"))
+    assert types(out) == ["response.create"]
+
+
+def test_beta_names_come_from_the_output_item():
+    d = Driver("beta")
+    d.feed("response.created", response=response("resp_1"))
+    d.feed("response.output_item.added", response_id="resp_1", output_index=0,
+           item={"id": "item_f", "type": "function_call", "name": "lookup", "call_id": "call_1", "arguments": ""})
+    _, events = d.feed("response.function_call_arguments.done", call_id="call_1", arguments="{}", item_id="item_f",
+                       output_index=0, response_id="resp_1")
+    assert events[0].name == "lookup"
+
+
+def test_digits_and_text_reach_the_model_as_user_messages():
+    d = Driver(dtmf_text="Key {digit} pressed.")
+    out = d.step("dtmf", "5")
+    assert out == [{"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [
+        {"type": "input_text", "text": "Key 5 pressed."}]}}, {"type": "response.create"}]
+    d.feed("response.created", response=response("resp_1"))
+    assert types(d.step("user_text", "hello")) == ["conversation.item.create"]   # the response waits
+    out, _ = d.feed("response.done", response=response("resp_1", "completed"))
+    assert types(out) == ["response.create"]
+
+
+def test_say_speaks_after_the_active_response_and_reports_when_done():
+    d = Driver()
+    d.feed("response.created", response=response("resp_1"))
+    assert d.step("say", "Goodbye!") == []
+    assert d.dialog.saying
+    out, _ = d.feed("response.done", response=response("resp_1", "completed"))
+    assert types(out) == ["response.create"] and "Goodbye!" in out[0]["response"]["instructions"]
+    d.feed("response.created", response=response("resp_2"))
+    assert d.dialog.saying and d.dialog.said == 0
+    d.feed("response.done", response=response("resp_2", "completed"))
+    assert not d.dialog.saying and d.dialog.said == 1
+
+
+def test_transcripts_become_events_and_history_and_replay_in_order():
+    d = Driver()
+    _, ev = d.feed("conversation.item.input_audio_transcription.completed", item_id="item_u", content_index=0,
+                   transcript="What's the weather?", usage={"type": "duration", "seconds": 1.0})
+    assert isinstance(ev[0], Transcript) and (ev[0].role, ev[0].text) == ("user", "What's the weather?")
+    d.feed("response.created", response=response("resp_1"))
+    call_done(d, "call_1")
+    d.step("tool_output", "call_1", '{"temperature": 21}')
+    d.feed("response.done", response=response("resp_1", "completed"))
+    d.feed("response.created", response=response("resp_2"))
+    _, ev = d.feed("response.output_audio_transcript.done", response_id="resp_2", item_id="item_a", output_index=0,
+                   content_index=0, transcript="It is 21 degrees.")
+    assert (ev[0].role, ev[0].text) == ("assistant", "It is 21 degrees.")
+    # the next reply is cut by a dropped socket half way
+    d.feed("response.output_audio_transcript.delta", response_id="resp_2", item_id="item_b", output_index=0,
+           content_index=0, delta="Anything ")
+    d.feed("response.output_audio_transcript.delta", response_id="resp_2", item_id="item_b", output_index=0,
+           content_index=0, delta="else?")
+    d.session = RealtimeSession("ga")                      # a new session: nothing active there
+    d.dialog.session = d.session
+    out = []
+    n = d.dialog.replay(out)
+    items = [orjson.loads(f)["item"] for f in out]
+    assert n == 5 == len(items)
+    assert [i["type"] for i in items] == ["message", "function_call", "function_call_output", "message", "message"]
+    assert items[0]["content"] == [{"type": "input_text", "text": "What's the weather?"}]
+    assert items[1] == {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+                        "arguments": '{"city":"Paris"}'}
+    assert items[3] == {"type": "message", "role": "assistant",
+                        "content": [{"type": "output_text", "text": "It is 21 degrees."}]}
+    assert items[4]["content"][0]["text"] == "Anything else?"
+
+
+def test_replay_asks_again_for_a_response_owed_on_the_old_session():
+    d = Driver("beta")
+    d.feed("response.created", response=response("resp_1"))
+    d.step("user_text", "hi")                                # owed once resp_1 is done; then the socket drops
+    d.session = RealtimeSession("beta")
+    d.dialog.session = d.session
+    out = []
+    d.dialog.replay(out)
+    frames = [orjson.loads(f) for f in out]
+    assert types(frames) == ["conversation.item.create", "response.create"]
+
+
+@pytest.mark.parametrize("items,chars", [(3, 10_000), (100, 25)])
+def test_history_is_bounded(items, chars):
+    d = Driver(history_items=items, history_chars=chars)
+    for i in range(50):
+        d.step("user_text", f"message number {i:03d}")
+    assert len(d.dialog.history) <= items
+    assert sum(len(h["content"][0]["text"]) for h in d.dialog.history) <= chars
+    assert d.dialog.history[-1]["content"][0]["text"] == "message number 049"
