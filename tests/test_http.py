@@ -300,3 +300,116 @@ def test_helpers():
     assert quote_segment("v3:a/b+c=") == "v3:a%2Fb%2Bc%3D"
     assert "secret" not in repr(HttpClient(proxy="http://u:secret@127.0.0.1:3128"))
     assert repr(HttpResponse(200, {}, b"abc")) == "HttpResponse(status=200, 3 bytes)"
+
+
+# -- TLS (a throwaway self-signed certificate made with the openssl CLI) ---------------------------
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl CLI to make a test certificate")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+class TlsServer:
+    def __init__(self, cert, key, body=b'{"ok": true}'):
+        import ssl
+
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(cert, key)
+        self.body = body
+        self.heads = []
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ctx)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader, writer):
+        try:
+            self.heads.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(self.body), self.body))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+class TunnelProxy:
+    """Answers CONNECT with 200 and pipes bytes to the target."""
+
+    def __init__(self):
+        self.heads = []
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.heads.append(head)
+        host, port = head.split(b" ")[1].decode().rsplit(":", 1)
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", int(port))  # every test host is local
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pipe(r, w):
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                w.close()
+
+        await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
+
+
+async def test_https_with_a_trusted_certificate(tls_files):
+    import ssl
+
+    cert, key = tls_files
+    async with TlsServer(cert, key) as srv:
+        ctx = ssl.create_default_context(cafile=cert)
+        resp = await HttpClient(ssl=ctx).request("GET", f"https://localhost:{srv.port}/v2/calls", timeout=5)
+    assert resp.status == 200 and resp.json() == {"ok": True}
+    assert srv.heads[0].startswith(b"GET /v2/calls HTTP/1.1\r\nHost: localhost:")
+
+
+async def test_https_refuses_an_untrusted_certificate(tls_files):
+    cert, key = tls_files
+    async with TlsServer(cert, key) as srv:
+        with pytest.raises(HttpError) as info:
+            await HttpClient().request("GET", f"https://localhost:{srv.port}/", timeout=5)
+    assert info.value.reason == "connect" and "localhost" in str(info.value)
+
+
+async def test_https_through_a_connect_proxy(tls_files):
+    import ssl
+
+    cert, key = tls_files
+    async with TlsServer(cert, key, body=b"tunnelled") as srv, TunnelProxy() as proxy:
+        http = HttpClient(ssl=ssl.create_default_context(cafile=cert), proxy=proxy.url)
+        resp = await http.request("POST", f"https://localhost:{srv.port}/x", body=b"{}", timeout=5)
+    assert resp.body == b"tunnelled"
+    assert proxy.heads[0].startswith(f"CONNECT localhost:{srv.port} HTTP/1.1\r\n".encode())
+    assert srv.heads[0].startswith(b"POST /x HTTP/1.1\r\n")  # origin form inside the tunnel
