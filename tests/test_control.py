@@ -284,7 +284,7 @@ async def test_unreachable_host_is_a_typed_error_quickly():
         t0 = time.monotonic()
         with pytest.raises(CallControlError) as info:
             await control.hangup(STARTS[control.carrier]())
-        assert time.monotonic() - t0 < 2.0
+        assert time.monotonic() - t0 < 3.0
         e = info.value
         assert e.status is None and e.carrier == control.carrier and "connection failed" in e.message
         assert_no_secret(str(e), repr(e), repr(control))
@@ -296,7 +296,7 @@ async def test_server_that_never_answers_times_out():
             t0 = time.monotonic()
             with pytest.raises(CallControlError) as info:
                 await control.hangup(STARTS[control.carrier]())
-            assert 0.25 < time.monotonic() - t0 < 1.5
+            assert 0.25 < time.monotonic() - t0 < 3.0
             assert "no response within 0.3 s" in str(info.value)
             assert_no_secret(str(info.value))
 

@@ -147,7 +147,7 @@ async def test_timeout_when_server_never_answers():
         with pytest.raises(HttpError) as info:
             await HttpClient().request("GET", srv.base_url + "/slow", timeout=0.3)
         elapsed = time.monotonic() - t0
-    assert 0.25 < elapsed < 1.5
+    assert 0.25 < elapsed < 3.0
     assert info.value.reason == "timeout" and info.value.host == f"127.0.0.1:{srv.port}"
     assert "no response within 0.3 s" in str(info.value)
     assert isinstance(info.value, RtfastError)
