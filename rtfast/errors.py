@@ -134,3 +134,51 @@ class RingOverflow(RtfastError, OverflowError):
 
     def __reduce__(self):
         return (type(self), (self.args[0], self.needed, self.room))
+
+
+class HttpError(RtfastError):
+    """An HTTP request got no usable response: the connection failed, the
+    server did not answer within the timeout, or the response was malformed.
+
+    ``host`` is the server (``host:port``) and ``reason`` one of ``"connect"``,
+    ``"timeout"``, ``"malformed"``, ``"too_large"``, ``"closed"``. The message
+    names the method and host, never the path, query or credentials. A response
+    with status >= 400 is not an HttpError: the client returns it.
+    """
+
+    def __init__(self, message: str, host: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.host = host
+        self.reason = reason
+
+    def __reduce__(self):
+        return (type(self), (self.args[0], self.host, self.reason))
+
+
+class CallControlError(RtfastError):
+    """A carrier's call-control request (hang up, transfer) failed.
+
+    ``carrier`` and ``action`` say which; ``status`` is the carrier's HTTP
+    status (None when no response came back or the request was never sent);
+    ``message`` the carrier's own error message. Never carries credentials.
+    """
+
+    def __init__(self, carrier: str, action: str, status: int | None, message: str) -> None:
+        where = f"{carrier} {action}"
+        super().__init__(f"{where} failed: HTTP {status}: {message}" if status is not None
+                         else f"{where} failed: {message}")
+        self.carrier = carrier
+        self.action = action
+        self.status = status
+        self.message = message
+
+    def __reduce__(self):
+        return (type(self), (self.carrier, self.action, self.status, self.message))
+
+
+class CallControlNotSupported(CallControlError, NotImplementedError):
+    """The carrier's API offers no way to do this action on this call (the
+    message says what to do instead)."""
+
+
+__all__ += ["HttpError", "CallControlError", "CallControlNotSupported"]
