@@ -33,6 +33,9 @@ log = logging.getLogger("rtfast.server")
 _EVENT_ID = re.compile(rb'"event_id"\s*:\s*"([^"\\]{0,128})"')
 
 
+_SAY_EXACTLY = re.compile(r"[Ss]ay exactly[^:]*:\s*(.+)$", re.S)
+
+
 class _Response:
     __slots__ = ("id", "cancelled", "reason", "task", "audio", "conversation", "params", "output", "fmt", "voice")
 
@@ -429,7 +432,13 @@ class _Connection:
             script = self.server.script
             user = self.user_input()
             try:
-                reply = script(self.s, user, tools) if isinstance(script, Script) else script(self.s, user)
+                said = _SAY_EXACTLY.search(str(resp.params.get("instructions") or ""))
+                if said and isinstance(script, Script):
+                    # Asked to say given words (a greeting, a last sentence): the stand-in model does.
+                    reply = Reply(said.group(1).strip(), script.audio_ms, None, script.latency_ms, script.realtime,
+                                  script.chunk_ms)
+                else:
+                    reply = script(self.s, user, tools) if isinstance(script, Script) else script(self.s, user)
             except Exception as exc:  # a test's script bug: fail this response, keep the connection
                 log.exception("rtfast.server: the script raised")
                 self.active = None

@@ -281,3 +281,45 @@ async def test_every_carrier_runs_tools_and_digits(sim_cls, fmt):
     assert [e.name for e in seen if isinstance(e, ToolResult)] == ["get_weather"]
     assert [e.digit for e in seen if type(e).__name__ == "Dtmf"] == ["9"]
     assert bridge.summaries[0]["errors"] == 0
+
+
+async def test_transfer_and_hang_up_go_through_the_carriers_rest_api(monkeypatch):
+    from carrier_fakes import TwilioFake
+
+    agent = Agent("x")
+
+    @agent.tool
+    async def transfer_call(ctx, department: str) -> str:
+        """Put the caller through to a department."""
+        await ctx.transfer("+15550100", say="Putting you through.", timeout=5)
+        return "transferred"
+
+    def script(session, user):
+        if user.item and user.item.get("type") == "function_call":         # the say() while the tool runs
+            return Reply("Putting you through.", audio_ms=300)
+        return Reply("", function_call=FunctionCall("transfer_call", '{"department": "sales"}'))
+    async with TwilioFake("AC0001", "tok", calls={"CA0001", "CA0002"}) as fake, RealtimeServer(script=script) as rt:
+        monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC0001")
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", "tok")
+        monkeypatch.setenv("RTFAST_TWILIO_API_BASE", fake.base_url)
+        async with BridgeServer(realtime_url=rt.url, api_key="sk-test", agent=agent) as bridge:
+            async with TwilioCall(bridge.url) as call:
+                await call.say(silence(200) + tone(800) + silence(900))
+                await settle(lambda: fake.transfers, timeout=10)
+                await call.hang_up()                               # Twilio ends the stream once it dials
+                await settle(lambda: bridge.summaries)
+            assert fake.transfers == [("CA0001", ("number", "+15550100"))]
+            assert call.played_ms >= 300                          # the sentence played before the transfer
+
+            bye = Agent("y")
+
+            @bye.on("transcript")
+            async def done(ctx, ev):
+                if ev.role == "user":
+                    await ctx.hangup()
+
+            bridge.agent = bye
+            async with TwilioCall(bridge.url, call_sid="CA0002") as call:
+                await call.say(silence(200) + tone(800) + silence(900))
+                await settle(lambda: len(bridge.summaries) == 2)
+            assert fake.calls["CA0002"] == "completed"

@@ -4,12 +4,20 @@ Its parts, from the bytes up:
 
 - :mod:`rtfast.bridge.carriers`: sans-I/O codecs, carrier frame bytes <-> typed events;
 - :mod:`rtfast.bridge.call`: :class:`Call`, every decision of one phone call, sans I/O;
+- :mod:`rtfast.bridge.dialog`: tool calls, digits, transcripts and the replay after a reconnect, sans I/O;
+- :mod:`rtfast.bridge.app` and :mod:`rtfast.bridge.tools`: the application API (:class:`Agent`, ``@tool``);
+- :mod:`rtfast.bridge.control`: hang-up and transfer through each carrier's REST API;
+- :mod:`rtfast.bridge.recording`: opt-in per-call WAV and JSONL;
+- :mod:`rtfast.bridge.runner`: the asyncio side of an agent's call (handlers, reconnects);
 - :mod:`rtfast.bridge.server`: :class:`BridgeServer`, the asyncio layer that moves bytes.
 """
 
+from rtfast.bridge.app import Agent, CallConfig, CallContext, Refused
 from rtfast.bridge.call import Actions, BargeIn, Call, CallEnded
+from rtfast.bridge.tools import Tool, tool
 
-__all__ = ["Call", "Actions", "BargeIn", "CallEnded", "BridgeServer", "twilio_signature"]
+__all__ = ["Agent", "CallContext", "CallConfig", "Refused", "tool", "Tool", "Call", "Actions", "BargeIn",
+           "CallEnded", "BridgeServer", "twilio_signature"]
 
 _SERVER_NAMES = ("BridgeServer", "twilio_signature")
 

@@ -396,6 +396,8 @@ class BridgeServer:
         return self
 
     async def close(self) -> None:
+        if self.control is not None:
+            await self.control.aclose()
         if self._pacer is not None:
             self._pacer.cancel()
             await asyncio.gather(self._pacer, return_exceptions=True)

@@ -1,0 +1,46 @@
+"""examples/phone_agent.py run as a user would, driven by a simulated Twilio call."""
+
+import asyncio
+import os
+import re
+import sys
+
+from carrier_sim import TwilioCall, silence, tone
+
+EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "phone_agent.py")
+
+
+async def read_until(proc, pattern, lines, timeout=15.0):
+    async def scan():
+        while True:
+            line = (await proc.stdout.readline()).decode()
+            if not line:
+                raise AssertionError(f"the example exited; it printed: {''.join(lines)}")
+            lines.append(line)
+            m = re.search(pattern, line)
+            if m:
+                return m
+    return await asyncio.wait_for(scan(), timeout)
+
+
+async def test_the_phone_agent_example_greets_by_name_and_answers(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(EXAMPLE)), env.get("PYTHONPATH")]))
+    proc = await asyncio.create_subprocess_exec(sys.executable, EXAMPLE, "--carrier", "twilio", "--listen",
+                                                "127.0.0.1:0", "--seconds", "30", "--record", str(tmp_path),
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                                                env=env)
+    lines = []
+    try:
+        url = (await read_until(proc, r"listening on (ws://\S+)", lines)).group(1)
+        async with TwilioCall(url, custom_parameters={"caller_name": "Ada"}) as call:
+            await read_until(proc, r"assistant: Hello Ada, Harbour Hotel, how can I help\?", lines)
+            await call.say(silence(200) + tone(800) + silence(900))
+            await read_until(proc, r"user: \(\d+ ms of speech\)", lines)
+            await call.wait_for(lambda: call.played_ms > 500)
+            await call.hang_up()
+            await read_until(proc, r"ended \(stop\)", lines)
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert any(p.suffix == ".wav" for p in tmp_path.iterdir()), list(tmp_path.iterdir())
