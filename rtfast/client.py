@@ -147,12 +147,13 @@ def _connect_error(exc: BaseException, url: str, proxy: str | None, timeout: flo
                    stage: str | None = None) -> ConnectError:
     """A failed connect as rtfast's typed ConnectError, saying what failed and where.
 
-    ``stage`` (when the caller knows it) says how far a timed-out connect got."""
+    ``stage`` (when the caller knows it) says how far a timed-out connect got:
+    a format string with ``{target}`` and ``{via}``."""
     target = _endpoint(url)
     via = f" through the proxy {_proxy_endpoint(proxy)}" if proxy else ""
     if isinstance(exc, TimeoutError):
-        what = stage or "no websocket connection (TCP, TLS and the upgrade's answer)"
-        error: ConnectError = ConnectTimeout(f"{what} to {target}{via} within {timeout:g} s")
+        what = (stage or "no websocket connection to {target}{via}").format(target=target, via=via)
+        error: ConnectError = ConnectTimeout(f"{what} within {timeout:g} s")
     else:
         detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         if isinstance(exc, ssl.SSLError):
