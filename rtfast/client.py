@@ -19,6 +19,8 @@ import asyncio
 import inspect
 import logging
 import os
+import socket
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,8 +33,8 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
-from rtfast.errors import (BetaShapeRefused, ConnectionClosed, HandshakeError, ProtocolError, RtfastError,
-                           handshake_error)
+from rtfast.errors import (BetaShapeRefused, ConnectError, ConnectionClosed, ConnectTimeout, HandshakeError,
+                           MissingCredentials, ProtocolError, ProxyError, RtfastError, handshake_error)
 from rtfast.session import RealtimeSession
 
 __all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "connect"]
@@ -58,6 +60,14 @@ ws_log = logging.getLogger("rtfast.websockets")
 ws_log.addFilter(_RedactHeaders())
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+#: Largest message accepted by default (client and bridge): 64 MiB. Above any
+#: event the API sends (an hour of G.711 is 38 MB of base64; deltas are a few
+#: KB), yet one broken or hostile peer cannot make a connection buffer without
+#: limit. websockets' own 1 MiB default (the official client's) would refuse a
+#: ``conversation.item.retrieved`` holding a minute of PCM16. Override with
+#: ``websocket_connection_options={"max_size": ...}`` (``None``: no limit).
+MAX_MESSAGE = 64 << 20
 _BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
 
 
@@ -111,6 +121,54 @@ def _server_message(body: bytes) -> str:
         pass
     text = body.decode("utf-8", "replace").strip()
     return text[:300] or "(no message)"
+
+
+def _endpoint(url: str) -> str:
+    """host:port of a ws(s):// URL, for messages (no user info, path or query)."""
+    try:
+        uri = parse_uri(url)
+    except Exception:
+        return "(unparsable URL)"
+    return f"{uri.host}:{uri.port}"
+
+
+def _proxy_endpoint(proxy: str) -> str:
+    """host:port of a proxy URL, for messages (its credentials stay out)."""
+    try:
+        from websockets.proxy import parse_proxy
+
+        parsed = parse_proxy(proxy)
+    except Exception:
+        return "(unparsable proxy URL)"
+    return f"{parsed.host}:{parsed.port}"
+
+
+def _connect_error(exc: BaseException, url: str, proxy: str | None, timeout: float,
+                   stage: str | None = None) -> ConnectError:
+    """A failed connect as rtfast's typed ConnectError, saying what failed and where.
+
+    ``stage`` (when the caller knows it) says how far a timed-out connect got:
+    a format string with ``{target}`` and ``{via}``."""
+    target = _endpoint(url)
+    via = f" through the proxy {_proxy_endpoint(proxy)}" if proxy else ""
+    if isinstance(exc, TimeoutError):
+        what = (stage or "no websocket connection to {target}{via}").format(target=target, via=via)
+        error: ConnectError = ConnectTimeout(f"{what} within {timeout:g} s")
+    else:
+        detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        if isinstance(exc, ssl.SSLError):
+            error = ConnectError(f"TLS handshake with {target}{via} failed: {detail}")
+        elif isinstance(exc, socket.gaierror):
+            where = f"the proxy {_proxy_endpoint(proxy)}" if proxy else target
+            error = (ProxyError if proxy else ConnectError)(f"could not resolve {where}: {detail}")
+        elif proxy:
+            # With a proxy the socket connects to the proxy; the proxy answers for the target.
+            error = ProxyError(f"could not reach the proxy {_proxy_endpoint(proxy)} "
+                               f"(for {target}): {type(exc).__name__}: {detail}")
+        else:
+            error = ConnectError(f"could not connect to {target}: {type(exc).__name__}: {detail}")
+    error.errno = getattr(exc, "errno", None)
+    return error
 
 
 class _Credentials:
@@ -201,8 +259,12 @@ class RealtimeConnection:
 
     def _closed_error(self, exc: websockets.ConnectionClosed) -> ConnectionClosed:
         frame = exc.rcvd
+        if frame is None and exc.sent is not None and exc.sent.code not in _NORMAL_CLOSE:
+            frame = exc.sent            # we failed the connection (1009 too big, 1002...): say why
         code, reason = (frame.code, frame.reason) if frame is not None else (1006, "")
-        if code == 4000 or self.state.refused:
+        # 4000 means "beta shape refused" only on a beta connection; on GA it is
+        # just the server's close code (its advice, "use the GA generation", would be wrong).
+        if self.generation == "beta" and (code == 4000 or self.state.refused):
             return BetaShapeRefused(self.state.refused or reason or "beta API shape refused", code)
         return ConnectionClosed(code, reason)
 
@@ -431,12 +493,14 @@ class ConnectionManager:
         return self._url, headers, _env_proxy(self._url) if proxy is True else proxy
 
     async def _open(self):
-        options = {"max_size": None, "compression": None, "open_timeout": 30,
+        options = {"max_size": MAX_MESSAGE, "compression": None, "open_timeout": 30,
                    "user_agent_header": "rtfast", "logger": ws_log}
         options.update(self._options)
         url, headers, options["proxy"] = await self.target()
         try:
             return await ws_connect(url, additional_headers=headers, **options)
+        except (OSError, TimeoutError) as exc:      # DNS, TCP, TLS, the proxy, no answer in time
+            raise _connect_error(exc, url, options["proxy"], options.get("open_timeout") or 0) from exc
         except websockets.InvalidProxy:
             # Its message would carry the proxy URL, credentials included.
             raise HandshakeError(0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://") \
@@ -553,7 +617,8 @@ class AsyncOpenAI:
                  timeout: float = 60.0) -> None:
         api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         if not api_key:
-            raise handshake_error(401, "no API key: pass api_key= or set OPENAI_API_KEY")
+            # As the official client: fail when built, not with a 401 that never happened.
+            raise MissingCredentials("no API key: pass api_key= or set the OPENAI_API_KEY environment variable")
         self._credentials = _Credentials({"Authorization": f"Bearer {api_key}"})
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.websocket_base_url = websocket_base_url
@@ -631,8 +696,8 @@ class AsyncAzureOpenAI(AsyncOpenAI):
         elif azure_ad_token:
             credentials = {"Authorization": f"Bearer {azure_ad_token}"}
         else:
-            raise handshake_error(401, "no Azure credentials: pass api_key=, azure_ad_token= "
-                                      "or azure_ad_token_provider=, or set AZURE_OPENAI_API_KEY")
+            raise MissingCredentials("no Azure credentials: pass api_key=, azure_ad_token= "
+                                     "or azure_ad_token_provider=, or set AZURE_OPENAI_API_KEY")
         self._ga = api_version in (None, "", "v1", "latest", "preview")
         root = (azure_endpoint or "").rstrip("/") + "/openai"
         super().__init__("unused", base_url=root + ("/v1" if self._ga else ""),

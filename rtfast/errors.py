@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "RtfastError", "Base64Error", "ProtocolError", "HandshakeError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "RateLimitError", "ConnectionClosed", "BetaShapeRefused", "RingOverflow", "FrameError",
+    "ConnectError", "ConnectTimeout", "ProxyError", "MissingCredentials",
 ]
 
 
@@ -81,6 +82,39 @@ _BY_STATUS = {401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoun
 def handshake_error(status: int, message: str, body: bytes = b"") -> HandshakeError:
     """The HandshakeError subclass for an HTTP status."""
     return _BY_STATUS.get(status, HandshakeError)(status, message, body)
+
+
+class MissingCredentials(AuthenticationError):
+    """No API key (or token) was given, so no request was made. Raised when a
+    client is built, as the official client raises ``OpenAIError`` then; an
+    ``AuthenticationError`` so that code catching a refused key catches it too."""
+
+    def __init__(self, message: str) -> None:
+        RtfastError.__init__(self, message + " (no request was made)")
+        self.status = 0
+        self.message = message
+        self.body = b""
+
+
+class ConnectError(RtfastError, OSError):
+    """The connection could not be opened: DNS, TCP, TLS, a proxy, or no
+    answer to the websocket upgrade. The message says which step failed and
+    where (host:port, never credentials). Also an ``OSError``, as the bare
+    socket errors it replaces, so existing ``except OSError`` still works."""
+
+    def __init__(self, message: str) -> None:
+        OSError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
+
+
+class ConnectTimeout(ConnectError, TimeoutError):
+    """Opening the connection took longer than the open timeout (also a ``TimeoutError``)."""
+
+
+class ProxyError(ConnectError):
+    """The proxy could not be reached (refused, unresolvable, timed out)."""
 
 
 class ConnectionClosed(RtfastError):

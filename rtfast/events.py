@@ -462,7 +462,9 @@ def _build() -> None:
         attrs = {
             "__slots__": names,
             "__module__": "rtfast.events.beta" if key.startswith("beta.") else __name__,
-            "__doc__": f"``{origin}`` of the official ``openai`` package.",
+            "__doc__": (f"``{spec['type'][1:] if 'type' in spec else key}``: sent by the API but not typed by the "
+                        "official ``openai`` package (added by tools/gen_events.py)." if origin.startswith("+")
+                        else f"``{origin}`` of the official ``openai`` package."),
             "_fields": names,
             "_key": attrgetter(*names, "_extra"),
         }

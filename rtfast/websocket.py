@@ -36,7 +36,7 @@ from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
 from rtfast._wsframe import FrameParser, FrameWriter, close_payload, parse_close
-from rtfast.client import _RedactHeaders, _server_message
+from rtfast.client import _RedactHeaders, _connect_error, _server_message
 from rtfast.errors import ConnectionClosed, FrameError, HandshakeError, handshake_error
 
 __all__ = ["WebSocket", "connect", "serve", "Server"]
@@ -495,7 +495,10 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
     """Open a client websocket to ``url`` (ws:// or wss://), directly or
     through ``proxy`` (http://, https://, socks5://...). ``options`` go to
     :class:`WebSocket` (``max_size``, ``ping_interval``, ``close_timeout``).
-    A refused handshake raises rtfast's typed ``HandshakeError``."""
+    A refused handshake raises rtfast's typed ``HandshakeError``; anything
+    else that keeps the connection from opening (DNS, TCP, TLS, the proxy, no
+    answer in ``open_timeout``) a ``ConnectError`` saying which step failed.
+    A failed connect leaves no socket behind."""
     from websockets.asyncio.client import connect_http_proxy, connect_socks_proxy
     from websockets.proxy import parse_proxy
 
@@ -539,9 +542,15 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
 
     try:
         return await asyncio.wait_for(open(), open_timeout)
-    except BaseException:
+    except BaseException as exc:
         if ws.transport is not None:
             ws.transport.abort()
+        if isinstance(exc, (OSError, TimeoutError)):
+            stage = None
+            if isinstance(exc, TimeoutError):
+                stage = ("{target}{via} accepted the connection but did not answer the websocket upgrade"
+                         if ws.transport is not None else "no TCP/TLS connection to {target}{via}")
+            raise _connect_error(exc, url, proxy, open_timeout, stage) from exc
         raise
 
 

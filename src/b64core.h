@@ -524,4 +524,27 @@ static inline int rt_b64_decode(const uint8_t *src, size_t n, uint8_t *out, size
     return rt_b64__dec_tail(src, n, i, out + i / 4 * 3, written, err_offset);
 }
 
+/*
+ * One block of a longer input decoded piecewise (a fixed scratch buffer).
+ * last != 0 for the input's final block, which is decoded as rt_b64_decode
+ * does. Any other block holds data only: padding may close only the whole
+ * input, so the first byte outside the alphabet is the error, '=' included.
+ * (rt_b64_decode alone would take the block's last quantum for the final one
+ * and name the byte after a "xx=" one byte late.) Offsets are block-relative.
+ */
+static inline int rt_b64_decode_block(const uint8_t *src, size_t n, int last, uint8_t *out,
+                                      size_t *written, size_t *err_offset)
+{
+    int rc = rt_b64_decode(src, n, out, written, err_offset);
+    if (last || (rc == RT_B64_OK && *written == n / 4 * 3))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (rt_b64__dec_tab[src[i]] == 0xFF) {
+            *err_offset = i;
+            return src[i] == '=' ? RT_B64_BAD_PADDING : RT_B64_BAD_CHAR;
+        }
+    }
+    return rc;  /* not reached: a failed or short block holds a non-alphabet byte */
+}
+
 #endif /* RT_B64CORE_H */

@@ -11,6 +11,8 @@ cdef extern from "b64core.h" nogil:
     size_t rt_b64_encode(const uint8_t *src, size_t n, uint8_t *out)
     size_t rt_b64_decoded_len(const uint8_t *src, size_t n)
     int rt_b64_decode(const uint8_t *src, size_t n, uint8_t *out, size_t *written, size_t *err_offset)
+    int rt_b64_decode_block(const uint8_t *src, size_t n, int last, uint8_t *out, size_t *written,
+                            size_t *err_offset)
     const char *rt_b64_impl()
     void rt_b64_force(int level)
 

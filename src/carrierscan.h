@@ -234,11 +234,7 @@ static inline int rt_b64_check(const uint8_t *p, size_t n, size_t *err)
     size_t pos = 0, written = 0, e = 0;
     for (;;) {
         size_t chunk = n - pos < RT_CHECK_BLOCK ? n - pos : RT_CHECK_BLOCK;
-        int rc = rt_b64_decode(p + pos, chunk, scratch, &written, &e);
-        if (rc == RT_B64_OK && pos + chunk < n && written != chunk / 4 * 3) {
-            rc = RT_B64_BAD_PADDING;
-            e = chunk - (chunk / 4 * 3 - written);
-        }
+        int rc = rt_b64_decode_block(p + pos, chunk, pos + chunk == n, scratch, &written, &e);
         if (rc != RT_B64_OK) {
             *err = pos + e;
             return rc;

@@ -74,7 +74,7 @@ cdef inline int _decode_b64_blocks(const uint8_t* text, size_t n, uint8_t* pcm,
     cdef size_t pos = 0, chunk, got = 0, rc
     while True:
         chunk = n - pos if n - pos <= CHARS_BLOCK else CHARS_BLOCK
-        rc = rt_b64_decode(text + pos, chunk, codes, &got, err_offset)
+        rc = rt_b64_decode_block(text + pos, chunk, pos + chunk == n, codes, &got, err_offset)
         if rc != RT_B64_OK:
             err_offset[0] += pos
             return <int>rc

@@ -276,10 +276,7 @@ cdef int _check_b64(const uint8_t* text, Py_ssize_t n) except -1:
     cdef int rc
     while True:
         chunk = min(n - pos, CHECK_BLOCK)
-        rc = rt_b64_decode(text + pos, chunk, scratch, &written, &err)
-        if rc == RT_B64_OK and pos + chunk < n and written != <size_t>(chunk // 4 * 3):
-            rc = RT_B64_BAD_PADDING
-            err = chunk - (chunk // 4 * 3 - written)
+        rc = rt_b64_decode_block(text + pos, chunk, pos + chunk == n, scratch, &written, &err)
         if rc != RT_B64_OK:
             raise_b64_error(rc, pos + err, text, n)
         pos += chunk

@@ -244,3 +244,116 @@ async def test_the_realtime_leg_follows_the_proxy_environment(monkeypatch):
             await call.wait_for(lambda: call.played_ms >= 200)
             await call.hang_up()
         assert proxy.targets == [f"127.0.0.1:{rt.port}"]
+
+
+# -- bounded memory and logs under bad input -------------------------------------------------
+
+
+async def _silent_realtime():
+    """A 'Realtime server' that accepts TCP and never answers the upgrade."""
+    async def handle(reader, writer):
+        await reader.read()
+        writer.close()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/realtime"
+
+
+async def test_frames_held_while_the_realtime_socket_opens_are_bounded(caplog):
+    import re
+
+    import websockets
+
+    caplog.set_level(logging.INFO, logger="rtfast.bridge")
+    silent, url = await _silent_realtime()
+    async with silent, BridgeServer(realtime_url=url, api_key="sk-test", realtime_open_timeout=30) as bridge:
+        bridge.max_held = 64 * 1024
+        t0 = asyncio.get_running_loop().time()
+        async with TwilioCall(bridge.url) as call:
+            try:
+                await call.say(silence(30_000))              # ~400 KB of appends, as fast as possible
+            except websockets.ConnectionClosed:
+                pass                                         # the bridge ended the call mid-flood
+            await settle(bridge, lambda: bridge.summaries)
+        elapsed = asyncio.get_running_loop().time() - t0
+    assert elapsed < 10                                      # ended by the bound, not by the 30 s open timeout
+    error = bridge.summaries[0]["error"]
+    held, limit = map(int, re.search(r"sent (\d+) bytes meanwhile \(limit (\d+)\)", error).groups())
+    assert limit == 64 * 1024 and limit < held <= limit + 400          # at most one frame over
+    ending = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(ending) == 1 and "still opening" in ending[0].getMessage()
+
+
+async def test_opening_the_realtime_socket_is_bounded_in_time(caplog):
+    caplog.set_level(logging.ERROR, logger="rtfast.bridge")
+    silent, url = await _silent_realtime()
+    async with silent, BridgeServer(realtime_url=url, api_key="sk-test", realtime_open_timeout=0.3) as bridge:
+        t0 = asyncio.get_running_loop().time()
+        async with TwilioCall(bridge.url):
+            await settle(bridge, lambda: bridge.summaries, timeout=5)
+        assert asyncio.get_running_loop().time() - t0 < 3
+    assert bridge.summaries[0]["error"].startswith("ConnectTimeout: ")
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "realtime connection failed" in lines[0]
+    assert "did not answer the websocket upgrade within 0.3 s" in lines[0]
+
+
+async def test_summaries_keep_a_bounded_window_and_go_to_the_callback():
+    got = []
+    async with RealtimeServer() as rt, BridgeServer(realtime_url=rt.url, api_key="sk-test", summaries_kept=2,
+                                                    on_summary=got.append) as bridge:
+        for n in range(1, 4):
+            async with TwilioCall(bridge.url) as call:
+                await call.say(silence(100))
+                await call.hang_up()
+                await settle(bridge, lambda: len(got) == n)
+    assert [s["call"] for s in got] == ["call-1", "call-2", "call-3"]
+    assert [s["call"] for s in bridge.summaries] == ["call-2", "call-3"]       # memory stays flat
+
+
+async def test_bad_carrier_frames_are_logged_once_then_counted_per_call(caplog):
+    caplog.set_level(logging.WARNING, logger="rtfast.bridge")
+
+    def bad_lines(call_id):
+        return [r.getMessage() for r in caplog.records if "bad frame" in r.getMessage()
+                and r.getMessage().startswith(f"call {call_id}:")]
+
+    async with RealtimeServer() as rt, BridgeServer(realtime_url=rt.url, api_key="sk-test") as bridge:
+        bridge.bad_frame_log_interval = 1.0
+        async with TwilioCall(bridge.url, sid="MZa") as a, TwilioCall(bridge.url, sid="MZb") as b:
+            for _ in range(50):
+                await a.send_raw(b"{not json")
+            await b.send_raw(b"{not json")
+            await settle(bridge, lambda: sum(io.call.errors for io in bridge.active.values()) == 51)
+            assert len(bad_lines("call-1")) == 1 and "more" not in bad_lines("call-1")[0]
+            assert len(bad_lines("call-2")) == 1                  # each call has its own limit
+            await asyncio.sleep(1.05)
+            await a.send_raw(b"{not json")                        # after the interval: the count
+            for _ in range(3):
+                await a.send_raw(b"{not json")                    # within it again: quiet
+            await settle(bridge, lambda: bridge.active["call-1"].call.errors == 54)
+            assert len(bad_lines("call-1")) == 2 and "call-1: 50 more bad frames; latest:" in bad_lines("call-1")[1]
+            await a.hang_up()
+            await b.hang_up()
+            await settle(bridge, lambda: len(bridge.summaries) == 2)
+    lines = bad_lines("call-1")
+    assert len(lines) == 3 and lines[2] == "call call-1: 3 more bad frames (not logged one by one)"
+    assert sorted(s["errors"] for s in bridge.summaries) == [1, 54]
+
+
+async def test_the_summary_line_gives_the_calls_duration_and_audio_each_way(caplog):
+    import re
+
+    caplog.set_level(logging.INFO, logger="rtfast.bridge")
+    async with RealtimeServer(script=Script(reply_text="ok", audio_ms=400)) as rt, \
+            BridgeServer(realtime_url=rt.url, api_key="sk-test") as bridge:
+        async with TwilioCall(bridge.url) as call:
+            await call.say(tone(400) + silence(900))
+            await call.wait_for(lambda: call.played_ms >= 400)
+            await call.hang_up()
+            await settle(bridge, lambda: bridge.summaries)
+    summary = bridge.summaries[0]
+    line = next(r.getMessage() for r in caplog.records if "summary:" in r.getMessage())
+    m = re.search(r"summary: (\d+\.\d) s, audio (\d+\.\d) s from carrier, (\d+\.\d) s to carrier", line)
+    assert m, line
+    assert [float(x) for x in m.groups()] == [
+        round(summary.get(k, 0) / 1000, 1) for k in ("duration_ms", "audio_ms_from_carrier", "audio_ms_to_carrier")]

@@ -12,8 +12,9 @@ from websockets.datastructures import Headers
 
 from rtfast import wire
 from rtfast.client import AsyncAzureOpenAI, AsyncOpenAI, connect
-from rtfast.errors import (AuthenticationError, BetaShapeRefused, ConnectionClosed, HandshakeError,
-                           NotFoundError, ProtocolError, RateLimitError)
+from rtfast.errors import (AuthenticationError, BetaShapeRefused, ConnectError, ConnectionClosed, ConnectTimeout,
+                           HandshakeError, MissingCredentials, NotFoundError, ProtocolError, ProxyError,
+                           RateLimitError, RtfastError)
 
 SECRET = "sk-test-" + "s" * 40
 
@@ -320,9 +321,95 @@ def test_secrets_stay_out_of_reprs(monkeypatch):
 
 
 def test_missing_key_is_a_clear_error(monkeypatch):
+    # As openai.AsyncOpenAI(): raised when built, and it must not claim an HTTP 401 that never happened.
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with pytest.raises(AuthenticationError, match="OPENAI_API_KEY"):
+    with pytest.raises(MissingCredentials, match="OPENAI_API_KEY") as info:
         AsyncOpenAI()
+    assert "HTTP" not in str(info.value) and "401" not in str(info.value)
+    assert "no request was made" in str(info.value)
+    assert isinstance(info.value, AuthenticationError)          # existing handlers still catch it
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    with pytest.raises(MissingCredentials, match="AZURE_OPENAI_API_KEY") as info:
+        AsyncAzureOpenAI(azure_endpoint="https://x.openai.azure.com")
+    assert "HTTP" not in str(info.value)
+
+
+async def test_close_4000_on_ga_is_a_plain_close():
+    # 4000 means "beta shape refused" only on a beta connection.
+    async with Peer(lambda ws: ws.close(4000, "app said bye")) as peer:
+        async with client(peer).realtime.connect(model="m") as conn:
+            with pytest.raises(ConnectionClosed) as info:
+                await conn.recv()
+    assert type(info.value) is ConnectionClosed
+    assert info.value.code == 4000 and info.value.reason == "app said bye"
+    assert "GA" not in str(info.value)
+
+
+async def test_default_max_size_is_bounded_and_overridable():
+    from rtfast.client import MAX_MESSAGE
+
+    big = b'{"type":"x","pad":"' + b"a" * (MAX_MESSAGE + 1) + b'"}'
+
+    async def script(ws):
+        await ws.send(big)
+    async with Peer(script) as peer:
+        async with client(peer).realtime.connect(model="m") as conn:
+            with pytest.raises(ConnectionClosed) as info:
+                await conn.recv()
+        assert info.value.code == 1009                          # message too big
+        opts = {"max_size": None}
+        async with client(peer).realtime.connect(model="m", websocket_connection_options=opts) as conn:
+            assert len(await conn.recv_bytes()) == len(big)
+
+
+async def _silent_server():
+    """Accepts TCP and never answers the upgrade; records when the client hangs up."""
+    hung_up = []
+
+    async def handle(reader, writer):
+        await reader.read()             # until the client closes
+        hung_up.append(True)
+        writer.close()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], hung_up
+
+
+def _free_port():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+async def test_connect_failures_are_typed_and_say_what_failed():
+    server, port, hung_up = await _silent_server()
+    try:
+        mgr = connect(f"ws://127.0.0.1:{port}/v1", api_key=SECRET, proxy=None, open_timeout=0.3)
+        with pytest.raises(ConnectTimeout) as info:
+            await mgr.enter()
+        assert isinstance(info.value, TimeoutError) and isinstance(info.value, RtfastError)
+        assert f"127.0.0.1:{port}" in str(info.value) and "0.3 s" in str(info.value)
+        for _ in range(50):
+            if hung_up:
+                break
+            await asyncio.sleep(0.02)
+        assert hung_up                                          # the socket was not leaked
+    finally:
+        server.close()
+    dead = _free_port()
+    with pytest.raises(ConnectError) as info:
+        await connect(f"ws://127.0.0.1:{dead}/v1", api_key=SECRET, proxy=None, open_timeout=2).enter()
+    assert isinstance(info.value, OSError) and not isinstance(info.value, ProxyError)
+    assert f"could not connect to 127.0.0.1:{dead}" in str(info.value)
+    assert info.value.errno == 111
+    proxy = f"http://user:{SECRET}@127.0.0.1:{dead}"
+    with pytest.raises(ProxyError) as info:
+        await connect("ws://example.test/v1", api_key=SECRET, proxy=proxy, open_timeout=2).enter()
+    assert f"proxy 127.0.0.1:{dead}" in str(info.value) and "example.test:80" in str(info.value)
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
 
 
 def test_base_url_env_and_ws_scheme(monkeypatch):

@@ -47,7 +47,7 @@ OFFICIAL = {
 EXPECTED_COUNTS = {
     ("ga", "server"): 46,
     ("ga", "client"): 11,
-    ("beta", "server"): 34,
+    ("beta", "server"): 35,          # 34 official + transcription_session.created (gen_events.ADDED)
     ("beta", "client"): 12,
     ("translation", "server"): 7,
     ("translation", "client"): 3,
@@ -141,7 +141,8 @@ def same_values(official: Any, ours: Any, path: str) -> None:
 
 @pytest.mark.parametrize("key", list(OFFICIAL))
 def test_registry_matches_official_union(key):
-    official_types = {m.model_fields["type"].annotation.__args__[0] for m in members(OFFICIAL[key])}
+    added = gen_events.ADDED.get(key[0], {}).get(key[1], [])
+    official_types = {m.model_fields["type"].annotation.__args__[0] for m in members(OFFICIAL[key]) + added}
     registry = REGISTRIES[key]
     assert set(registry) == official_types
     assert len(registry) == EXPECTED_COUNTS[key]
@@ -158,6 +159,31 @@ def test_class_names_follow_official(key):
         cls = REGISTRIES[key][model.model_fields["type"].annotation.__args__[0]]
         assert cls.__name__ == model.__name__
         assert getattr(ns, model.__name__) is cls
+
+
+def test_transcription_session_created_is_typed_and_round_trips():
+    # Sent on the wire by the beta API, absent from the official types: added by the generator.
+    session = {"id": "sess_1", "object": "realtime.transcription_session", "modalities": ["text"],
+               "input_audio_format": "pcm16",
+               "input_audio_transcription": {"model": "gpt-4o-transcribe", "language": "en", "prompt": ""},
+               "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+                                  "silence_duration_ms": 500},
+               "client_secret": {"value": "ek_x", "expires_at": 1}, "include": ["item.input_audio_transcription.logprobs"],
+               "future_field": {"kept": True}}
+    frame = orjson.dumps({"type": "transcription_session.created", "event_id": "event_1", "session": session})
+    ev = parse(frame, generation="beta")
+    cls = events.BETA_SERVER_EVENTS["transcription_session.created"]
+    assert type(ev) is cls and cls is events.beta.TranscriptionSessionCreatedEvent
+    assert not isinstance(ev, events.UnknownEvent) and "not typed by the official" in cls.__doc__
+    assert type(ev.session) is events.beta.TranscriptionSession           # the beta transcription session
+    assert ev.event_id == "event_1" and ev.session.id == "sess_1"
+    assert ev.session.input_audio_transcription.model == "gpt-4o-transcribe"
+    assert ev.session.turn_detection.silence_duration_ms == 500
+    assert orjson.loads(dumps(ev)) == orjson.loads(frame)                 # unknown fields survive too
+    # The same shape as the official transcription_session.updated, as pydantic reads it.
+    official = gen_events.TranscriptionSessionCreatedEvent.model_validate(orjson.loads(frame))
+    assert official.session.input_audio_transcription.model == ev.session.input_audio_transcription.model
+    assert type(parse(frame, generation="ga")) is events.UnknownEvent      # a beta-only event
 
 
 def test_named_access_examples():

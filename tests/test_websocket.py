@@ -545,3 +545,219 @@ async def test_a_closed_connection_lets_go_of_its_owner_without_the_cyclic_gc():
             assert ws.state == CLOSED and ref() is None     # freed by reference counting alone
         finally:
             gc.enable()
+
+
+# -- pinned wire behaviour: opcodes, the close echo, 1006, ping, backpressure marks, no leaks ----
+
+
+async def raw_server(script):
+    """A hand-written websocket server: answers the upgrade, then runs script(reader, writer)."""
+    import base64
+    import hashlib
+
+    async def handle(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:"))
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        try:
+            await script(reader, writer)
+        finally:
+            writer.close()
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def read_client_frame(reader) -> tuple[int, bytes]:
+    """(first byte, unmasked payload) of one short masked frame from a client."""
+    b0, b1 = await reader.readexactly(2)
+    assert b1 & 0x80 and (b1 & 0x7F) < 126                     # masked, short
+    mask = await reader.readexactly(4)
+    payload = await reader.readexactly(b1 & 0x7F)
+    return b0, bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+
+async def test_text_goes_out_as_text_and_binary_as_binary_on_the_wire():
+    async def sender(ws):
+        ws.send("héllo")                         # str: a text frame
+        ws.send(b'{"a":1}')                      # bytes: text by default (JSON frames, as the bridge sends)
+        ws.send(b"\x00\xff", binary=True)        # binary on request
+        ws.send_many(["t", (2, b"b")])
+        await ws.wait_closed()
+
+    server = await websocket.serve(sender, "127.0.0.1", 0)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        want = (b"\x81\x06h\xc3\xa9llo" + b'\x81\x07{"a":1}' + b"\x82\x02\x00\xff"
+                + b"\x81\x01t" + b"\x82\x01b")
+        assert await reader.readexactly(len(want)) == want
+        writer.close()
+
+
+async def test_a_close_frame_is_echoed_with_its_full_code_and_sending_stops():
+    echoed, hold = [], asyncio.Event()
+
+    async def closer(reader, writer):
+        writer.write(b"\x88\x05\x0f\xa0bye")                 # close 4000 "bye", unmasked from a server
+        echoed.append(await read_client_frame(reader))
+        await hold.wait()                                   # keep TCP open: the client stays CLOSING
+
+    server = await raw_server(closer)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        for _ in range(100):
+            if echoed:
+                break
+            await asyncio.sleep(0.01)
+        # The echo carries the 2-byte code (0x0FA0), not a cut one.
+        assert echoed == [(0x88, b"\x0f\xa0")]
+        assert ws.state == websocket.CLOSING and (ws.close_code, ws.close_reason) == (4000, "bye")
+        for attempt in (lambda: ws.send(b"late"), lambda: ws.send_many([b"late"]), ws.ping):
+            with pytest.raises(ConnectionClosed) as info:
+                attempt()
+            assert info.value.code == 4000
+        hold.set()
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (4000, "bye")
+
+
+async def test_a_server_echoes_the_full_close_code_then_ends_tcp():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        writer.write(Frame(Opcode.CLOSE, b"\x0f\xa0bye").serialize(mask=True))
+        assert await reader.readexactly(4) == b"\x88\x02\x0f\xa0"
+        assert await reader.read() == b""
+        writer.close()
+
+
+async def test_a_dropped_connection_reports_1006_on_both_sides():
+    seen = []
+
+    async def handler(ws):
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        seen.append((info.value.code, info.value.reason, await ws.wait_closed()))
+
+    server = await websocket.serve(handler, "127.0.0.1", 0)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        writer.transport.abort()                            # gone without a close frame
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+    assert seen == [(1006, "", (1006, ""))]
+
+    async def vanish(reader, writer):
+        writer.transport.abort()
+
+    server = await raw_server(vanish)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        closed = []
+        ws.set_handlers(lambda data, binary: None, lambda code, reason: closed.append((code, reason)))
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1006, "")
+        assert closed == [(1006, "")] and ws.close_code == 1006
+
+
+async def test_ping_resolves_with_the_round_trip_time():
+    async def slow_pong(reader, writer):
+        b0, payload = await read_client_frame(reader)
+        assert b0 == 0x89 and len(payload) == 4
+        await asyncio.sleep(0.15)
+        writer.write(bytes([0x8A, len(payload)]) + payload)
+        await reader.read()
+
+    server = await raw_server(slow_pong)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        rtt = await asyncio.wait_for(ws.ping(), 2)
+        assert 0.14 <= rtt < 1.0
+        await ws.aclose()
+
+
+async def test_reading_pauses_at_256_queued_messages_and_resumes_below_128():
+    more = asyncio.Event()
+
+    async def sender(ws):
+        ws.send_many([b"m"] * 255)
+        await more.wait()
+        ws.send(b"x")
+        await ws.wait_closed()
+
+    async def queued(n):
+        for _ in range(200):
+            if len(ws._queue) >= n:
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"{len(ws._queue)} queued, waited for {n}")
+
+    server = await websocket.serve(sender, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        await queued(255)
+        assert ws.transport.is_reading()                    # 255 < the high mark
+        more.set()
+        await queued(256)
+        assert not ws.transport.is_reading()                # 256: paused
+        for _ in range(128):
+            await ws.recv()
+        assert len(ws._queue) == 128 and not ws.transport.is_reading()   # not below the low mark yet
+        await ws.recv()
+        assert ws.transport.is_reading()                    # 127: resumed
+        await ws.aclose()
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_a_failed_connect_is_typed_and_leaves_no_socket():
+    from rtfast.errors import ConnectError, ConnectTimeout, ProxyError, RtfastError
+
+    hung_up = []
+
+    async def silent(reader, writer):
+        await reader.read()                                 # until the client gives up
+        hung_up.append(True)
+        writer.close()
+
+    async def settle(count):
+        for _ in range(100):
+            if len(hung_up) >= count:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+
+    srv = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = port_of(srv)
+    async with srv:
+        base = _open_fds()
+        cases = [
+            (f"ws://127.0.0.1:{port}/", None, "accepted the connection but did not answer the websocket upgrade"),
+            (f"wss://127.0.0.1:{port}/", None, "no TCP/TLS connection to"),
+            ("ws://example.test/", f"http://127.0.0.1:{port}", f"through the proxy 127.0.0.1:{port}"),
+        ]
+        for i, (url, proxy, what) in enumerate(cases, 1):
+            with pytest.raises(ConnectTimeout) as info:
+                await websocket.connect(url, proxy=proxy, open_timeout=0.2)
+            assert what in str(info.value) and "within 0.2 s" in str(info.value), str(info.value)
+            assert isinstance(info.value, TimeoutError) and isinstance(info.value, RtfastError)
+            await settle(i)
+            assert len(hung_up) == i                        # the peer saw our socket close ...
+            assert _open_fds() == base                      # ... and no descriptor is left open
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()
+    with pytest.raises(ConnectError) as info:
+        await websocket.connect(f"ws://127.0.0.1:{dead}/")
+    assert f"could not connect to 127.0.0.1:{dead}" in str(info.value) and isinstance(info.value, OSError)
+    with pytest.raises(ProxyError) as info:
+        await websocket.connect("ws://example.test/", proxy=f"http://u:s3cret@127.0.0.1:{dead}")
+    assert f"the proxy 127.0.0.1:{dead}" in str(info.value) and "s3cret" not in str(info.value)

@@ -22,6 +22,7 @@ import itertools
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from urllib.parse import parse_qs
 from typing import Any
@@ -34,7 +35,7 @@ from rtfast.bridge.app import Agent, Request
 from rtfast.bridge.call import BargeIn, Call
 from rtfast.bridge.carriers import Dtmf, Start
 from rtfast.bridge.runner import AgentCall
-from rtfast.client import AsyncOpenAI, ConnectionManager, connect, ws_log
+from rtfast.client import MAX_MESSAGE, AsyncOpenAI, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
 from rtfast.websocket import OPEN, WebSocket
 from rtfast import websocket
@@ -82,11 +83,17 @@ class _CallIO:
             first = self.app.opening_frames()
         else:
             first = [self.call.session_update()]
-        # Frames for the realtime socket until it opens; while an agent's setup
-        # runs, the caller's audio waits in `held` (the session must start first).
+        # Frames for the realtime socket until it opens, bounded (max_held
+        # bytes) like a socket's unread backlog: a caller flooding while the
+        # socket opens must not grow the bridge. While an agent's setup runs,
+        # the caller's audio waits in `held` instead (the session must start first).
         self.pending_realtime: list = first
+        self.pending_bytes = sum(map(len, first))
         self.held: list | None = None if first else []
         self.dropping = False               # reconnecting: nothing goes to a socket that is gone
+        # Bad carrier frames: the first is logged, then a count per interval.
+        self.bad_frames_quiet = 0
+        self.bad_frames_log_at = 0.0
         # A bare future, not an Event: no waiter task per call (fewer objects
         # for the cyclic GC to walk at hundreds of calls).
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -117,7 +124,7 @@ class _CallIO:
         elif self.dropping:
             return
         elif rt is None:
-            self.pending_realtime.extend(frames)
+            self.hold(frames)
         elif rt.state == OPEN:
             rt.send_many(frames)
 
@@ -143,6 +150,19 @@ class _CallIO:
         rt.send_many(frames)
         rt.set_handlers(self.from_realtime, self.realtime_closed)
 
+    def hold(self, frames: list) -> None:
+        """Queue frames until the realtime socket opens (not on the hot path:
+        only before it opens)."""
+        if self.done.done():
+            return                                   # the call is ending: nothing more to send
+        self.pending_realtime.extend(frames)
+        self.pending_bytes += sum(map(len, frames))
+        limit = self.server.max_held
+        if self.pending_bytes > limit:
+            self.pending_realtime = []
+            self.fail(RtfastError(f"the realtime connection is still opening and the carrier sent "
+                                  f"{self.pending_bytes} bytes meanwhile (limit {limit}): call ended"))
+
     def backlog(self, peer: str) -> Callable[[int], None]:
         # A peer that stopped reading: end this call rather than buffer forever.
         return lambda size: self.fail(RtfastError(f"{peer} not reading: {size} bytes backed up"))
@@ -160,7 +180,7 @@ class _CallIO:
 
     def note(self, ev) -> None:
         if isinstance(ev, ProtocolError):
-            self.log.warning("call %s: bad frame: %s", self.id, ev)
+            self.bad_frame(ev)
         elif isinstance(ev, Start):
             if ev.call_id:
                 self.log.info("call %s: started (carrier call %s, %s)", self.id, ev.call_id, ev.audio_format)
@@ -174,6 +194,20 @@ class _CallIO:
             # time our barge-in cancel arrives: that refusal is expected, not news.
             level = logging.DEBUG if code == "response_cancel_not_active" else logging.WARNING
             self.log.log(level, "call %s: realtime error: %s", self.id, getattr(ev.error, "message", ev))
+
+    def bad_frame(self, ev: ProtocolError) -> None:
+        # A caller sending garbage 50 times a second must not write 50 log
+        # lines a second: the first one, then at most one count per interval.
+        now = time.monotonic()
+        if now < self.bad_frames_log_at:
+            self.bad_frames_quiet += 1
+            return
+        if self.bad_frames_quiet:
+            self.log.warning("call %s: %d more bad frames; latest: %s", self.id, self.bad_frames_quiet + 1, ev)
+        else:
+            self.log.warning("call %s: bad frame: %s", self.id, ev)
+        self.bad_frames_quiet = 0
+        self.bad_frames_log_at = now + self.server.bad_frame_log_interval
 
     # -- socket callbacks (run inside data_received / the pacer) ------------------------------------
     def pace(self, now: float) -> None:
@@ -226,6 +260,7 @@ class _CallIO:
                 self.rt.limit_backlog(self.server.max_backlog, self.backlog("realtime server"))
                 self.rt.send_many(self.pending_realtime)
                 self.pending_realtime = []
+                self.pending_bytes = 0
                 self.rt.set_handlers(self.from_realtime, self.realtime_closed)
                 if self.app is not None:
                     self.app.started(asyncio.get_running_loop())
@@ -238,6 +273,8 @@ class _CallIO:
             if self.rt is not None:
                 await self.rt.aclose()                # bounded by its close timeout
             await self.ws.wait_closed()
+            if self.bad_frames_quiet:
+                self.log.warning("call %s: %d more bad frames (not logged one by one)", self.id, self.bad_frames_quiet)
         summary = self.call.summary()
         if self.failure is not None:
             summary["error"] = f"{type(self.failure).__name__}: {self.failure}"
@@ -258,12 +295,20 @@ class BridgeServer:
     objects that exist so far out of the cyclic collector's reach
     (``gc.freeze()``), so its full collections, which pause every call at
     once, walk only call state.
+
+    ``summaries`` keeps the last ``summaries_kept`` per-call summaries (a
+    bridge running for weeks keeps its memory flat); ``on_summary(summary)``,
+    when given, receives every one as its call ends. ``realtime_open_timeout``
+    bounds the opening of each call's realtime connection (seconds); what the
+    carrier sends meanwhile is held up to ``max_held`` bytes.
     """
 
     def __init__(self, *, carrier: str = "twilio", host: str = "127.0.0.1", port: int = 0,
                  realtime_url: str | None = None, api_key: str | None = None, model: str = "gpt-realtime",
                  generation: str = "ga", twilio_auth_token: str | None = None, public_url: str | None = None,
-                 gc_freeze: bool = True, agent: Agent | None = None, control: Any = "env",
+                 gc_freeze: bool = True, summaries_kept: int = 1000,
+                 on_summary: Callable[[dict], Any] | None = None, realtime_open_timeout: float = 10.0,
+                 agent: Agent | None = None, control: Any = "env",
                  **call_options: Any) -> None:
         carriers.codec(carrier)   # fail early on an unknown carrier
         self.carrier = carrier
@@ -275,13 +320,21 @@ class BridgeServer:
         self.call_options = {"generation": generation, **call_options}
         self.active: dict[str, _CallIO] = {}
         self._pacing: set[_CallIO] = set()       # calls that may have outbound audio waiting
-        self.summaries: list[dict] = []
+        #: The last ``summaries_kept`` call summaries, oldest first.
+        self.summaries: deque[dict] = deque(maxlen=summaries_kept)
+        self.on_summary = on_summary
+        self.realtime_open_timeout = realtime_open_timeout
+        #: Seconds between two log lines about one call's bad carrier frames.
+        self.bad_frame_log_interval = 10.0
         self._ids = itertools.count(1)
         self._server = None
         self._pacer: asyncio.Task | None = None
         self.tick_ms = 10
         #: Bytes a peer may leave unread before its call is ended (~10 s of Twilio audio and marks).
         self.max_backlog = 256 * 1024
+        #: Bytes of frames held for a realtime socket still opening (~19 s of a
+        #: Twilio caller's appends; an open takes well under a second normally).
+        self.max_held = 256 * 1024
         #: Seconds between keepalive pings on both sockets (a peer that does not answer ends the call).
         self.ping_interval = 20.0
         self.gc_freeze = gc_freeze
@@ -309,10 +362,11 @@ class BridgeServer:
         # The client builds the URL, credentials and proxy; the bridge's own
         # transport carries the bytes (see rtfast.websocket for why).
         url, headers, proxy = await self._realtime().target()
-        # 64 MiB: above any event the API sends a call (an hour of G.711 is 38 MB
-        # of base64), yet a broken peer cannot make one call take unbounded memory.
-        return await websocket.connect(url, headers=headers, proxy=proxy, max_size=64 << 20, close_timeout=2,
-                                       ping_interval=self.ping_interval, logger=ws_log, keep_handshake=False)
+        # MAX_MESSAGE (64 MiB): above any event the API sends a call (an hour of G.711
+        # is 38 MB of base64), yet a broken peer cannot make one call take unbounded memory.
+        return await websocket.connect(url, headers=headers, proxy=proxy, max_size=MAX_MESSAGE, close_timeout=2,
+                                       open_timeout=self.realtime_open_timeout, ping_interval=self.ping_interval,
+                                       logger=ws_log, keep_handshake=False)
 
     def _check_request(self, connection, request):
         if self.agent is not None:
@@ -348,10 +402,19 @@ class BridgeServer:
             self._pacing.discard(io)
         summary["call"] = call_id
         self.summaries.append(summary)
-        io.log.info("call %s: summary: %s frames from carrier, %s to carrier, %s from realtime, %s to realtime, "
-                    "%s barge-ins, %s errors, %.1f s", call_id, summary["frames_from_carrier"],
-                    summary["frames_to_carrier"], summary["frames_from_realtime"], summary["frames_to_realtime"],
-                    summary["barge_ins"], summary["errors"], summary["duration_ms"] / 1000)
+        # duration_ms is the call's whole duration; audio each way is what was
+        # carried (keys from Call.summary(); .get: older summaries lack them).
+        io.log.info("call %s: summary: %.1f s, audio %.1f s from carrier, %.1f s to carrier; "
+                    "%s frames from carrier, %s to carrier, %s from realtime, %s to realtime, "
+                    "%s barge-ins, %s errors", call_id, summary.get("duration_ms", 0) / 1000,
+                    summary.get("audio_ms_from_carrier", 0) / 1000, summary.get("audio_ms_to_carrier", 0) / 1000,
+                    summary["frames_from_carrier"], summary["frames_to_carrier"], summary["frames_from_realtime"],
+                    summary["frames_to_realtime"], summary["barge_ins"], summary["errors"])
+        if self.on_summary is not None:
+            try:
+                self.on_summary(summary)
+            except Exception:
+                io.log.exception("call %s: on_summary callback failed", call_id)
 
     async def _pace(self) -> None:
         """One timer for every call: each tick lets the chunks that are due leave.
