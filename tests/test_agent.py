@@ -234,7 +234,7 @@ async def test_when_reconnecting_fails_the_call_ends_with_a_clear_log_line(caplo
     async with BridgeServer(realtime_url=rt.url, api_key="sk-test", agent=agent, control=None) as bridge:
         async with TwilioCall(bridge.url) as call:
             await call.say(silence(200))
-            await settle(lambda: rt.connections)
+            await settle(lambda: any(io.rt is not None for io in bridge.active.values()))
             await rt.close()                                  # the model's server goes away for good
             await settle(lambda: bridge.summaries, timeout=10)
     assert "could not be restored after 2 attempts" in caplog.text
