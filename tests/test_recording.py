@@ -405,61 +405,86 @@ def test_unwritable_directory_never_breaks_the_call(tmp_path, writer, caplog):
 
 def test_a_blocked_writer_never_blocks_a_call_and_drops_with_a_counter(tmp_path, caplog):
     # The writer thread is really stuck: recording A's WAV is a FIFO nobody reads, so
-    # opening it blocks (as a hung disk or NFS mount would). Recording B meanwhile
-    # runs 60 s of call; when the writer comes back, B's file keeps its timing, with
-    # silence exactly where blocks were dropped.
+    # opening it blocks (as a hung disk or NFS mount would). Call B runs 30 s meanwhile,
+    # then the writer comes back (someone reads the FIFO) and B runs 30 s more: B's
+    # file keeps its timing, with silence exactly where blocks were dropped.
     w = RecordingWriter(max_pending_bytes=64 << 10, warn_interval_s=60)
     os.mkfifo(tmp_path / "A.wav")
     rec_a = Recorder(tmp_path, "A", audio_format="pcmu/8000", start_ms=START, writer=w)
+    rec_b = Recorder(tmp_path, "B", audio_format="pcmu/8000", start_ms=START, writer=w, block_ms=1000)
     rng = np.random.default_rng(5)
     frames = [noise("pcmu/8000", 20, rng) for _ in range(3000)]
-    worst = []
+    slowest = []
 
-    def call_b():
-        rec = Recorder(tmp_path, "B", audio_format="pcmu/8000", start_ms=START, writer=w, block_ms=1000)
-        slowest = 0.0
-        for i, fr in enumerate(frames):
+    def call_b(first, last, flush_every=None):
+        worst = 0.0
+        for i in range(first, last):
             t = time.perf_counter()
-            rec.caller(fr)
+            rec_b.caller(frames[i])
             if i % 500 == 0:
-                rec.event("transcript", START + 20 * i, i=i)
-            slowest = max(slowest, time.perf_counter() - t)
-        t = time.perf_counter()
-        rec.close(START + 60000)
-        rec_a.close(START + 60000)
-        worst.append((max(slowest, time.perf_counter() - t), rec))
+                rec_b.event("transcript", START + 20 * i, i=i)
+            worst = max(worst, time.perf_counter() - t)
+            if flush_every and i % flush_every == 0:
+                assert w.flush(10)              # real time gives the writer time
+        slowest.append(worst)
 
     with caplog.at_level(logging.WARNING, logger="rtfast.bridge.recording"):
-        th = threading.Thread(target=call_b)
+        th = threading.Thread(target=call_b, args=(0, 1500))
         th.start()
         th.join(20)
         assert not th.is_alive(), "a recorder method blocked on the stuck writer"
-        slowest, rec_b = worst[0]
-        assert slowest < 0.05
+        assert slowest[0] < 0.05
         # (the open and close of each recording are always taken: a few hundred bytes beyond)
-        assert w.high_water_bytes <= w.max_pending_bytes + 2048
+        assert w.high_water_bytes <= w.max_pending_bytes + 1024
         dropped = rec_b.stats["dropped_bytes"]
         assert dropped > 0 and w.dropped_jobs > 0
         behind = [r for r in caplog.records if "is behind" in r.getMessage()]
         assert len(behind) == 1                  # rate-limited: one line for the whole burst
 
+        rec_a.close(START + 30000)
         drained = []
         reader = threading.Thread(target=lambda: drained.append(open(tmp_path / "A.wav", "rb").read()))
         reader.start()
         assert w.flush(20)
         reader.join(10)
+        call_b(1500, 3000, flush_every=250)
+        rec_b.close(START + 60000)
+        assert w.flush(20)
     assert drained and drained[0][:4] == b"RIFF"
     assert rec_a.stats["error"]                  # a FIFO cannot take the final header: A failed, cleanly
+    assert rec_b.stats["dropped_bytes"] == dropped
     _, got = read_wav(rec_b.wav_path)
     assert len(got) == 480000
     want = decode("pcmu/8000", b"".join(frames))
     differ = got[:, 0] != want
     assert not got[differ, 0].any()              # where the file differs, it is silence (no sample moved)
     assert differ.sum() == dropped               # and the counter says exactly how much (1 byte a sample)
-    np.testing.assert_array_equal(got[:6000, 0], want[:6000])   # queued before the queue filled
+    np.testing.assert_array_equal(got[:6000, 0], want[:6000])     # queued before the queue filled
+    np.testing.assert_array_equal(got[-200000:, 0], want[-200000:])   # after the writer came back
     with open(rec_b.jsonl_path) as f:            # transcript lines outlive dropped blocks
         assert [json.loads(x)["i"] for x in f] == [0, 500, 1000, 1500, 2000, 2500]
     assert w.close(10)
+
+
+def test_silent_stretches_without_audio_are_silence(tmp_path, writer):
+    # No caller audio; a chunk now and then, seconds apart: the file is silence
+    # between them, each chunk at its time (the writer fills what nobody sent).
+    fmt = "pcma/8000"
+    rng = np.random.default_rng(9)
+    rec = Recorder(tmp_path, "sparse", audio_format=fmt, start_ms=START, writer=writer, max_window_ms=1500,
+                   max_lead_ms=200)
+    tl = Timeline(fmt)
+    for t in (0, 40, 7000, 7020, 19000.5, 31000):
+        chunk = noise(fmt, 20, rng)
+        rec.assistant(START + t, chunk)
+        tl.play(START + t, chunk)
+    rec.close(START + 40000)
+    assert writer.flush(10)
+    _, got = read_wav(rec.wav_path)
+    want = tl.render(START + 40000)
+    assert len(got) == 320000
+    np.testing.assert_array_equal(got, want)
+    assert rec.stats["buffered_bytes"] == 0
 
 
 def test_writer_flush_close_and_restart(tmp_path):

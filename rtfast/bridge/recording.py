@@ -26,6 +26,16 @@ happens at real time), or the latest chunk's play time less ``max_lead_ms``
 the writer in blocks of about ``block_ms``; what lies after stays in a small
 in-memory window, in the carrier's format.
 
+The two channels run on two clocks: the left on the carrier's sample clock,
+the right on the call's monotonic clock; they drift apart by the clocks'
+difference (tens of ppm: a few ms in ten minutes).
+
+Wiring it into a bridge: ``caller_b64(media.payload)`` (or ``caller(audio)``
+for binary media) for each inbound frame, after any reordering;
+``assistant(play_end, chunk)`` for each chunk as it is framed for the carrier
+(``play_end`` before it advances); ``cut(now)`` where the carrier's clear is
+sent; ``close(now)`` when the call ends.
+
 Cost on the event loop: appending bytes to a ``bytearray`` per frame, and
 once per block handing two ``bytes`` to the writer's queue. G.711 decoding,
 interleaving (numpy) and file writes happen in the writer thread.
@@ -398,9 +408,9 @@ class Recorder:
         self._written = 0               # frames handed to the writer (final in both channels)
         self._hz = 0                    # frames: the right channel is final before this (cuts)
         self._play_hi = 0               # frames: start of the latest assistant chunk
-        per_frame = rate // 1000 * bps
-        self._block_bytes = block_ms * per_frame
-        self._window_bytes = max_window_ms * per_frame
+        bytes_per_ms = rate // 1000 * bps
+        self._block_bytes = block_ms * bytes_per_ms
+        self._window_bytes = max_window_ms * bytes_per_ms
         self._guard = guard_ms * rate // 1000
         self._ahead = max_lead_ms * rate // 1000
         self._max_events = max_events
@@ -639,7 +649,8 @@ class Recorder:
         lines likewise), ``late_bytes`` (assistant audio scheduled before what
         was already written), ``cut_bytes`` (assistant audio removed by cuts and
         the close), ``late_cuts`` (cuts that came after their time was written),
-        ``caller_gap_ms`` (caller audio taken as silence), ``error``."""
+        ``caller_gap_ms`` (caller audio taken as silence), ``buffered_bytes``
+        (audio held in memory now), ``error``."""
         sink = self._sink
         return {
             "dropped_bytes": self.dropped_bytes + sink.lost_bytes,
