@@ -3,6 +3,7 @@ against the embedded Realtime server, all on loopback."""
 
 import asyncio
 import logging
+import time
 
 import pytest
 
@@ -323,3 +324,52 @@ async def test_transfer_and_hang_up_go_through_the_carriers_rest_api(monkeypatch
                 await call.say(silence(200) + tone(800) + silence(900))
                 await settle(lambda: len(bridge.summaries) == 2)
             assert fake.calls["CA0002"] == "completed"
+
+
+async def test_a_recording_matches_what_was_played_and_cut_where_the_caller_barged_in(tmp_path):
+    import json
+    import wave
+
+    import numpy as np
+
+    from rtfast import g711
+    from rtfast.bridge.recording import default_writer
+
+    agent = Agent("x", record=str(tmp_path))
+    async with RealtimeServer(script=Script(reply_text="A long answer", audio_ms=3000)) as rt, \
+            BridgeServer(realtime_url=rt.url, api_key="sk-test", agent=agent, control=None, lead_ms=100) as bridge:
+        t0 = time.monotonic()
+        async with TwilioCall(bridge.url, realtime=True) as call:          # the caller's audio at 1x, as a phone
+
+            caller = silence(300) + tone(800) + silence(900)
+            await call.say(caller)
+            await call.wait_for(lambda: call.played_ms >= 800)
+            barge = tone(600) + silence(900)
+            await call.say(barge)                                   # talks over the reply: it is cut
+            await call.wait_for(lambda: call.clears >= 1)
+            await asyncio.sleep(0.3)
+            await call.hang_up()
+            await settle(lambda: bridge.summaries)
+        wall = time.monotonic() - t0
+        received = bytes(call.received_audio)
+    await asyncio.get_running_loop().run_in_executor(None, default_writer().flush, 5.0)
+    with wave.open(str(tmp_path / "call-1.wav")) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 8000)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)
+    left, right = pcm[:, 0], pcm[:, 1]
+    said = np.frombuffer(g711.ulaw_decode(caller + barge), "<i2")
+    # as long as the call
+    assert len(said) <= len(pcm) <= (wall + 0.1) * 8000
+    # the caller's channel is exactly what the caller said, from the start
+    assert np.array_equal(left[:len(said)], said)
+    # the assistant's channel holds what the carrier played, and stops where the barge-in cut it
+    voiced = np.flatnonzero(right)
+    played = np.frombuffer(g711.ulaw_decode(received), "<i2")
+    first = voiced[0] - np.flatnonzero(played)[0]                           # the reply may open on a zero sample
+    assert np.array_equal(right[first:first + 1600], played[:1600])        # the first 200 ms, sample exact
+    heard = len(voiced) / 8                                                 # ms of the reply in the file
+    assert 600 < heard < len(received) / 8 + 1 and heard < 3000
+    lines = [json.loads(x) for x in (tmp_path / "call-1.jsonl").read_text().splitlines()]
+    kinds = [x["kind"] for x in lines]
+    assert "barge_in" in kinds and "transcript" in kinds
+    assert [x["t_ms"] for x in lines] == sorted(x["t_ms"] for x in lines)
