@@ -1,9 +1,9 @@
 """A bridge under load, in its own process pinned to one core.
 
-    python benchmarks/_load_bridge.py rtfast|rtfast+uvloop|usual PORT REALTIME_BASE_URL CPU
+    python benchmarks/_load_bridge.py rtfast|rtfast+uvloop|rtfast+uvloop+agent|usual PORT REALTIME_BASE_URL CPU
 
 ``rtfast``: rtfast's BridgeServer (G.711 passthrough, 20 ms paced frames,
-marks). ``usual``: a bridge written the usual way, after the official
+marks); ``+agent``: with a phone agent (a tool, a transcript handler). ``usual``: a bridge written the usual way, after the official
 openai Twilio sample: stdlib json + the official openai realtime client,
 each model delta forwarded as one Twilio media message plus a mark.
 Prints "ready" once listening.
@@ -55,11 +55,30 @@ async def usual(port: int, base_url: str) -> None:
         await asyncio.Future()
 
 
-async def rtfast_bridge(port: int, base_url: str) -> None:
+def load_agent():
+    """A phone agent as a team would write one: instructions, a tool, a
+    transcript handler (recording off), so its cost per call can be measured."""
+    from rtfast.bridge import Agent
+
+    agent = Agent("You answer the phone. Be brief.", vad=None)
+
+    @agent.tool
+    async def get_weather(ctx, city: str) -> dict:
+        """The weather in a city."""
+        return {"city": city, "temperature": 21}
+
+    @agent.on("transcript")
+    def heard(ctx, ev):
+        ctx.state["last"] = ev.text
+
+    return agent
+
+
+async def rtfast_bridge(port: int, base_url: str, agent=None) -> None:
     from rtfast.bridge.server import BridgeServer
 
     async with BridgeServer(port=port, realtime_url=base_url + "/realtime?model=gpt-realtime", api_key="sk-load",
-                            vad=None):
+                            vad=None, agent=agent, control=None):
         print("ready", flush=True)
         await asyncio.Future()
 
@@ -67,8 +86,11 @@ async def rtfast_bridge(port: int, base_url: str) -> None:
 if __name__ == "__main__":
     kind, port, base_url, cpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     os.sched_setaffinity(0, {cpu})
-    coro = (usual if kind == "usual" else rtfast_bridge)(port, base_url)
-    if kind == "rtfast+uvloop":
+    if kind == "usual":
+        coro = usual(port, base_url)
+    else:
+        coro = rtfast_bridge(port, base_url, load_agent() if kind.endswith("+agent") else None)
+    if "uvloop" in kind:
         import uvloop
 
         uvloop.run(coro)

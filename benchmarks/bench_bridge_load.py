@@ -39,7 +39,8 @@ from rtfast import g711, websocket
 from rtfast.websocket import OPEN
 
 HERE = os.path.dirname(__file__)
-FULL_N = {"rtfast": [100, 150, 200], "rtfast+uvloop": [200, 250, 300, 400], "usual": [25, 35, 50]}
+FULL_N = {"rtfast": [100, 150, 200], "rtfast+uvloop": [200, 250, 300, 400], "rtfast+uvloop+agent": [200, 250, 300],
+          "usual": [25, 35, 50]}
 WARMUP_S, MEASURE_S = 3.0, 8.0
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or os.cpu_count() < 2,
@@ -88,13 +89,19 @@ class PeerCall:
                     b'"realtime.response","status":"in_progress","output":[]}}' % rid)
             self.k, self.started = 0, now
         if self.k < len(DELTA_AUDIO):
-            ws.send(b'{"type":"response.output_audio.delta","event_id":"e","response_id":"%s",'
-                    b'"item_id":"%s","output_index":0,"content_index":0,"delta":"%s"}'
-                    % (rid, item, DELTA_AUDIO[self.k]))
+            # Audio and its transcript, as the API sends them (a word or two per 100 ms).
+            ws.send_many([b'{"type":"response.output_audio.delta","event_id":"e","response_id":"%s",'
+                          b'"item_id":"%s","output_index":0,"content_index":0,"delta":"%s"}'
+                          % (rid, item, DELTA_AUDIO[self.k]),
+                          b'{"type":"response.output_audio_transcript.delta","event_id":"e","response_id":"%s",'
+                          b'"item_id":"%s","output_index":0,"content_index":0,"delta":"word "}' % (rid, item)])
             self.k += 1
             self.next_at = self.started + self.k * 0.1
             return
-        ws.send_many([b'{"type":"response.output_audio.done","event_id":"e","response_id":"%s","item_id":"%s",'
+        ws.send_many([b'{"type":"response.output_audio_transcript.done","event_id":"e","response_id":"%s",'
+                      b'"item_id":"%s","output_index":0,"content_index":0,"transcript":"%s"}'
+                      % (rid, item, b"word " * len(DELTA_AUDIO)),
+                      b'{"type":"response.output_audio.done","event_id":"e","response_id":"%s","item_id":"%s",'
                       b'"output_index":0,"content_index":0}' % (rid, item),
                       b'{"type":"response.done","event_id":"e","response":{"id":"%s","object":'
                       b'"realtime.response","status":"completed","output":[]}}' % rid])
@@ -320,9 +327,9 @@ def _has_uvloop() -> bool:
     return importlib.util.find_spec("uvloop") is not None
 
 
-@pytest.mark.parametrize("kind", ["rtfast", "rtfast+uvloop", "usual"])
+@pytest.mark.parametrize("kind", ["rtfast", "rtfast+uvloop", "rtfast+uvloop+agent", "usual"])
 def test_bridge_load(benchmark, kind):
-    if kind == "rtfast+uvloop" and not _has_uvloop():
+    if "uvloop" in kind and not _has_uvloop():
         pytest.skip("uvloop is not installed (pip install uvloop)")
     benchmark.group = "bridge load: N Twilio G.711 calls, bridge pinned to one core"
     sizes = [4] if benchmark.disabled else FULL_N[kind]
