@@ -110,7 +110,7 @@ RT_G711_INLINE uint8_t rt_alaw_1(int16_t x)
     lo = lo < 31 ? lo : 31;
     int16_t hi = (int16_t)(rt_g711_expmant(m) - 2096);
     int16_t code = lo > hi ? lo : hi;
-    return (uint8_t)((uint16_t)code ^ 0xD5 ^ rt_g711_sign(x));  /* sign bit set when x >= 0 */
+    return (uint8_t)((uint16_t)code ^ (uint16_t)(0xD5 ^ (s & 0x80)));  /* sign bit set when x >= 0 */
 }
 
 /* float 2^(seg + 7) * (1 + mant/16 + 1/32) = (8 * mant + 132) << seg, for the
@@ -180,7 +180,7 @@ RT_G711_FP16_FN uint8_t rt_alaw_1_h(int16_t x)
     lo = lo < 31 ? lo : 31;
     int16_t hi = (int16_t)(rt_g711_expmant_h(m) - (15 + 4) * 16);   /* as rt_alaw_1 */
     int16_t code = lo > hi ? lo : hi;
-    return (uint8_t)((uint16_t)code ^ 0xD5 ^ rt_g711_sign(x));
+    return (uint8_t)((uint16_t)code ^ (uint16_t)(0xD5 ^ (s & 0x80)));
 }
 
 /* (2 * mant + 33) << (seg + 2) as a half: exponent seg + 7, fraction
