@@ -1,29 +1,57 @@
-"""G.711 kernels beside the stdlib audioop, same inputs, same run."""
+"""G.711 kernels beside the stdlib audioop, same inputs, same run.
+
+1 s and 60 s: one call per round, cycling through distinct buffers. One 20 ms
+frame: each round converts every frame of the pool (256 distinct frames) once
+through ``map``, so the per-call cost is the round's time / 256 and the
+harness adds ~10 ns a call to both sides rather than the ~50 ns of a lambda
+and a cycler, which would swamp a ~60 ns call and flatten the ratio.
+``rtfast-itu`` is the G.191 mu-law mode beside the audioop-exact default
+(called through a lambda to pass the keyword: ~30 ns more a call).
+"""
 
 import base64
 
 import pytest
 
 from conftest import SIZES, audioop, cycler, pool
-from rtfast import g711
+from rtfast import _g711, g711
 
 CODECS = {
     "ulaw": (g711.ulaw_encode, g711.ulaw_decode, audioop.lin2ulaw, audioop.ulaw2lin),
     "alaw": (g711.alaw_encode, g711.alaw_decode, audioop.lin2alaw, audioop.alaw2lin),
 }
+FRAMES = ("frame8k", "frame24k")
+
+
+def run(benchmark, fn, size, items, width=None):
+    """Benchmark fn over items; returns one result. width: audioop's extra argument."""
+    benchmark.extra_info["isa"] = _g711.isa()
+    if size in FRAMES:
+        benchmark.extra_info["calls_per_round"] = len(items)
+        twos = [width] * len(items)
+        if width is None:
+            return benchmark(lambda: list(map(fn, items)))[0]
+        return benchmark(lambda: list(map(fn, items, twos)))[0]
+    nxt = cycler(items)
+    if width is None:
+        return benchmark(lambda: fn(nxt()))
+    return benchmark(lambda: fn(nxt(), width))
 
 
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("codec", list(CODECS))
-@pytest.mark.parametrize("impl", ["rtfast", "audioop"])
+@pytest.mark.parametrize("impl", ["rtfast", "rtfast-itu", "audioop"])
 def test_encode(benchmark, codec, size, impl):
+    if impl == "rtfast-itu" and codec == "alaw":
+        pytest.skip("G.191 A-law is audioop's A-law")
     benchmark.group = f"g711 {codec} encode {size}"
     rt_encode, _, au_encode, _ = CODECS[codec]
-    nxt = cycler(pool(size))
     if impl == "rtfast":
-        result = benchmark(lambda: rt_encode(nxt()))
+        result = run(benchmark, rt_encode, size, pool(size))
+    elif impl == "rtfast-itu":
+        result = run(benchmark, lambda p: rt_encode(p, itu=True), size, pool(size))
     else:
-        result = benchmark(lambda: au_encode(nxt(), 2))
+        result = run(benchmark, au_encode, size, pool(size), width=2)
     assert len(result) == SIZES[size][0]
 
 
@@ -33,11 +61,11 @@ def test_encode(benchmark, codec, size, impl):
 def test_decode(benchmark, codec, size, impl):
     benchmark.group = f"g711 {codec} decode {size}"
     rt_encode, rt_decode, _, au_decode = CODECS[codec]
-    nxt = cycler([rt_encode(p) for p in pool(size)])
+    codes = [rt_encode(p) for p in pool(size)]
     if impl == "rtfast":
-        result = benchmark(lambda: rt_decode(nxt()))
+        result = run(benchmark, rt_decode, size, codes)
     else:
-        result = benchmark(lambda: au_decode(nxt(), 2))
+        result = run(benchmark, au_decode, size, codes, width=2)
     assert len(result) == 2 * SIZES[size][0]
 
 
@@ -67,3 +95,4 @@ def test_pcm_to_twilio_payload(benchmark, impl):
         b64encode, lin2ulaw = base64.b64encode, audioop.lin2ulaw
         result = benchmark(lambda: b64encode(lin2ulaw(nxt(), 2)))
     assert len(result) == 216
+

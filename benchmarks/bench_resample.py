@@ -6,7 +6,9 @@ array (soxr's own floor), and the numpy-wrapped path users write today
 stream fed consecutive frames, as in a call. soxr filters in blocks (HQ
 8k->24k emits ~1468 samples every third frame), so one frame is cheap and
 the next expensive: each round is one second of a call (50 frames), and the
-per-frame cost is the round's time / 50.
+per-frame cost is the round's time / 50. HQ-LL (minimum phase, 256-point
+DFT blocks: the bridge's default) runs more, smaller transforms; compare it
+with the HQ rows (bench_transcode.py's held-back rows show what it buys).
 """
 
 import numpy as np
@@ -20,10 +22,12 @@ BATCH = 50  # frames per round: 1 s of audio
 DIRECTIONS = {"8k->24k": (8000, 24000, "frame8k"), "24k->8k": (24000, 8000, "frame24k")}
 
 
-@pytest.mark.parametrize("quality", ["HQ", "VHQ"])
+@pytest.mark.parametrize("quality", ["HQ", "HQ-LL", "VHQ"])
 @pytest.mark.parametrize("direction", list(DIRECTIONS))
 @pytest.mark.parametrize("impl", ["rtfast", "soxr-bare", "soxr-numpy"])
 def test_frame(benchmark, direction, quality, impl):
+    if quality == "HQ-LL" and impl != "rtfast":
+        pytest.skip("python-soxr has no minimum-phase / small-block setting (HQ-LL's baseline is HQ)")
     in_rate, out_rate, size = DIRECTIONS[direction]
     benchmark.group = f"resample {direction} 1 s as 50 frames of 20 ms, {quality}"
     frames = pool(size)

@@ -1,5 +1,12 @@
 """G.711 mu-law and A-law, bit-exact with the stdlib ``audioop`` tables.
 
+Two exact references: by default every encoder gives ``audioop``'s bytes (what
+every Python bridge produces today). ``itu=True`` on a mu-law encoder gives the
+ITU-T G.191 reference instead: the two fold a negative sample differently
+(audioop ``-(x >> 2)``, G.191 ``(~x) >> 2``) and differ by one code step on 508
+negative inputs (-1..-4 encode to 0x7E in audioop, 0x7F in G.191); A-law and
+the decoders agree, so ``itu`` changes nothing for A-law.
+
 PCM16 means signed 16-bit little-endian mono samples; G.711 is one byte per
 sample (8 kHz in telephony). Every function takes any C-contiguous buffer
 (``bytes``, ``bytearray``, ``memoryview``, numpy ``uint8``/``int16`` arrays),

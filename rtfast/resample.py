@@ -16,7 +16,13 @@ depends on the size of each output call (so dithered streams depend on the
 chunking) and on the FPU's sticky invalid-operation flag.
 
 soxr works in blocks: 8 kHz -> 24 kHz at HQ emits about 1468 samples every
-third 20 ms frame (VHQ: 3300), so output arrives in bursts, not per frame.
+third 20 ms frame (VHQ: 3300), so output arrives in bursts, not per frame, and
+a linear-phase filter delays by half its length: fed 20 ms frames, HQ holds
+back 12-73 ms (median 42). ``quality="HQ-LL"`` is HQ's filter made minimum
+phase and run in libsoxr's smallest DFT blocks: same passband and alias
+rejection, output for every frame, 0.5-18.5 ms held back (median 9.5) at
+8 <-> 24 kHz and 0.2-9.2 ms at 16 <-> 24 kHz. The bridge uses it; see
+docs/audio-formats.md for what each quality costs in delay.
 """
 
 from rtfast._loader import load
@@ -26,7 +32,8 @@ _k = load("_resample")
 Resampler = _k.Resampler
 engine = _k.engine
 
-#: soxr quality names accepted by ``Resampler`` (case-insensitive); HQ is the default.
-QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
+#: soxr quality names accepted by ``Resampler`` (case-insensitive); HQ is the
+#: default, HQ-LL its low-latency form (libsoxr-direct engine only).
+QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ", "HQ-LL")
 
 __all__ = ["Resampler", "engine", "QUALITIES"]

@@ -7,6 +7,9 @@ base64, G.711 and libsoxr resampling in C over scratch memory:
 base64), ``feed_b64_to_b64``, and ``flush()`` / ``flush_b64()`` at the end of
 an utterance. Each base64 result is the complete base64 of that call's bytes.
 Feeding 20 ms frames gives the same bytes as feeding the whole call at once.
+``quality`` is the resampler's (see :mod:`rtfast.resample`): ``"HQ-LL"``, the
+bridge's, holds back under 10 ms (median) and answers every 20 ms frame to or
+from 24 kHz; ``"HQ"`` (the default here, python-soxr's) holds back ~42 ms.
 Invalid base64 raises :class:`rtfast.errors.Base64Error` and changes nothing.
 """
 

@@ -14,7 +14,7 @@ cdef extern from "soxrapi.h" nogil:
         size_t ncarry
     int rt_soxr_load(const char* path, rt_soxr_api* api)
     rt_soxr_error_t rt_rs_open(rt_rs* r, const rt_soxr_api* api, double in_rate, double out_rate,
-                               unsigned long recipe, int dtype)
+                               unsigned long recipe, int low_latency, int dtype)
     void rt_rs_close(rt_rs* r)
     rt_soxr_error_t rt_rs_reset(rt_rs* r)
     double rt_rs_delay(const rt_rs* r)

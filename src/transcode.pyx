@@ -60,7 +60,7 @@ cdef class Transcoder:
     Formats: "pcmu/8000", "pcma/8000" (G.711 mu-law / A-law) and
     "pcm16/8000", "pcm16/16000", "pcm16/24000", "pcm16/48000" (PCM16
     little-endian mono). quality is the soxr quality used when the rates
-    differ. Feeding a stream in pieces gives the same bytes as feeding it at
+    differ (see rtfast.resample; "HQ-LL" is the low-latency one). Feeding a stream in pieces gives the same bytes as feeding it at
     once (the resampler's state and a partial PCM16 sample are carried), and
     every base64 output is the complete base64 of that call's bytes, so each
     call's result can be sent as one Realtime append / carrier media message.

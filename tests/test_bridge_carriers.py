@@ -60,7 +60,7 @@ def reference_audio(ms: int, fmt: str) -> bytes:
     """What the carrier should play of a reply of ``ms``: the server's tone, in ``fmt``."""
     if fmt in ("pcmu/8000", "pcma/8000"):
         return tone(ms, fmt[:4])
-    t = Transcoder(MODEL_PCM, fmt)
+    t = Transcoder(MODEL_PCM, fmt, quality="HQ-LL")  # the bridge's default
     return t.feed(tone(ms, "pcm")) + t.flush()
 
 
@@ -93,7 +93,7 @@ def check_call(sim: CarrierSim, sent: list[dict], summary: dict, *, mode: str, c
     if mode == "passthrough":
         assert appends == sim.sent_payloads
     else:
-        assert b"".join(base64.b64decode(a) for a in appends) == Transcoder(fmt, MODEL_PCM).feed(sim.sent_audio)
+        assert b"".join(base64.b64decode(a) for a in appends) == Transcoder(fmt, MODEL_PCM, quality="HQ-LL").feed(sim.sent_audio)
 
     # the audio that came back: the carrier's codec and rate, framed as it requires
     assert sim.clears == 1 and len(sim.played) == 2

@@ -1,5 +1,6 @@
 import array
 import base64
+import functools
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ from hypothesis import given, strategies as st
 
 from _audioop import audioop
 from reference import g711_ref
-from rtfast import g711
+from rtfast import _g711, g711
 from rtfast.errors import Base64Error
 
 ALL_PCM = array.array("h", range(-32768, 32768)).tobytes()
@@ -19,9 +20,29 @@ CODECS = {
 }
 
 
-@pytest.fixture(params=["kernel", "reference"])
+# The loops are compiled per instruction set and picked at import; every one
+# this machine runs is checked exhaustively, not only the one in use.
+ISAS = ["sse2", "avx2", "avx512", "avx512fp16"]
+
+
+@pytest.fixture(params=[*ISAS, "reference"])
 def impl(request):
-    return g711 if request.param == "kernel" else g711_ref
+    if request.param == "reference":
+        yield g711_ref
+        return
+    best = _g711.isa()
+    if not _g711._use_isa(request.param):
+        pytest.skip(f"this CPU does not run the {request.param} loops")
+    try:
+        yield g711
+    finally:
+        assert _g711._use_isa(best)
+
+
+@functools.lru_cache(maxsize=None)
+def g191_ulaw_of_all_pcm() -> bytes:
+    """The slow G.191 transcription, once."""
+    return bytes(g711_ref.ulaw_from_linear_g191(x) for x in range(-32768, 32768))
 
 
 def fns(impl, codec):
@@ -34,6 +55,42 @@ def fns(impl, codec):
 def test_every_int16_encodes_like_audioop(impl, codec):
     encode = fns(impl, codec)[0]
     assert encode(ALL_PCM) == CODECS[codec][0](ALL_PCM, 2)
+
+
+def test_every_int16_encodes_like_g191_in_itu_mode(impl):
+    assert impl.ulaw_encode(ALL_PCM, itu=True) == g191_ulaw_of_all_pcm()
+    out = bytearray(len(ALL_PCM) // 2)
+    assert impl.ulaw_encode_into(ALL_PCM, out, itu=True) == len(out)
+    assert bytes(out) == g191_ulaw_of_all_pcm()
+    assert impl.ulaw_encode_b64(ALL_PCM, itu=True) == base64.b64encode(g191_ulaw_of_all_pcm())
+
+
+def test_alaw_itu_mode_is_audioop():
+    # G.191's A-law folds a negative sample as audioop does: one answer.
+    assert g711.alaw_encode(ALL_PCM, itu=True) == audioop.lin2alaw(ALL_PCM, 2)
+    out = bytearray(len(ALL_PCM) // 2)
+    assert g711.alaw_encode_into(ALL_PCM, out, itu=True) == len(out)
+    assert bytes(out) == audioop.lin2alaw(ALL_PCM, 2)
+    assert g711.alaw_encode_b64(ALL_PCM, itu=True) == base64.b64encode(bytes(out))
+
+
+def test_audioop_and_g191_mu_law_differ_on_508_negative_inputs_by_one_step():
+    ours, itu = g711.ulaw_encode(ALL_PCM), g711.ulaw_encode(ALL_PCM, itu=True)
+    differ = [i - 32768 for i in range(65536) if ours[i] != itu[i]]
+    assert len(differ) == 508 and max(differ) == -1
+    assert all(itu[x + 32768] == ours[x + 32768] + 1 for x in differ)   # one code step
+    assert g711.ulaw_encode(array.array("h", [-1, -2, -3, -4]).tobytes()) == b"\x7e" * 4
+    assert g711.ulaw_encode(array.array("h", [-1, -2, -3, -4]).tobytes(), itu=True) == b"\x7f" * 4
+    # Both decode back to the same sign: 0x7E is -8, 0x7F is 0.
+    assert g711.ulaw_decode(b"\x7e\x7f") == array.array("h", [-8, 0]).tobytes()
+
+
+def test_isa_reports_the_widest_loops_this_cpu_runs():
+    assert _g711.isa() in ISAS
+    supported = [isa for isa in ISAS if _g711._use_isa(isa)]
+    assert supported[0] == "sse2"                  # the baseline always runs
+    assert _g711._use_isa(supported[-1]) and _g711.isa() == supported[-1]
+    assert not _g711._use_isa("neon")
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -85,6 +142,24 @@ def test_random_pcm_matches_audioop_and_reference(pcm):
     for codec, (lin2x, _) in CODECS.items():
         encode = getattr(g711, f"{codec}_encode")
         assert encode(pcm) == lin2x(pcm, 2) == getattr(g711_ref, f"{codec}_encode")(pcm)
+    assert g711.ulaw_encode(pcm, itu=True) == g711_ref.ulaw_encode(pcm, itu=True)
+
+
+@given(data=st.binary(max_size=300), start=st.integers(0, 3))
+def test_every_length_and_alignment(data, start):
+    # The vector loops run in blocks of up to 64 samples with a scalar tail,
+    # from any address: every length and both alignments give the same bytes.
+    pcm = data[: len(data) // 2 * 2]
+    view = memoryview(bytearray(start) + pcm)[start:]
+    assert g711.ulaw_encode(view) == audioop.lin2ulaw(pcm, 2)
+    assert g711.alaw_encode(view) == audioop.lin2alaw(pcm, 2)
+    assert g711.ulaw_encode(view, itu=True) == g711_ref.ulaw_encode(pcm, itu=True)
+    codes = memoryview(bytearray(start) + data)[start:]
+    out = bytearray(2 * len(data) + start + 2)
+    assert g711.ulaw_decode_into(codes, memoryview(out)[start:]) == 2 * len(data)
+    assert bytes(out[start:start + 2 * len(data)]) == audioop.ulaw2lin(data, 2)
+    assert out[start + 2 * len(data):] == bytearray(2)      # nothing past the end
+    assert g711.alaw_decode(codes) == audioop.alaw2lin(data, 2)
 
 
 @given(pcm=st.binary(max_size=9000).filter(lambda b: len(b) % 2 == 0), codec=st.sampled_from(list(CODECS)))

@@ -90,7 +90,7 @@ def test_irregular_splits(cuts, pair, eng):
     assert b"".join(out) + r.flush() == oneshot(pcm, *pair, "HQ")
 
 
-@pytest.mark.parametrize("quality", QUALITIES)
+@pytest.mark.parametrize("quality", [q for q in QUALITIES if q != "HQ-LL"])
 @pytest.mark.parametrize("in_rate,out_rate", [(8000, 24000), (24000, 8000), (16000, 48000)])
 def test_engines_identical(in_rate, out_rate, quality):
     pcm = signal(3000, seed=7)
@@ -201,3 +201,89 @@ def test_threads_large_input():
     for t in threads:
         t.join()
     assert results == [ref] * 4
+
+
+# -- HQ-LL: minimum phase, small blocks ---------------------------------------------------
+
+def held_back_ms(r: Resampler, pcm: bytes, in_rate: int) -> tuple[list[float], list[int]]:
+    """Feed 20 ms frames; after each, the input time fed minus the output time
+    emitted (ms), and the output samples that frame returned."""
+    step, out_rate = in_rate // 50 * 2, r.out_rate
+    held, sizes, fed, got = [], [], 0, 0
+    for i in range(0, len(pcm) - step + 1, step):
+        out = r.process(pcm[i:i + step])
+        fed += step // 2
+        got += len(out) // 2
+        held.append(1000 * (fed / in_rate - got / out_rate))
+        sizes.append(len(out) // 2)
+    return held, sizes
+
+
+@pytest.mark.parametrize("in_rate,out_rate", [(8000, 24000), (24000, 8000), (16000, 24000), (24000, 16000)])
+def test_low_latency_holds_back_under_10_ms_and_answers_every_frame(in_rate, out_rate):
+    pcm = signal(in_rate * 5, seed=3)                     # 5 s: 250 frames
+    held, sizes = held_back_ms(Resampler(in_rate, out_rate, quality="HQ-LL"), pcm, in_rate)
+    assert np.median(held) <= 10 and max(held) <= 20 and min(held) >= 0, (np.median(held), max(held))
+    assert min(sizes) > 0                                 # output for every 20 ms frame
+    # What it replaces: HQ's linear-phase filter in large blocks holds back
+    # 2-4x as much and answers only some frames.
+    held, sizes = held_back_ms(Resampler(in_rate, out_rate, quality="HQ"), pcm, in_rate)
+    assert np.median(held) > 20 and max(held) > 30 and min(sizes) == 0
+
+
+@pytest.mark.parametrize("in_rate,out_rate", PAIRS)
+def test_low_latency_chunk_invariance(in_rate, out_rate):
+    r = Resampler(in_rate, out_rate, quality="HQ-LL")
+    for n in LENGTHS:
+        pcm = signal(n, seed=n)
+        whole = r.process(pcm) + r.flush()
+        assert len(whole) // 2 == pytest.approx(n * out_rate / in_rate, abs=1)
+        for chunk in CHUNKS:
+            if n * 2 // chunk > 20_000:
+                continue
+            assert streamed(r, pcm, chunk, offset=chunk & 1) == whole, (n, chunk)
+
+
+def tone(freq: float, rate: int, seconds: float = 2.0) -> np.ndarray:
+    return (0.5 * np.sin(2 * np.pi * freq * np.arange(int(rate * seconds)) / rate)).astype("<f4")
+
+
+def amplitudes(quality: str, in_rate: int, out_rate: int, x: np.ndarray) -> np.ndarray:
+    """Resample x in 20 ms frames; the amplitude per 1 Hz bin of 1 s of steady state
+    (integer-Hz tones fill whole bins: no window, no leakage)."""
+    r = Resampler(in_rate, out_rate, quality=quality, dtype="float32")
+    raw, step = x.tobytes(), in_rate // 50 * 4
+    y = np.frombuffer(b"".join(r.process(raw[i:i + step]) for i in range(0, len(raw), step)), "<f4")
+    seg = y[out_rate // 2: out_rate // 2 + out_rate].astype(np.float64)
+    assert len(seg) == out_rate
+    return np.abs(np.fft.rfft(seg)) / (out_rate / 2)
+
+
+def db(a: float) -> float:
+    return 20 * np.log10(max(a, 1e-30) / 0.5)
+
+
+@pytest.mark.parametrize("quality", ["HQ", "HQ-LL"])
+@pytest.mark.parametrize("in_rate,out_rate,above", [(24000, 8000, [4100, 5000, 11000]),
+                                                    (24000, 16000, [8100, 10000, 11500])])
+def test_low_latency_keeps_hq_alias_rejection_and_passband_down(quality, in_rate, out_rate, above):
+    for f in above:                                       # above the output Nyquist
+        assert db(amplitudes(quality, in_rate, out_rate, tone(f, in_rate)).max()) <= -80, f
+    assert abs(db(amplitudes(quality, in_rate, out_rate, tone(3000, in_rate))[3000])) <= 0.5
+
+
+@pytest.mark.parametrize("quality", ["HQ", "HQ-LL"])
+@pytest.mark.parametrize("in_rate,out_rate", [(8000, 24000), (16000, 24000)])
+def test_low_latency_keeps_hq_image_rejection_and_passband_up(quality, in_rate, out_rate):
+    for f in (3000, in_rate // 2 - 200):
+        a = amplitudes(quality, in_rate, out_rate, tone(f, in_rate))
+        assert db(a[in_rate // 2 + 1:].max()) <= -80, f   # images above the input's band
+    a = amplitudes(quality, in_rate, out_rate, tone(3000, in_rate))
+    assert abs(db(a[3000])) <= 0.5
+
+
+def test_low_latency_needs_the_direct_engine():
+    with pytest.raises(RuntimeError, match="HQ-LL.*libsoxr-direct"):
+        Resampler(8000, 24000, quality="HQ-LL", _engine=FALLBACK)
+    r = Resampler(8000, 24000, quality="hq-ll")
+    assert r.quality == "HQ-LL" and r.engine == DIRECT

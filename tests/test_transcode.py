@@ -185,3 +185,22 @@ def test_large_feed():
     data = source("pcm16/24000", 6.0)
     t = Transcoder("pcm16/24000", "pcmu/8000")
     assert t.feed(data) + t.flush() == composed(data, "pcm16/24000", "pcmu/8000")
+
+
+@pytest.mark.parametrize("src,dst", [("pcmu/8000", "pcm16/24000"), ("pcm16/24000", "pcmu/8000"),
+                                     ("pcma/8000", "pcm16/16000"), ("pcm16/16000", "pcm16/24000")])
+def test_low_latency_quality_passes_through(src, dst):
+    """quality="HQ-LL" (the bridge's): same bytes framed or whole, as the composed
+    path at that quality, and to or from 24 kHz a non-empty message for every
+    20 ms frame (8 <-> 16 kHz runs a 2x stage that still answers every other one)."""
+    data = source(src, 1.0, seed=9)
+    ref = composed(data, src, dst, "HQ-LL")
+    assert ref != composed(data, src, dst, "HQ")          # a different filter really ran
+    t = Transcoder(src, dst, quality="HQ-LL")
+    assert t.feed(data) + t.flush() == ref
+    step = frame_bytes(src)
+    out = [t.feed_b64_to_b64(base64.b64encode(data[i:i + step])) for i in range(0, len(data), step)]
+    assert all(out) or RATE[src] * RATE[dst] == 8000 * 16000
+    assert b"".join(base64.b64decode(o) for o in out) + t.flush() == ref
+    with pytest.raises(RuntimeError, match="libsoxr-direct"):
+        Transcoder(src, dst, quality="HQ-LL", _engine=FALLBACK)

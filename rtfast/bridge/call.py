@@ -163,7 +163,7 @@ class Call:
 
     def __init__(self, codec, *, mode: str = "passthrough", generation: str = "ga", instructions: str | None = None,
                  voice: str | None = None, vad: str | None = "server_vad", startup_buffer_ms: int = 60,
-                 lead_ms: int = 100, frame_ms: int = 20, session: dict | None = None, quality: str = "HQ",
+                 lead_ms: int = 100, frame_ms: int = 20, session: dict | None = None, quality: str = "HQ-LL",
                  transcription: str | None = None) -> None:
         if mode not in ("passthrough", "transcode"):
             raise ValueError(f"mode must be 'passthrough' or 'transcode', not {mode!r}")

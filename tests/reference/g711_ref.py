@@ -2,7 +2,9 @@
 
 Same API as rtfast.g711, so every kernel test can run against both. The
 quantisation is audioop's (the contract): mu-law works on floor(x / 4)
-(14 bits), A-law on floor(x / 8) (13 bits).
+(14 bits), A-law on floor(x / 8) (13 bits). With itu=True, mu-law encodes as
+the ITU-T G.191 reference does (ulaw_compress in its g711.c), transcribed
+below step by step: a negative sample folds to (~x) >> 2 there.
 """
 
 from __future__ import annotations
@@ -27,6 +29,24 @@ def ulaw_from_linear(x: int) -> int:
     else:
         code = (segment << 4) | ((magnitude >> (segment + 1)) & 0x0F)
     return (code | sign) ^ 0xFF     # mu-law transmits every bit inverted
+
+
+def ulaw_from_linear_g191(x: int) -> int:
+    """G.191's ulaw_compress for one 16-bit sample (its 14 most significant bits)."""
+    absno = ((~x) >> 2) + 33 if x < 0 else (x >> 2) + 33
+    if absno > 0x1FFF:
+        absno = 0x1FFF
+    i = absno >> 6
+    segno = 1
+    while i != 0:
+        segno += 1
+        i >>= 1
+    high_nibble = 0x8 - segno
+    low_nibble = 0xF - ((absno >> segno) & 0xF)
+    code = (high_nibble << 4) | low_nibble
+    if x >= 0:
+        code |= 0x80
+    return code
 
 
 def alaw_from_linear(x: int) -> int:
@@ -88,12 +108,13 @@ def _into(result: bytes, out) -> int:
     return len(result)
 
 
-def ulaw_encode(pcm) -> bytes:
-    return bytes(ulaw_from_linear(s) for s in _samples(pcm))
+def ulaw_encode(pcm, *, itu: bool = False) -> bytes:
+    one = ulaw_from_linear_g191 if itu else ulaw_from_linear
+    return bytes(one(s) for s in _samples(pcm))
 
 
-def alaw_encode(pcm) -> bytes:
-    return bytes(alaw_from_linear(s) for s in _samples(pcm))
+def alaw_encode(pcm, *, itu: bool = False) -> bytes:
+    return bytes(alaw_from_linear(s) for s in _samples(pcm))   # G.191's A-law is audioop's
 
 
 def ulaw_decode(data) -> bytes:
@@ -104,11 +125,11 @@ def alaw_decode(data) -> bytes:
     return _pcm([alaw_to_linear(c) for c in bytes(data)])
 
 
-def ulaw_encode_into(pcm, out) -> int:
-    return _into(ulaw_encode(pcm), out)
+def ulaw_encode_into(pcm, out, *, itu: bool = False) -> int:
+    return _into(ulaw_encode(pcm, itu=itu), out)
 
 
-def alaw_encode_into(pcm, out) -> int:
+def alaw_encode_into(pcm, out, *, itu: bool = False) -> int:
     return _into(alaw_encode(pcm), out)
 
 
@@ -128,9 +149,9 @@ def alaw_decode_b64(text) -> bytes:
     return alaw_decode(_b64decode(text))
 
 
-def ulaw_encode_b64(pcm) -> bytes:
-    return base64.b64encode(ulaw_encode(pcm))
+def ulaw_encode_b64(pcm, *, itu: bool = False) -> bytes:
+    return base64.b64encode(ulaw_encode(pcm, itu=itu))
 
 
-def alaw_encode_b64(pcm) -> bytes:
+def alaw_encode_b64(pcm, *, itu: bool = False) -> bytes:
     return base64.b64encode(alaw_encode(pcm))
