@@ -1,32 +1,72 @@
 """What the examples share: a client (OpenAI, or the embedded local server when
-OPENAI_API_KEY is not set), audio files, and the optional sounddevice module."""
+OPENAI_API_KEY is not set or --local is given), command-line parsing, audio
+files, and the optional sounddevice module."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
 import wave
+from urllib.parse import urlsplit
 
 import numpy as np
 
 import rtfast
 from rtfast import g711
+from rtfast.errors import ConnectionClosed, RtfastError
 from rtfast.resample import Resampler
 from rtfast.server import RealtimeServer
 
 MODEL = os.environ.get("OPENAI_REALTIME_MODEL", "gpt-realtime")
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """The docstring as written; each option's default, when it has one."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return action.help
+        return f"{action.help} (default: %(default)s)"
+
+
+def argument_parser(doc: str, local: bool = True) -> argparse.ArgumentParser:
+    """A parser whose --help shows ``doc`` and the defaults; ``local`` adds --local."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=_Formatter)
+    if local:
+        parser.add_argument("--local", action="store_true",
+                            help="use rtfast's embedded local server even when OPENAI_API_KEY is set")
+    return parser
+
+
+def _connect_failed(exc: BaseException) -> bool:
+    # What opening a connection raises when the server cannot be reached or refuses
+    # (DNS, refused, timeout, HTTP status); not what goes wrong once connected.
+    if isinstance(exc, OSError):
+        return True
+    return isinstance(exc, RtfastError) and not isinstance(exc, (ConnectionClosed, ValueError, OverflowError))
+
+
 @contextlib.asynccontextmanager
-async def realtime_client(script=None):
-    """``rtfast.AsyncOpenAI`` for OpenAI when OPENAI_API_KEY is set; otherwise one
-    pointed at an embedded RealtimeServer whose stand-in "model" is ``script``."""
-    if os.environ.get("OPENAI_API_KEY"):
-        yield rtfast.AsyncOpenAI()
+async def realtime_client(script=None, local: bool = False):
+    """``rtfast.AsyncOpenAI`` for OpenAI when OPENAI_API_KEY is set (and not
+    ``local``); otherwise one pointed at an embedded RealtimeServer whose
+    stand-in "model" is ``script``. When OpenAI cannot be reached, exit with
+    one line saying so, not a traceback."""
+    if os.environ.get("OPENAI_API_KEY") and not local:
+        client = rtfast.AsyncOpenAI()
+        try:
+            yield client
+        except Exception as exc:
+            if not _connect_failed(exc):
+                raise
+            where = urlsplit(client.websocket_base_url or client.base_url).netloc
+            sys.exit(f"could not connect to the Realtime API at {where}: {type(exc).__name__}: {exc} "
+                     f"-- to run offline against rtfast's embedded server, add --local")
         return
     async with RealtimeServer(script=script) as server:
-        print(f"(no OPENAI_API_KEY: talking to the embedded server at {server.url})")
+        print(f"({'--local' if local else 'no OPENAI_API_KEY'}: talking to the embedded server at {server.url})")
         yield rtfast.AsyncOpenAI(api_key="sk-local", websocket_base_url=server.base_url)
 
 

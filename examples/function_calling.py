@@ -2,13 +2,15 @@
 output, the model answers with it.
 
     python examples/function_calling.py "What's the weather in Paris?"
+
+With OPENAI_API_KEY set it talks to OpenAI; without (or with --local), to
+rtfast's embedded server, which stands in for the model below.
 """
 
 import asyncio
 import json
-import sys
 
-from _common import MODEL, realtime_client
+from _common import MODEL, argument_parser, realtime_client
 from rtfast.server import FunctionCall, Reply
 
 WEATHER_TOOL = {
@@ -48,8 +50,8 @@ async def respond(connection):
     return []
 
 
-async def main(prompt: str) -> None:
-    async with realtime_client(local_model) as client:
+async def main(prompt: str, local: bool = False) -> None:
+    async with realtime_client(local_model, local) as client:
         async with client.realtime.connect(model=MODEL) as connection:
             await connection.session.update(session={
                 "type": "realtime", "output_modalities": ["text"], "tools": [WEATHER_TOOL],
@@ -72,4 +74,7 @@ async def main(prompt: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(" ".join(sys.argv[1:]) or "What's the weather in Paris?"))
+    parser = argument_parser(__doc__)
+    parser.add_argument("prompt", nargs="*", help="what to ask (default: What's the weather in Paris?)")
+    args = parser.parse_args()
+    asyncio.run(main(" ".join(args.prompt) or "What's the weather in Paris?", args.local))

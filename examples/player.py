@@ -6,13 +6,11 @@
 Playing needs sounddevice and an output device: pip install 'rtfast[audio]'.
 """
 
-import argparse
-
-from _common import play, read_audio, write_audio
+from _common import argument_parser, play, read_audio, write_audio
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, local=False)
     parser.add_argument("path", help="input file: .wav, .ulaw or .alaw")
     parser.add_argument("--to-wav", metavar="OUT", help="write a PCM16 WAV file instead of playing")
     args = parser.parse_args()

@@ -8,15 +8,13 @@ Needs sounddevice and an input device: pip install 'rtfast[audio]'.
 Play it back with examples/player.py.
 """
 
-import argparse
-
-from _common import G711, audio_device, write_audio
+from _common import G711, argument_parser, audio_device, write_audio
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, local=False)
     parser.add_argument("path", help="output file: .wav, .ulaw or .alaw")
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long to record")
     parser.add_argument("--rate", type=int, help="recording rate (default 8000 for G.711, else 24000)")
     args = parser.parse_args()
     rate = args.rate or (8000 if args.path.lower().endswith(tuple(G711)) else 24000)

@@ -2,18 +2,18 @@
 
     python examples/text_only.py "What is the capital of France?"
 
-With OPENAI_API_KEY set it talks to OpenAI; without, to rtfast's embedded server.
+With OPENAI_API_KEY set it talks to OpenAI; without (or with --local), to
+rtfast's embedded server.
 """
 
 import asyncio
-import sys
 
-from _common import MODEL, realtime_client
+from _common import MODEL, argument_parser, realtime_client
 from rtfast.server import Script
 
 
-async def main(prompt: str) -> None:
-    async with realtime_client(Script(reply_text="Paris is the capital of France.")) as client:
+async def main(prompt: str, local: bool = False) -> None:
+    async with realtime_client(Script(reply_text="Paris is the capital of France."), local) as client:
         async with client.realtime.connect(model=MODEL) as connection:
             await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
             await connection.conversation.item.create(item={
@@ -33,4 +33,7 @@ async def main(prompt: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(" ".join(sys.argv[1:]) or "What is the capital of France?"))
+    parser = argument_parser(__doc__)
+    parser.add_argument("prompt", nargs="*", help="what to ask (default: What is the capital of France?)")
+    args = parser.parse_args()
+    asyncio.run(main(" ".join(args.prompt) or "What is the capital of France?", args.local))

@@ -2,23 +2,22 @@
 
     python examples/text_to_voice.py "Say hello to the caller" --out hello.wav --play
 
-``--out`` ending in .ulaw or .alaw writes telephony G.711 (8 kHz) instead.
-``--play`` plays it too (needs sounddevice: pip install 'rtfast[audio]').
+--out ending in .ulaw or .alaw writes telephony G.711 (8 kHz) instead.
+--play plays it too (needs sounddevice: pip install 'rtfast[audio]').
+With OPENAI_API_KEY set it talks to OpenAI; without (or with --local), to
+rtfast's embedded server.
 """
 
-import argparse
 import asyncio
-import os
-import tempfile
 
-from _common import MODEL, play, realtime_client, write_audio
+from _common import MODEL, argument_parser, play, realtime_client, write_audio
 from rtfast.server import Script
 
 RATE = 24000  # the Realtime API's PCM16 is 24 kHz mono
 
 
-async def main(prompt: str, out: str) -> bytes:
-    async with realtime_client(Script(reply_text="Hello! Thanks for calling.")) as client:
+async def main(prompt: str, out: str, local: bool = False) -> bytes:
+    async with realtime_client(Script(reply_text="Hello! Thanks for calling."), local) as client:
         async with client.realtime.connect(model=MODEL) as connection:
             await connection.session.update(session={
                 "type": "realtime",
@@ -48,11 +47,13 @@ async def main(prompt: str, out: str) -> bytes:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("prompt", nargs="?", default="Greet a caller in one short sentence.")
-    parser.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "rtfast-reply.wav"))
+    parser = argument_parser(__doc__)
+    parser.add_argument("prompt", nargs="?", default="Greet a caller in one short sentence.",
+                        help="what the reply should say (default: %(default)s)")
+    parser.add_argument("--out", default="rtfast-reply.wav",
+                        help="where to write the reply (.wav, .ulaw or .alaw), relative to the current folder")
     parser.add_argument("--play", action="store_true", help="play the reply (needs sounddevice)")
     args = parser.parse_args()
-    pcm = asyncio.run(main(args.prompt, args.out))
+    pcm = asyncio.run(main(args.prompt, args.out, args.local))
     if args.play:
         play(pcm, RATE)

@@ -8,16 +8,14 @@ by the server's VAD, the spoken reply written to a WAV file.
 Input at another sample rate is resampled to the API's 24 kHz with
 rtfast.resample.Resampler; .ulaw/.alaw files (G.711, 8 kHz) work too. Both
 transcripts are printed: the caller's needs a transcription model, so the
-embedded server (no OPENAI_API_KEY) has none to give.
+embedded server (no OPENAI_API_KEY, or --local) has none to give.
 """
 
-import argparse
 import asyncio
-import os
-import tempfile
 import time
 
-from _common import MODEL, audio_device, play, read_audio, realtime_client, speech_like, write_audio
+from _common import MODEL, argument_parser, audio_device, play, read_audio, realtime_client, speech_like, \
+    write_audio
 from rtfast.resample import Resampler
 from rtfast.server import Script
 
@@ -45,8 +43,8 @@ async def mic_frames(sd, seconds: float):
             yield await queue.get()
 
 
-async def main(frames, out: str) -> bytes:
-    async with realtime_client(Script(reply_text="I heard you loud and clear.")) as client:
+async def main(frames, out: str, local: bool = False) -> bytes:
+    async with realtime_client(Script(reply_text="I heard you loud and clear."), local) as client:
         async with client.realtime.connect(model=MODEL) as connection:
             await connection.session.update(session={
                 "type": "realtime",
@@ -92,11 +90,13 @@ async def main(frames, out: str) -> bytes:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("audio", nargs="?", help="a .wav (16-bit, any rate), .ulaw or .alaw file")
+    parser = argument_parser(__doc__)
+    parser.add_argument("audio", nargs="?", help="the caller: a .wav (16-bit, any rate), .ulaw or .alaw file "
+                        "(default: a generated voice-like caller)")
     parser.add_argument("--mic", action="store_true", help="talk into the microphone instead")
-    parser.add_argument("--seconds", type=float, default=15.0, help="longest microphone turn")
-    parser.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "rtfast-voice-reply.wav"))
+    parser.add_argument("--seconds", type=float, default=15.0, help="longest microphone turn, in seconds")
+    parser.add_argument("--out", default="rtfast-voice-reply.wav",
+                        help="where to write the reply (.wav, .ulaw or .alaw), relative to the current folder")
     parser.add_argument("--play", action="store_true", help="play the reply (needs sounddevice)")
     args = parser.parse_args()
     if args.mic:
@@ -108,6 +108,6 @@ if __name__ == "__main__":
     else:
         print("(no audio file given: a generated voice-like caller, 1.5 s at 16 kHz)")
         frames = file_frames(speech_like(1.5, 16000), 16000)
-    reply = asyncio.run(main(frames, args.out))
+    reply = asyncio.run(main(frames, args.out, args.local))
     if args.play:
         play(reply, RATE)

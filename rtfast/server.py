@@ -185,18 +185,27 @@ def _json_response(connection: ServerConnection, status: int, type_: str, code: 
 
 # -- rtfast serve ------------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> int:
-    """``rtfast serve``: run the local Realtime server until interrupted."""
-    parser = argparse.ArgumentParser(prog="rtfast serve", description="A local OpenAI Realtime API server "
-                                     "(GA, and beta with OpenAI-Beta: realtime=v1) with scripted replies.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+def build_parser() -> argparse.ArgumentParser:
+    from rtfast._cliutil import HelpFormatter
+
+    parser = argparse.ArgumentParser(
+        prog="rtfast serve", formatter_class=HelpFormatter,
+        description="A local OpenAI Realtime API server (GA, and beta with OpenAI-Beta: realtime=v1)\n"
+                    "with scripted replies. Point a client at it with websocket_base_url=ws://HOST:PORT/v1.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one")
     parser.add_argument("--say", default="Hello there! This is the rtfast local realtime server.",
                         help="what every response says")
-    parser.add_argument("--latency-ms", type=float, default=300.0, help="delay before each response's output")
+    parser.add_argument("--latency-ms", type=float, default=300.0,
+                        help="delay before each response's output, in ms")
     parser.add_argument("--fast", action="store_true", help="stream audio as fast as possible, not at 1x")
     parser.add_argument("--no-auth", action="store_true", help="accept connections without an API key")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``rtfast serve``: run the local Realtime server until interrupted."""
+    args = build_parser().parse_args(argv)
     script = Script(reply_text=args.say, latency_ms=args.latency_ms, realtime=not args.fast)
 
     async def run() -> None:
@@ -208,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run())
     except KeyboardInterrupt:
         pass
+    except OSError as exc:          # the port is taken, or not ours to use: one line, not a traceback
+        from rtfast._cliutil import listen_failed
+
+        return listen_failed("rtfast serve", args.host, args.port, exc)
     return 0
 
 

@@ -137,7 +137,8 @@ async def test_realtime_unreachable_ends_the_call_with_a_clear_log(caplog):
 async def test_twilio_signature_is_checked(caplog):
     token = "twilio-token"
     async with RealtimeServer() as rt:
-        bridge = BridgeServer(realtime_url=rt.url, api_key="sk-test", twilio_auth_token=token)
+        bridge = BridgeServer(realtime_url=rt.url, api_key="sk-test", twilio_auth_token=token,
+                              trust_host_header=True)
         async with bridge:
             url = bridge.url + "stream?x=1"
             signed = twilio_signature(token, f"wss://127.0.0.1:{bridge.port}/stream?x=1")

@@ -9,8 +9,10 @@ out a missing PortAudio or a missing device, so no test needs real hardware.
 import re
 import importlib.util
 import os
+import re
 import subprocess
 import sys
+import time
 import wave
 
 import numpy as np
@@ -19,6 +21,11 @@ import pytest
 from rtfast import g711
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+UNSET = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TWILIO_AUTH_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+         "http_proxy", "https_proxy", "all_proxy")
+ALL = sorted(n for n in os.listdir(EXAMPLES) if n.endswith(".py") and not n.startswith("_"))
+# The examples that talk to the Realtime API (the others only handle audio files and devices).
+TALKING = ["function_calling.py", "text_only.py", "text_to_voice.py", "voice_to_voice.py"]
 _spec = importlib.util.spec_from_file_location("examples_common", os.path.join(EXAMPLES, "_common.py"))
 _common = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_common)
@@ -83,17 +90,21 @@ class RawInputStream:
 '''
 
 
-def run(name, *args, sounddevice=None, tmp_path=None):
-    """Run examples/NAME.py without OPENAI_API_KEY; sounddevice: None (the real
-    module, if any) or a stand-in mode: "ok", "nodevice", "missing"."""
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+def run(name, *args, sounddevice=None, tmp_path=None, cwd=None, env_extra=None, timeout=60):
+    """Run examples/NAME.py without OPENAI_API_KEY (unless env_extra sets one) in
+    ``cwd``; sounddevice: None (the real module, if any) or a stand-in mode:
+    "ok", "nodevice", "missing"."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    # Absolute, so that another working folder still finds rtfast.
+    env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
+    env.update(env_extra or {})
     if sounddevice is not None:
         (tmp_path / "fake").mkdir(exist_ok=True)
         (tmp_path / "fake" / "sounddevice.py").write_text(FAKE_SOUNDDEVICE)
         env.update(FAKE_SD=sounddevice, FAKE_SD_PLAYED=str(tmp_path / "played"),
                    PYTHONPATH=os.pathsep.join([str(tmp_path / "fake"), env.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, os.path.join(EXAMPLES, name), *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def ok(result):
@@ -220,3 +231,55 @@ def test_audio_files_round_trip(tmp_path):
         w.setframerate(24000)
         w.writeframes(stereo)
     assert _common.read_audio(str(tmp_path / "stereo.wav")) == (pcm, 24000)
+
+
+# -- what a new user meets first -----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ALL)
+def test_help_prints_usage_and_starts_nothing(name):
+    start = time.monotonic()
+    result = run(name, "--help", timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: {name}") and "talking to" not in result.stdout
+    assert time.monotonic() - start < 15
+    # Every option and argument says what it does: some word besides its flags and metavars.
+    sections = re.findall(r"\n\n(?:positional arguments|options):\n(.*?)(?=\n\n|\Z)", result.stdout, re.S)
+    entries = [e for section in sections for e in re.split(r"\n(?=  \S)", section)]
+    assert len(entries) >= 2
+    for entry in entries:
+        words = [w.strip(",") for w in entry.split()]
+        assert any(not (w.startswith("-") or w.isupper() or w.startswith("{")) for w in words[1:]), entry
+
+
+@pytest.mark.parametrize("name,out", [("text_to_voice.py", "rtfast-reply.wav"),
+                                      ("voice_to_voice.py", "rtfast-voice-reply.wav")])
+def test_wav_goes_to_the_current_folder_by_default(tmp_path, name, out):
+    result = run(name, cwd=tmp_path)
+    ok(result)
+    assert f"to {out}" in result.stdout
+    pcm, rate = read_wav(tmp_path / out)
+    assert rate == 24000 and len(pcm) > 0
+
+
+@pytest.mark.parametrize("name", TALKING)
+def test_unreachable_api_is_one_line_and_local_runs_offline(tmp_path, name):
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "https://nonexistent.invalid/v1"}
+    start = time.monotonic()
+    result = run(name, env_extra=env, cwd=tmp_path, timeout=30)
+    assert time.monotonic() - start < 20
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "could not connect to the Realtime API at nonexistent.invalid" in lines[0] and "--local" in lines[0]
+    result = run(name, "--local", env_extra=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "--local: talking to the embedded server" in result.stdout
+
+
+def test_twilio_bridge_local_and_its_signature_rule(tmp_path):
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "https://nonexistent.invalid/v1"}
+    result = run("twilio_bridge.py", "--local", "--port", 0, "--seconds", 0.2, env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert "--local: using the embedded realtime server" in result.stdout
+    result = run("twilio_bridge.py", "--port", 0, "--seconds", 0.2, env_extra={"TWILIO_AUTH_TOKEN": "secret"})
+    assert result.returncode == 2 and "--public-url" in result.stderr and "Traceback" not in result.stderr

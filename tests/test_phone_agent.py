@@ -44,3 +44,42 @@ async def test_the_phone_agent_example_greets_by_name_and_answers(tmp_path):
         proc.terminate()
         await proc.wait()
     assert any(p.suffix == ".wav" for p in tmp_path.iterdir()), list(tmp_path.iterdir())
+
+
+async def test_rtfast_bridge_runs_the_same_agent_with_app(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(EXAMPLE)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "rtfast", "bridge", "--app",
+                                                f"{EXAMPLE}:agent", "--listen", "127.0.0.1:0", "--local",
+                                                "--record", str(tmp_path), stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT, env=env, cwd=tmp_path)
+    lines = []
+    try:
+        url = (await read_until(proc, r"listening on (ws://\S+)", lines)).group(1)
+        async with TwilioCall(url, custom_parameters={"caller_name": "Grace"}) as call:
+            await read_until(proc, r"assistant: Hello Grace, Harbour Hotel", lines)
+            await call.hang_up()
+            await read_until(proc, r"call-1: summary", lines)
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert (tmp_path / "call-1.jsonl").exists()
+
+
+def test_app_names_what_is_wrong():
+    import pytest
+
+    from rtfast.bridge.server import load_agent
+
+    with pytest.raises(ValueError, match="MODULE:OBJECT"):
+        load_agent("phone_agent")
+    with pytest.raises(ValueError, match="no file"):
+        load_agent("nowhere/agent.py:agent")
+    with pytest.raises(ValueError, match="cannot import 'no_such_module_xyz'"):
+        load_agent("no_such_module_xyz:agent")
+    with pytest.raises(ValueError, match="has no 'missing'"):
+        load_agent(f"{EXAMPLE}:missing")
+    with pytest.raises(ValueError, match="is a str, not an rtfast.bridge.Agent"):
+        load_agent(f"{EXAMPLE}:__doc__")
+    assert load_agent(f"{EXAMPLE}:agent").config.tool("get_weather") is not None

@@ -291,7 +291,10 @@ class BridgeServer:
     :class:`rtfast.bridge.Call` (``mode``, ``instructions``, ``voice``, ``vad``,
     ``lead_ms``...). ``twilio_auth_token``: check each upgrade's
     ``X-Twilio-Signature`` against ``public_url`` (the URL Twilio was given),
-    refusing a mismatch with HTTP 403. ``gc_freeze``: at start, move the
+    refusing a mismatch with HTTP 403; without ``public_url`` it is a
+    ``ValueError``, unless ``trust_host_header=True`` says to sign the URL
+    built from each request's ``Host`` header (which the client chooses: only
+    behind a proxy that sets it). ``gc_freeze``: at start, move the
     objects that exist so far out of the cyclic collector's reach
     (``gc.freeze()``), so its full collections, which pause every call at
     once, walk only call state.
@@ -306,11 +309,15 @@ class BridgeServer:
     def __init__(self, *, carrier: str = "twilio", host: str = "127.0.0.1", port: int = 0,
                  realtime_url: str | None = None, api_key: str | None = None, model: str = "gpt-realtime",
                  generation: str = "ga", twilio_auth_token: str | None = None, public_url: str | None = None,
-                 gc_freeze: bool = True, summaries_kept: int = 1000,
+                 trust_host_header: bool = False, gc_freeze: bool = True, summaries_kept: int = 1000,
                  on_summary: Callable[[dict], Any] | None = None, realtime_open_timeout: float = 10.0,
                  agent: Agent | None = None, control: Any = "env",
                  **call_options: Any) -> None:
         carriers.codec(carrier)   # fail early on an unknown carrier
+        if twilio_auth_token and not public_url and not trust_host_header:
+            # The signed URL would come from the Host header, which whoever connects picks.
+            raise ValueError("twilio_auth_token needs public_url, the wss:// URL Twilio connects to "
+                             "(or trust_host_header=True to build it from each request's Host header)")
         self.carrier = carrier
         self.host, self.port = host, port
         self.realtime_url, self.model, self.generation = realtime_url, model, generation
@@ -479,46 +486,144 @@ class BridgeServer:
         await self._server.serve_forever()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``rtfast bridge``: run a carrier <-> Realtime bridge until interrupted."""
+BRIDGE_DESCRIPTION = """\
+Run a carrier <-> Realtime bridge until interrupted: each carrier media-stream
+websocket (one per phone call) gets its own Realtime connection. Calls go to
+OpenAI when OPENAI_API_KEY is set, to --realtime-url when given, else (or with
+--local) to an embedded local server."""
+
+
+def build_parser():
     import argparse
 
-    parser = argparse.ArgumentParser(prog="rtfast bridge", description=main.__doc__)
-    parser.add_argument("--carrier", default="twilio", choices=sorted(carriers.CODECS))
-    parser.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT for carrier websockets")
-    parser.add_argument("--realtime-url", help="a Realtime-compatible ws:// URL (default: OpenAI with "
-                        "OPENAI_API_KEY, else an embedded local server)")
-    parser.add_argument("--model", default="gpt-realtime")
-    parser.add_argument("--mode", default="passthrough", choices=["passthrough", "transcode"])
-    parser.add_argument("--instructions", default="You are a helpful phone agent. Be brief.")
-    parser.add_argument("--voice", default=None)
-    parser.add_argument("--twilio-auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN"),
-                        help="validate X-Twilio-Signature (default: $TWILIO_AUTH_TOKEN, if set)")
-    parser.add_argument("--public-url", help="the wss:// URL Twilio connects to (for the signature)")
+    from rtfast._cliutil import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="rtfast bridge", description=BRIDGE_DESCRIPTION,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--carrier", default="twilio", choices=sorted(carriers.CODECS),
+                        help="whose media streams connect: it fixes the frame format and audio codec")
+    parser.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
+                        help="where carrier websockets connect (put TLS in front of it for the carrier)")
+    parser.add_argument("--realtime-url", metavar="URL",
+                        help="a Realtime-compatible ws:// or wss:// URL to send calls to instead of OpenAI")
+    parser.add_argument("--local", action="store_true",
+                        help="send calls to an embedded local server even when OPENAI_API_KEY is set")
+    parser.add_argument("--model", default="gpt-realtime", help="the OpenAI Realtime model for each call")
+    parser.add_argument("--mode", default="passthrough", choices=["passthrough", "transcode"],
+                        help="passthrough: G.711 to the model untouched when the carrier sends it; "
+                        "transcode: PCM16 24 kHz to the model (PCM16 carriers always transcode)")
+    parser.add_argument("--instructions", default="You are a helpful phone agent. Be brief.",
+                        help="the model's instructions for every call")
+    parser.add_argument("--voice", metavar="VOICE",
+                        help="the model's voice (alloy, ash, ballad, coral, echo, sage, shimmer, verse, "
+                        "marin, cedar); default: the API's")
+    parser.add_argument("--twilio-auth-token", metavar="TOKEN",
+                        help="check each Twilio connection's X-Twilio-Signature with this token "
+                        "(default: $TWILIO_AUTH_TOKEN when --carrier twilio); needs --public-url")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="the wss:// URL Twilio connects to, exactly as in the TwiML: the signature covers it")
+    parser.add_argument("--trust-host-header", action="store_true",
+                        help="check signatures without --public-url, against a URL built from each request's "
+                        "Host header; whoever connects chooses that header, so only behind a proxy that sets it")
+    parser.add_argument("--app", metavar="MODULE:OBJECT",
+                        help="your phone agent: an rtfast.bridge.Agent (or a function returning one) in an "
+                        "importable module or a .py file, e.g. myagent:agent or examples/phone_agent.py:agent")
+    parser.add_argument("--record", metavar="DIR",
+                        help="write a stereo WAV and a JSONL transcript of every call here (needs no --app)")
+    return parser
+
+
+def load_agent(spec: str) -> Agent:
+    """The Agent named by ``MODULE:OBJECT`` (or ``path/to/file.py:OBJECT``), as
+    ``rtfast bridge --app`` takes it. Raises ValueError saying what is wrong."""
+    import importlib
+    import importlib.util
+    import sys
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"--app wants MODULE:OBJECT (e.g. myagent:agent), not {spec!r}")
+    try:
+        if module_name.endswith(".py"):
+            if not os.path.isfile(module_name):
+                raise ValueError(f"--app: no file {module_name!r}")
+            name = os.path.splitext(os.path.basename(module_name))[0]
+            sys.path.insert(0, os.path.dirname(os.path.abspath(module_name)))
+            loaded = importlib.util.spec_from_file_location(name, module_name)
+            module = importlib.util.module_from_spec(loaded)
+            sys.modules[name] = module
+            loaded.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())     # as `python -m` would: the user's own modules
+            module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"--app: cannot import {module_name!r}: {exc}") from None
+    obj = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"--app: {module_name!r} has no {attr!r}") from None
+    if not isinstance(obj, Agent) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, Agent):
+        raise ValueError(f"--app: {spec} is a {type(obj).__name__}, not an rtfast.bridge.Agent")
+    return obj
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``rtfast bridge``: run a carrier <-> Realtime bridge until interrupted."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit():
+        parser.error(f"--listen wants HOST:PORT, not {args.listen!r}")
+    if args.local and args.realtime_url:
+        parser.error("--local and --realtime-url both say where calls go: give one")
+    token = args.twilio_auth_token
+    if token is None and args.carrier == "twilio":
+        token = os.environ.get("TWILIO_AUTH_TOKEN") or None
+    if token and args.carrier != "twilio":
+        parser.error(f"--twilio-auth-token checks Twilio's signature; the carrier is {args.carrier}")
+    if token and not args.public_url and not args.trust_host_header:
+        # Refuse before listening: a check against the Host header is one an attacker can pass.
+        parser.error("a Twilio auth token (--twilio-auth-token or TWILIO_AUTH_TOKEN) needs --public-url, "
+                     "the wss:// URL Twilio connects to (--trust-host-header: build it from the Host header)")
+    agent = None
+    if args.app:
+        try:
+            agent = load_agent(args.app)
+        except ValueError as exc:
+            parser.error(str(exc))
+    if args.record:
+        agent = agent or Agent(args.instructions)
+        agent.record = args.record
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("websockets.server").setLevel(logging.WARNING)   # the embedded server's chatter
 
     async def run() -> None:
         embedded = None
         url = args.realtime_url
-        if url is None and not os.environ.get("OPENAI_API_KEY"):
+        if url is None and (args.local or not os.environ.get("OPENAI_API_KEY")):
             from rtfast.server import RealtimeServer
 
             embedded = await RealtimeServer(require_auth=False).start()
             url = embedded.url
-            print(f"no OPENAI_API_KEY: calls go to the embedded realtime server at {url}", flush=True)
-        server = BridgeServer(carrier=args.carrier, host=host or "127.0.0.1", port=int(port), realtime_url=url,
-                              model=args.model, mode=args.mode, instructions=args.instructions,
-                              voice=args.voice, twilio_auth_token=args.twilio_auth_token,
-                              public_url=args.public_url)
-        async with server:
-            print(f"rtfast bridge ({args.carrier}) listening on {server.url}", flush=True)
-            try:
+            why = "--local" if args.local else "no OPENAI_API_KEY"
+            print(f"{why}: calls go to the embedded realtime server at {url}", flush=True)
+        try:
+            server = BridgeServer(carrier=args.carrier, host=host, port=int(port), realtime_url=url,
+                                  model=args.model, mode=args.mode, instructions=args.instructions,
+                                  voice=args.voice, twilio_auth_token=token, public_url=args.public_url,
+                                  trust_host_header=args.trust_host_header, agent=agent)
+            async with server:
+                print(f"rtfast bridge ({args.carrier}) listening on {server.url}", flush=True)
                 await server.serve_forever()
-            finally:
-                if embedded is not None:
-                    await embedded.close()
+        finally:
+            if embedded is not None:
+                await embedded.close()
 
     try:
         import uvloop  # optional: a faster event loop when installed
@@ -531,4 +636,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run())
     except KeyboardInterrupt:
         pass
+    except OSError as exc:          # the port is taken, or not ours to use: one line, not a traceback
+        from rtfast._cliutil import listen_failed
+
+        return listen_failed("rtfast bridge", host, int(port), exc, "--listen")
     return 0
