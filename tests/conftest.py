@@ -1,10 +1,18 @@
 import os
 import sys
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # tests/reference holds the slow oracles; make it importable as `reference`.
 sys.path.insert(0, os.path.dirname(__file__))
+
+# Child interpreters the tests start (`python -c ...`, often with the checkout as
+# cwd) must import the same rtfast as this process: the installed one when the
+# tests run against an installed wheel, never the source folder rtfast/ (which
+# has no compiled modules in a fresh checkout). PYTHONSAFEPATH (3.11+) keeps the
+# cwd / script folder off their sys.path; PYTHONPATH is still honoured.
+os.environ.setdefault("PYTHONSAFEPATH", "1")
 
 settings.register_profile(
     "default", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -14,17 +22,13 @@ settings.register_profile("ci", max_examples=200, deadline=None, derandomize=Fal
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-import asyncio
-import inspect
-
-import pytest
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    """Run `async def` tests in a fresh event loop (no plugin needed)."""
-    if inspect.iscoroutinefunction(pyfuncitem.obj):
-        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        asyncio.run(asyncio.wait_for(pyfuncitem.obj(**args), timeout=60))
-        return True
-    return None
+def pytest_configure(config):
+    # `pytest --benchmark-only` at the project root runs the benchmark suite
+    # (plain `pytest` stays the test run: testpaths = ["tests"]). Only when no
+    # path was given: `pytest tests/x.py --benchmark-only` means what it says.
+    # This lives here, not in a conftest.py at the root, because a root conftest
+    # puts the checkout on sys.path and the source rtfast/ would shadow the
+    # installed package the tests are meant to exercise.
+    if (config.getoption("benchmark_only", default=False)
+            and config.args_source == pytest.Config.ArgsSource.TESTPATHS):
+        config.args[:] = [str(config.rootpath / "benchmarks")]
