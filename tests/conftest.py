@@ -1,3 +1,5 @@
+import asyncio
+import inspect
 import os
 import sys
 
@@ -32,3 +34,13 @@ def pytest_configure(config):
     if (config.getoption("benchmark_only", default=False)
             and config.args_source == pytest.Config.ArgsSource.TESTPATHS):
         config.args[:] = [str(config.rootpath / "benchmarks")]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run `async def` tests in a fresh event loop (no plugin needed)."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        asyncio.run(asyncio.wait_for(pyfuncitem.obj(**args), timeout=60))
+        return True
+    return None
