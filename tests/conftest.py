@@ -9,13 +9,6 @@ from hypothesis import HealthCheck, settings
 # tests/reference holds the slow oracles; make it importable as `reference`.
 sys.path.insert(0, os.path.dirname(__file__))
 
-# Child interpreters the tests start (`python -c ...`, often with the checkout as
-# cwd) must import the same rtfast as this process: the installed one when the
-# tests run against an installed wheel, never the source folder rtfast/ (which
-# has no compiled modules in a fresh checkout). PYTHONSAFEPATH (3.11+) keeps the
-# cwd / script folder off their sys.path; PYTHONPATH is still honoured.
-os.environ.setdefault("PYTHONSAFEPATH", "1")
-
 settings.register_profile(
     "default", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
