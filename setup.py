@@ -15,6 +15,7 @@ from glob import glob
 from Cython import __version__ as cython_version
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 
 def flag(name: str) -> bool:
@@ -77,12 +78,27 @@ extensions = [
     if not only or stem(pyx) in only
 ]
 
+jobs = os.cpu_count() or 1
+
+
+class parallel_build_ext(build_ext):
+    """Compile the extensions on every core: pip install and build call
+    build_ext without -j, which would compile one module at a time."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # an explicit -j N wins
+            self.parallel = jobs
+
+
 setup(
+    cmdclass={"build_ext": parallel_build_ext},
     ext_modules=cythonize(
         extensions,
         include_path=["src"],
         compiler_directives=directives,
         annotate=annotate,
         force=debug or sanitize,
+        nthreads=jobs if jobs > 1 else 0,  # Cython -> C in parallel too
     ),
 )

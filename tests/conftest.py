@@ -1,6 +1,9 @@
+import asyncio
+import inspect
 import os
 import sys
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # tests/reference holds the slow oracles; make it importable as `reference`.
@@ -14,10 +17,16 @@ settings.register_profile("ci", max_examples=200, deadline=None, derandomize=Fal
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-import asyncio
-import inspect
-
-import pytest
+def pytest_configure(config):
+    # `pytest --benchmark-only` at the project root runs the benchmark suite
+    # (plain `pytest` stays the test run: testpaths = ["tests"]). Only when no
+    # path was given: `pytest tests/x.py --benchmark-only` means what it says.
+    # This lives here, not in a conftest.py at the root, because a root conftest
+    # puts the checkout on sys.path and the source rtfast/ would shadow the
+    # installed package the tests are meant to exercise.
+    if (config.getoption("benchmark_only", default=False)
+            and config.args_source == pytest.Config.ArgsSource.TESTPATHS):
+        config.args[:] = [str(config.rootpath / "benchmarks")]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -160,3 +160,26 @@ def test_implementation_is_reported():
     assert b64.implementation() in ("avx2", "ssse3", "scalar")
     import rtfast
     assert rtfast.build_info()["b64"] == b64.implementation()
+
+
+def test_decode_fuzz_rounds():
+    """Mutated base64 on every code path: decoded as binascii does, or refused at
+    the first bad byte. Time-boxed with RTFAST_FUZZ_SECONDS (CI: under ASan/UBSan)."""
+    from fuzz import mutations, rounds, seeded
+
+    rng = seeded()
+    try:
+        for _ in rounds(20):
+            text = base64.b64encode(rng.randbytes(rng.choice([0, 1, 2, 3, 30, 31, 95, 300, 1500, 4100])))
+            for bad in mutations(text, rng, 10):
+                expected = b64_ref.check(bad)
+                for lv in LEVELS:
+                    _force(lv)
+                    if expected is None:
+                        assert b64.decode(bad) == base64.b64decode(bad, validate=True)
+                        continue
+                    with pytest.raises(Base64Error) as info:
+                        b64.decode(bad)
+                    assert (info.value.reason, info.value.offset) == expected, (lv, bad)
+    finally:
+        _force(0)

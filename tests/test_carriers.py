@@ -12,7 +12,7 @@ from rtfast import wire
 from rtfast.bridge.carriers import (Cleared, CarrierAlert, Connected, Dtmf, ExotelCodec, Mark, Media, PlivoCodec, Start,
                              Stop, TelnyxCodec, TwilioCodec, Unknown, VonageCodec, codec, media_from_dict, scan_media)
 from rtfast.errors import ProtocolError
-from fuzz import mutations
+from fuzz import mutations, rounds, seeded
 
 RNG = random.Random(11)
 ULAW = bytes(RNG.randrange(256) for _ in range(160))
@@ -331,6 +331,18 @@ def reference(frame: bytes):
 @given(audio=st.binary(max_size=200), seed=st.integers(0, 2**32 - 1),
        shape=st.sampled_from([TWILIO_MEDIA, PLIVO_MEDIA, EXOTEL_MEDIA, telnyx_media(9)]))
 def test_scanner_agrees_with_orjson_on_mutated_frames(audio, seed, shape):
+    check_mutated_frames(audio, seed, shape)
+
+
+def test_scanner_fuzz_rounds():
+    """The same check on random rounds; time-boxed with RTFAST_FUZZ_SECONDS."""
+    rng = seeded()
+    shapes = [TWILIO_MEDIA, PLIVO_MEDIA, EXOTEL_MEDIA, telnyx_media(9)]
+    for _ in rounds(20):
+        check_mutated_frames(rng.randbytes(rng.randrange(201)), rng.getrandbits(32), rng.choice(shapes))
+
+
+def check_mutated_frames(audio, seed, shape):
     d = orjson.loads(shape)
     d["media"]["payload"] = base64.b64encode(audio).decode()
     rng = random.Random(seed)

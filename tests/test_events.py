@@ -204,7 +204,8 @@ def test_runtime_does_not_import_openai():
         "e.parse(b'{\"type\":\"response.done\",\"event_id\":\"x\",\"response\":{}}')\n"
         "assert 'openai' not in sys.modules and 'pydantic' not in sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+    # cwd: not the checkout, whose source rtfast/ would shadow an installed one
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent)
 
 
 def test_spec_is_current():

@@ -102,7 +102,8 @@ def run(name, *args, sounddevice=None, tmp_path=None, cwd=None, env_extra=None, 
         (tmp_path / "fake").mkdir(exist_ok=True)
         (tmp_path / "fake" / "sounddevice.py").write_text(FAKE_SOUNDDEVICE)
         env.update(FAKE_SD=sounddevice, FAKE_SD_PLAYED=str(tmp_path / "played"),
-                   PYTHONPATH=os.pathsep.join([str(tmp_path / "fake"), env.get("PYTHONPATH", "")]))
+                   # no empty entry: it would mean the cwd, the checkout, whose rtfast/ shadows an installed one
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "fake"), env.get("PYTHONPATH")])))
     return subprocess.run([sys.executable, os.path.join(EXAMPLES, name), *map(str, args)], env=env,
                           capture_output=True, text=True, timeout=timeout, cwd=cwd)
 

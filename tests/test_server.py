@@ -728,6 +728,7 @@ async def test_official_openai_client_beta():
 # -- rtfast serve ----------------------------------------------------------------------------------
 
 def test_serve_command_answers_and_stops_on_interrupt():
+    import os
     import re
     import signal
     import subprocess
@@ -735,7 +736,8 @@ def test_serve_command_answers_and_stops_on_interrupt():
 
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from rtfast.server import main; "
                              "sys.exit(main(['--port', '0', '--say', 'From the CLI', '--latency-ms', '0', '--fast']))"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(__file__))   # not the checkout: its rtfast/ would shadow an installed one
     try:
         line = proc.stdout.readline()
         port = int(re.search(r"ws://127\.0\.0\.1:(\d+)/v1/realtime", line).group(1))

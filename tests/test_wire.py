@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 from reference import b64_ref
 from rtfast import wire
 from rtfast.errors import Base64Error, ProtocolError
-from fuzz import mutations
+from fuzz import mutations, rounds, seeded
 
 TYPES = ["response.output_audio.delta", "response.audio.delta"]
 RNG = random.Random(7)
@@ -139,6 +139,17 @@ def test_slow_path_event_decodes_into_too():
 @given(audio=st.binary(max_size=300), seed=st.integers(0, 2**32 - 1),
        type_=st.sampled_from(TYPES))
 def test_scanner_agrees_with_orjson_on_mutated_frames(audio, seed, type_):
+    check_mutated_frames(audio, seed, type_)
+
+
+def test_scanner_fuzz_rounds():
+    """The same check on random rounds; time-boxed with RTFAST_FUZZ_SECONDS."""
+    rng = seeded()
+    for _ in rounds(20):
+        check_mutated_frames(rng.randbytes(rng.randrange(301)), rng.getrandbits(32), rng.choice(TYPES))
+
+
+def check_mutated_frames(audio, seed, type_):
     rng = random.Random(seed)
     base = orjson.dumps(frame_dict(audio, type_))
     for frame in mutations(base, rng):

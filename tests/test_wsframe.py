@@ -298,3 +298,37 @@ def test_one_byte_payloads_leave_the_interpreters_shared_bytes_alone():
         assert FrameParser(client=False).feed(frame) == [(2, bytes([c]))]
     every = bytes(range(256))
     assert [every[i:i + 1][0] for i in range(256)] == list(range(256))     # 1-byte slices are the shared ones
+
+
+# -- fuzz: mutated streams, any chunking: same messages, same error, never a crash ---------
+
+
+def test_mutated_streams_parse_the_same_however_they_are_cut():
+    """Time-boxed with RTFAST_FUZZ_SECONDS (CI runs it under ASan/UBSan)."""
+    from fuzz import mutations, rounds, seeded
+
+    def run(parser, stream, cuts):
+        got, pos, k = [], 0, 0
+        try:
+            while pos < len(stream):
+                step = cuts[k % len(cuts)]
+                got += parser.feed(stream[pos:pos + step])
+                pos, k = pos + step, k + 1
+        except FrameError as exc:
+            return got + exc.messages, (exc.close_code, str(exc))
+        return got, None
+
+    rng = seeded()
+    for _ in rounds(30):
+        client = rng.random() < 0.5
+        parts = []
+        for _ in range(rng.randrange(1, 4)):
+            op = rng.choice([1, 2, 9, 10])
+            size = rng.choice([0, 5, 125] + ([126, 300, 70000] if op < 8 else []))   # control frames: <= 125
+            data = rng.randbytes(size).decode("latin-1").encode()[:size] if op == 1 else rng.randbytes(size)
+            parts.append(ws_bytes(Opcode(op), data, not client))
+        stream = b"".join(parts)
+        for frame in mutations(stream, rng, 10):
+            cuts = [rng.randrange(1, 40) for _ in range(5)]
+            whole = run(FrameParser(client=client, max_size=1 << 16), frame, [len(frame) or 1])
+            assert run(FrameParser(client=client, max_size=1 << 16), frame, cuts) == whole, frame
