@@ -33,6 +33,15 @@ def silence(ms: int) -> bytes:
     return b"\xff" * (ms * 8)
 
 
+async def settle(predicate, timeout: float = 8.0, state=lambda: None) -> None:
+    """Wait until predicate() holds; on timeout, fail showing state()."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < end, f"timed out; state: {state()}"
+        await asyncio.sleep(0.01)
+
+
 class TwilioCall:
     """One simulated Twilio Media Streams call."""
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from carrier_sim import TwilioCall, silence, tone
+from carrier_sim import TwilioCall, settle, silence, tone
 from carrier_sims_more import ExotelSim, PlivoSim, TelnyxSim, VonageSim
 from carrier_sims_more import silence as silence_fmt
 from carrier_sims_more import speech
@@ -17,14 +17,6 @@ from rtfast.bridge.dialog import ToolCall, Transcript
 from rtfast.server import FunctionCall, RealtimeServer, Reply, Script
 
 WEATHER = FunctionCall("get_weather", '{"city": "Paris"}')
-
-
-async def settle(predicate, timeout=8.0, state=lambda: None):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < end, f"timed out; state: {state()}"
-        await asyncio.sleep(0.01)
 
 
 def of_type(rt, kind, conn=None):

@@ -14,6 +14,7 @@ import base64
 import logging
 
 
+from carrier_sim import settle
 from carrier_sims_more import CarrierSim, ExotelSim, PlivoSim, TelnyxSim, VonageSim, silence, speech
 from rtfast._server_session import tone
 from rtfast.bridge.server import BridgeServer
@@ -28,14 +29,6 @@ def script(session, user):
     """A long first answer (the caller barges in half-way), short ones after."""
     answered = sum(1 for item in session.items if item.get("role") == "assistant")
     return Reply("Thanks for calling, how can I help you today?", FIRST_MS if not answered else SECOND_MS)
-
-
-async def settle(predicate, timeout=8.0, state=lambda: None):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < end, f"timed out; state: {state()}"
-        await asyncio.sleep(0.01)
 
 
 async def scripted_call(sim: CarrierSim, bridge: BridgeServer) -> None:
