@@ -274,8 +274,11 @@ class AgentCall:
     def realtime_lost(self, code: int, reason: str) -> bool:
         """The Realtime socket closed while the call goes on: reconnect (True),
         or give up at once (False: no attempts configured, or we are ending)."""
-        if self.closing or self.agent.reconnect_attempts <= 0 or self.reconnecting:
+        if self.closing or self.agent.reconnect_attempts <= 0:
             return False
+        if self.reconnecting:
+            self.io.hold_realtime(True)       # a recycle under way lost its old socket: its new one takes over
+            return True
         self._spawn(self._reconnect("dropped", f"{code} {reason}".strip()))
         return True
 
