@@ -95,7 +95,8 @@ def test_unsupported_keywords_are_clear_type_errors():
         ev.model_dump(mode="yaml")
 
 
-async def test_frames_of_the_embedded_server_dump_like_the_official_models():
+@pytest.mark.parametrize("gen", ["ga", "beta"])
+async def test_frames_of_the_embedded_server_dump_like_the_official_models(gen):
     """Every frame of a conversation with the embedded server (function call included)."""
     from rtfast.server import FunctionCall
 
@@ -103,17 +104,27 @@ async def test_frames_of_the_embedded_server_dump_like_the_official_models():
     import websockets
 
     async with RealtimeServer(script=script) as server:
-        async with websockets.connect(server.url + "?model=m", additional_headers={"Authorization": "Bearer k"}) as ws:
-            await ws.send(orjson.dumps({"type": "conversation.item.create", "item": {
-                "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}}).decode())
-            await ws.send('{"type":"response.create"}')
+        headers = {"Authorization": "Bearer k", **({"OpenAI-Beta": "realtime=v1"} if gen == "beta" else {})}
+        async with websockets.connect(server.url + "?model=m", additional_headers=headers) as ws:
             frames = []
-            while True:
-                frame = await ws.recv(decode=False)
-                frames.append(frame)
-                if b'"response.done"' in frame:
-                    break
+
+            async def turn(text):
+                await ws.send(orjson.dumps({"type": "conversation.item.create", "item": {
+                    "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}).decode())
+                await ws.send('{"type":"response.create"}')
+                while True:
+                    frame = await ws.recv(decode=False)
+                    frames.append(frame)
+                    if b'"response.done"' in frame:
+                        return
+
+            await turn("hi")                        # audio and transcript
+            tool = {"type": "function", "name": "lookup", "parameters": {"type": "object"}}
+            session = {"type": "realtime", "tools": [tool]} if gen == "ga" else {"tools": [tool]}
+            await ws.send(orjson.dumps({"type": "session.update", "session": session}).decode())
+            await turn("look it up")                # a function call
     types = {orjson.loads(f)["type"] for f in frames}
-    assert {"session.created", "conversation.item.added", "response.done"} <= types
+    assert {"session.created", "response.output_audio.delta" if gen == "ga" else "response.audio.delta",
+            "response.function_call_arguments.done", "response.done"} <= types
     for frame in frames:
-        compare(frame, "ga", "server")
+        compare(frame, gen, "server")
