@@ -217,7 +217,8 @@ class ReconnectingEvent:
     delay: float            #: seconds to wait before this attempt connects
     close_code: int         #: the close code that ended the connection (1006: no close frame)
     extra_query: dict       #: the query parameters the next connection will use
-    extra_headers: dict     #: the extra headers the next connection will use
+    #: the extra headers the next connection will use (left out of the repr: they may hold a key)
+    extra_headers: dict = dataclasses.field(repr=False)
 
 
 try:

@@ -131,6 +131,12 @@ async def test_giving_up_with_queued_messages_reports_them(kind):
         assert len(server.connections) == 1
 
 
+def test_reconnecting_event_repr_keeps_headers_out():
+    event = rtfast.ReconnectingEvent(attempt=1, max_attempts=5, delay=0.5, close_code=1006, extra_query={},
+                                     extra_headers={"Authorization": "Bearer sk-secret"})
+    assert "sk-secret" not in repr(event) and event.extra_headers["Authorization"] == "Bearer sk-secret"
+
+
 def test_queue_errors_are_typed():
     assert issubclass(WebSocketQueueFullError, rtfast.RtfastError)
     assert issubclass(WebSocketConnectionClosedError, rtfast.ConnectionClosed)
