@@ -28,7 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import orjson
 import websockets
@@ -219,12 +219,6 @@ class ReconnectingEvent:
     extra_query: dict       #: the query parameters the next connection will use
     #: the extra headers the next connection will use (left out of the repr: they may hold a key)
     extra_headers: dict = dataclasses.field(repr=False)
-
-
-try:
-    from typing import TypedDict
-except ImportError:  # pragma: no cover
-    TypedDict = dict
 
 
 class ReconnectingOverrides(TypedDict, total=False):
