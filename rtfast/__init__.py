@@ -16,10 +16,12 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__", "build_info", "AsyncOpenAI", "AsyncAzureOpenAI", "connect",
     "RtfastError", "Base64Error", "ProtocolError", "HandshakeError", "AuthenticationError",
-    "ConnectionClosed", "BetaShapeRefused",
+    "ConnectionClosed", "BetaShapeRefused", "ReconnectingEvent", "ReconnectingOverrides",
+    "WebSocketQueueFullError", "WebSocketConnectionClosedError",
 ]
 
-_CLIENT_NAMES = ("AsyncOpenAI", "AsyncAzureOpenAI", "connect")
+_CLIENT_NAMES = ("AsyncOpenAI", "AsyncAzureOpenAI", "connect", "ReconnectingEvent", "ReconnectingOverrides",
+                 "WebSocketQueueFullError", "WebSocketConnectionClosedError")
 
 
 def __getattr__(name: str):

@@ -16,16 +16,19 @@ undecoded (``recv(decode=False)``): no str round trip on the hot path.
 from __future__ import annotations
 
 import asyncio
+import copy as _copy
+import dataclasses
 import inspect
 import logging
 import os
+import random
 import socket
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import orjson
 import websockets
@@ -37,7 +40,8 @@ from rtfast.errors import (BetaShapeRefused, ConnectError, ConnectionClosed, Con
                            MissingCredentials, ProtocolError, ProxyError, RtfastError, handshake_error)
 from rtfast.session import RealtimeSession
 
-__all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "connect"]
+__all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "ConnectionManager", "connect",
+           "ReconnectingEvent", "ReconnectingOverrides", "WebSocketQueueFullError", "WebSocketConnectionClosedError"]
 
 log = logging.getLogger("rtfast.client")
 
@@ -104,10 +108,10 @@ def _merge_headers(*sets: dict[str, str] | None) -> dict[str, str]:
     return dict(merged.values())
 
 
-def _realtime_url(base: str, query: dict) -> str:
-    """base + "/realtime", keeping any query the base URL already has."""
+def _realtime_url(base: str, query: dict, path: str = "/realtime") -> str:
+    """base + "/realtime" (or path), keeping any query the base URL already has."""
     parts = urllib.parse.urlsplit(base)
-    url = urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/realtime", query=""))
+    url = urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + path, query=""))
     return _with_query(url, {**dict(urllib.parse.parse_qsl(parts.query)), **query})
 
 
@@ -186,6 +190,97 @@ class _Credentials:
         return f"<credentials: {', '.join(self._headers) or 'none'}>"
 
 
+# -- reconnecting (the official client's policy, openai/_websocket_connection.py) -----------------
+
+
+class WebSocketQueueFullError(RtfastError):
+    """A send while reconnecting (or before connecting) did not fit ``max_queue_size`` bytes;
+    the message was discarded. The official client's name."""
+
+
+class WebSocketConnectionClosedError(ConnectionClosed):
+    """The connection closed for good with queued messages never sent (``unsent_messages``, as text,
+    in order). The official client's name; also a :class:`rtfast.ConnectionClosed` with its code."""
+
+    def __init__(self, code: int, reason: str, unsent_messages: list[str]) -> None:
+        ConnectionClosed.__init__(self, code, reason)
+        self.args = (f"WebSocket connection closed with unsent messages (code {code})",)
+        self.unsent_messages = unsent_messages
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconnectingEvent:
+    """What ``on_reconnecting`` receives before each attempt (the official fields)."""
+
+    attempt: int            #: this attempt, from 1
+    max_attempts: int       #: max_retries
+    delay: float            #: seconds to wait before this attempt connects
+    close_code: int         #: the close code that ended the connection (1006: no close frame)
+    extra_query: dict       #: the query parameters the next connection will use
+    #: the extra headers the next connection will use (left out of the repr: they may hold a key)
+    extra_headers: dict = dataclasses.field(repr=False)
+
+
+class ReconnectingOverrides(TypedDict, total=False):
+    """What ``on_reconnecting`` may return: new ``extra_query``/``extra_headers`` (replacing the
+    current ones for this and later attempts), or ``abort=True`` to stop reconnecting."""
+
+    extra_query: dict
+    extra_headers: dict
+    abort: bool
+
+
+# RFC 6455 codes worth retrying, as the official client: going away, no status, abnormal,
+# internal error, service restart, try again later, TLS failure.
+_RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
+
+
+class _SendQueue:
+    """Frames held while reconnecting (or sent before connecting), bounded in bytes."""
+
+    __slots__ = ("_frames", "_bytes", "max_bytes")
+
+    def __init__(self, max_bytes: int) -> None:
+        from collections import deque
+
+        self._frames: deque = deque()
+        self._bytes = 0
+        self.max_bytes = max_bytes
+
+    def put(self, frame: bytes | str) -> None:
+        size = len(frame.encode() if isinstance(frame, str) else frame)
+        if self._bytes + size > self.max_bytes:
+            raise WebSocketQueueFullError(f"send queue is full ({self._bytes} of max_queue_size={self.max_bytes} "
+                                          f"bytes held, message of {size} bytes discarded)")
+        self._frames.append((frame, size))
+        self._bytes += size
+
+    def pop(self) -> bytes | str:
+        frame, size = self._frames.popleft()
+        self._bytes -= size
+        return frame
+
+    def drain(self) -> list[str]:
+        out = [f.decode("utf-8", "replace") if isinstance(f, (bytes, bytearray)) else f for f, _ in self._frames]
+        self._frames.clear()
+        self._bytes = 0
+        return out
+
+    def __bool__(self) -> bool:
+        return bool(self._frames)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+@dataclasses.dataclass
+class _ReconnectPolicy:
+    on_reconnecting: Callable[[ReconnectingEvent], ReconnectingOverrides | None] | None = None
+    max_retries: int = 5
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+
+
 # -- the connection --------------------------------------------------------------------------
 
 
@@ -202,13 +297,26 @@ class RealtimeConnection:
     """One Realtime websocket. Use it as an async iterator of events, call
     ``recv()``, or register handlers with ``on()`` and run ``dispatch()``."""
 
-    def __init__(self, ws, state: RealtimeSession, reopen: Callable[[], Awaitable[Any]] | None = None) -> None:
+    def __init__(self, ws, state: RealtimeSession, reopen: Callable[..., Awaitable[Any]] | None = None, *,
+                 policy: _ReconnectPolicy | None = None, queue: _SendQueue | None = None,
+                 extra_query: dict | None = None, extra_headers: dict | None = None) -> None:
         self._ws = ws
         #: The sans-I/O session: config, formats, active response, audio per item.
         self.state = state
         self._reopen = reopen
         self._handlers: dict[str, list[tuple[Handler, bool]]] = {}
+        self._policy = policy or _ReconnectPolicy()
+        self._queue = queue if queue is not None else _SendQueue(1_048_576)
+        self._extra_query = dict(extra_query or {})
+        self._extra_headers = dict(extra_headers or {})
+        self._attempt = 0               # reconnect attempts since the last non-error event
+        self._reconnecting = False
+        self._closing = False           # close() was called: never reconnect
+        self._hold = bool(self._queue)  # sends go through the queue (reconnecting, or frames waiting)
         generation = state.generation
+        if generation == "translation":
+            self.session = _TranslationSessionResource(self)
+            return
         self.session = _SessionResource(self)
         self.input_audio_buffer = _InputAudioBuffer(self)
         self.conversation = _Conversation(self)
@@ -239,7 +347,10 @@ class RealtimeConnection:
 
         A malformed frame raises ProtocolError; the connection stays usable.
         """
-        return self.state.receive(await self.recv_bytes())
+        event = self.state.receive(await self.recv_bytes())
+        if self._attempt and event.type != "error":
+            self._attempt = 0           # the new connection works: a later drop gets every retry again
+        return event
 
     def parse_event(self, data: bytes | str):
         """Parse a raw frame (from recv_bytes) into an event, tracking state."""
@@ -253,9 +364,92 @@ class RealtimeConnection:
             try:
                 yield await self.recv()
             except ConnectionClosed as exc:
+                if await self._recover(exc):
+                    continue
+                self._raise_unsent(exc)
                 if exc.code in _NORMAL_CLOSE and not isinstance(exc, BetaShapeRefused):
                     return
                 raise
+
+    def _raise_unsent(self, exc: ConnectionClosed) -> None:
+        unsent = self._queue.drain()
+        if unsent:
+            raise WebSocketConnectionClosedError(exc.code, exc.reason, unsent) from exc
+
+    async def _recover(self, exc: ConnectionClosed) -> bool:
+        """The official reconnect: only with ``on_reconnecting``, only after a close code worth
+        retrying, up to ``max_retries`` attempts with exponential backoff and jitter."""
+        policy = self._policy
+        if policy.on_reconnecting is None or self._reopen is None or self._closing:
+            return False
+        close_code = getattr(exc, "rcvd_code", exc.code)
+        if close_code not in _RECOVERABLE_CLOSE_CODES:
+            return False
+        self._reconnecting = self._hold = True
+        try:
+            return await self._attempt_reconnect(close_code)
+        finally:
+            self._reconnecting = False
+            self._hold = bool(self._queue)
+
+    async def _attempt_reconnect(self, close_code: int) -> bool:
+        policy = self._policy
+        for attempt in range(self._attempt + 1, policy.max_retries + 1):
+            if self._closing:
+                return False
+            self._attempt = attempt
+            delay = min(policy.initial_delay * 2 ** (attempt - 1), policy.max_delay) * (0.75 + random.random() * 0.25)
+            event = ReconnectingEvent(attempt=attempt, max_attempts=policy.max_retries, delay=delay,
+                                      close_code=close_code, extra_query=self._extra_query,
+                                      extra_headers=self._extra_headers)
+            try:
+                result = policy.on_reconnecting(event)
+            except Exception:
+                log.warning("on_reconnecting raised: not reconnecting", exc_info=True)
+                return False
+            if result is not None:
+                if result.get("abort"):
+                    return False
+                if "extra_query" in result:
+                    self._extra_query = result["extra_query"]
+                if "extra_headers" in result:
+                    self._extra_headers = result["extra_headers"]
+            log.info("reconnecting (attempt %d/%d) after %.1f s", attempt, policy.max_retries, delay)
+            await asyncio.sleep(delay)
+            if self._closing:
+                return False
+            try:
+                ws = await self._reopen(self._extra_query, self._extra_headers)
+            except Exception as exc:
+                log.info("reconnect attempt %d failed: %s", attempt, exc)
+                continue
+            if self._closing:
+                await asyncio.shield(ws.close())
+                return False
+            self._ws = ws
+            # A new conversation: fresh state (the old items' audio means nothing to it).
+            last = self.state.last_session_update
+            self.state = RealtimeSession(self.state.generation)
+            self.state.last_session_update = last
+            try:
+                await self._flush()
+            except ConnectionClosed as exc:
+                if getattr(exc, "rcvd_code", exc.code) not in _RECOVERABLE_CLOSE_CODES:
+                    return False
+                continue
+            log.info("reconnected")
+            return True
+        return False
+
+    async def _flush(self) -> None:
+        """Send the queued frames, in order, on the current websocket."""
+        queue = self._queue
+        while queue:
+            frame = queue.pop()
+            try:
+                await self._ws.send(frame, text=True)
+            except websockets.ConnectionClosed as exc:
+                raise self._closed_error(exc) from None
 
     def _closed_error(self, exc: websockets.ConnectionClosed) -> ConnectionClosed:
         frame = exc.rcvd
@@ -265,12 +459,25 @@ class RealtimeConnection:
         # 4000 means "beta shape refused" only on a beta connection; on GA it is
         # just the server's close code (its advice, "use the GA generation", would be wrong).
         if self.generation == "beta" and (code == 4000 or self.state.refused):
-            return BetaShapeRefused(self.state.refused or reason or "beta API shape refused", code)
-        return ConnectionClosed(code, reason)
+            error: ConnectionClosed = BetaShapeRefused(self.state.refused or reason or "beta API shape refused", code)
+        else:
+            error = ConnectionClosed(code, reason)
+        # what the reconnect policy reads: the code the peer sent (1006 without a close frame)
+        error.rcvd_code = exc.rcvd.code if exc.rcvd is not None else 1006
+        return error
 
     # -- sending -------------------------------------------------------------------------------
     async def send_raw(self, data: bytes | str) -> None:
-        """Send one text frame as is (bytes are sent as text without decoding)."""
+        """Send one text frame as is (bytes are sent as text without decoding).
+
+        While reconnecting, the frame is queued (up to ``max_queue_size`` bytes, else
+        :class:`WebSocketQueueFullError`) and sent once the new connection is up."""
+        if self._hold:
+            if self._reconnecting and not self._closing:
+                self._queue.put(data)
+                return
+            await self._flush()         # frames queued earlier go first
+            self._hold = self._reconnecting or bool(self._queue)
         try:
             await self._ws.send(data, text=True)
         except websockets.ConnectionClosed as exc:
@@ -296,6 +503,9 @@ class RealtimeConnection:
         return await waiter
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the websocket; no reconnect follows."""
+        self._closing = True
+        self._reconnecting = False
         await self._ws.close(code, reason)
 
     async def reconnect(self) -> None:
@@ -305,7 +515,7 @@ class RealtimeConnection:
         if self._reopen is None:
             raise RuntimeError("this connection was not opened by a client that can reopen it")
         await self._ws.close()
-        self._ws = await self._reopen()
+        self._ws = await self._reopen(self._extra_query, self._extra_headers)
         last = self.state.last_session_update
         self.state = RealtimeSession(self.state.generation)
         if last is not None:
@@ -372,6 +582,9 @@ class RealtimeConnection:
             try:
                 event = await self.recv()
             except ConnectionClosed as exc:
+                if await self._recover(exc):
+                    continue
+                self._raise_unsent(exc)
                 if exc.code in _NORMAL_CLOSE and not isinstance(exc, BetaShapeRefused):
                     return
                 raise
@@ -464,39 +677,123 @@ class _TranscriptionSession(_Resource):
         await self._send("transcription_session.update", event_id, session=session)
 
 
+class _TranslationInputAudioBuffer(_Resource):
+    async def append(self, *, audio: str | bytes, event_id: str | None = None) -> None:
+        """``session.input_audio_buffer.append`` of base64 audio, spliced unchanged."""
+        frame = self._conn.state.append_audio_b64(audio, event_id)
+        await self._conn.send_raw(frame.replace(b'"input_audio_buffer.append"',
+                                                b'"session.input_audio_buffer.append"', 1))
+
+
+class _TranslationSessionResource(_Resource):
+    """A translation connection's ``session``: ``update``, ``close``, ``input_audio_buffer.append``."""
+
+    __slots__ = ("input_audio_buffer",)
+
+    def __init__(self, conn: RealtimeConnection) -> None:
+        super().__init__(conn)
+        self.input_audio_buffer = _TranslationInputAudioBuffer(conn)
+
+    async def update(self, *, session: dict, event_id: str | None = None) -> None:
+        await self._send("session.update", event_id, session=session)
+
+    async def close(self, *, event_id: str | None = None) -> None:
+        await self._send("session.close", event_id)
+
+
 # -- connecting --------------------------------------------------------------------------------
 
 
 class ConnectionManager:
-    """``async with`` target returned by ``connect()``; also ``await mgr.enter()``."""
+    """``async with`` target returned by ``connect()``; also ``await mgr.enter()``.
+
+    As the official manager: ``on``/``off``/``once`` register handlers before connecting
+    (handed to the connection on enter) and ``send`` queues events that go out as soon as
+    the connection opens. With ``on_reconnecting`` the connection reconnects by itself
+    (see :class:`RealtimeConnection`)."""
 
     def __init__(self, url: str, headers: dict[str, str], generation: str, options: dict,
-                 auth: Callable[[], Awaitable[dict[str, str]]] | None = None) -> None:
+                 auth: Callable[[], Awaitable[dict[str, str]]] | None = None, *,
+                 url_for: Callable[[dict], str] | None = None, extra_query: dict | None = None,
+                 extra_headers: dict | None = None,
+                 on_reconnecting: Callable[[ReconnectingEvent], ReconnectingOverrides | None] | None = None,
+                 max_retries: int = 5, initial_delay: float = 0.5, max_delay: float = 8.0,
+                 max_queue_size: int = 1_048_576) -> None:
         self._url = url
-        self._headers = _Credentials(headers)
+        self._base_headers = _Credentials(headers)      # without extra_headers (a reconnect may replace them)
+        self._headers = _Credentials(_merge_headers(headers, extra_headers))
         self._generation = generation
         self._options = options
         self._auth = auth              # fresh credentials per connect (Entra tokens expire)
         self._conn: RealtimeConnection | None = None
+        # the URL for other query parameters (a reconnect's overrides): base URL + query
+        self._url_for = url_for or (lambda query: _with_query(url, query))
+        self._extra_query = dict(extra_query or {})
+        self._extra_headers = dict(extra_headers or {})
+        self._policy = _ReconnectPolicy(on_reconnecting, max_retries, initial_delay, max_delay)
+        self._queue = _SendQueue(max_queue_size)
+        self._state = RealtimeSession(generation)
+        self._pending_handlers: list[tuple[str, Handler, bool]] = []
+
+    # -- before connecting (the official manager's methods) ------------------------------------
+    def send(self, event) -> None:
+        """Queue an event (an rtfast event or a dict) to send as soon as the connection opens
+        (up to ``max_queue_size`` bytes, else :class:`WebSocketQueueFullError`)."""
+        state = self._conn.state if self._conn is not None else self._state
+        self._queue.put(state.send(event))
+        if self._conn is not None:
+            self._conn._hold = True
+
+    def on(self, event_type: str, handler: Handler | None = None):
+        """Register a handler before connecting; as a decorator when handler is omitted."""
+        if handler is None:
+            def decorator(fn: Handler) -> Handler:
+                self._pending_handlers.append((event_type, fn, False))
+                return fn
+            return decorator
+        self._pending_handlers.append((event_type, handler, False))
+        return self
+
+    def once(self, event_type: str, handler: Handler | None = None):
+        """Like on(), removed after its first call."""
+        if handler is None:
+            def decorator(fn: Handler) -> Handler:
+                self._pending_handlers.append((event_type, fn, True))
+                return fn
+            return decorator
+        self._pending_handlers.append((event_type, handler, True))
+        return self
+
+    def off(self, event_type: str, handler: Handler) -> ConnectionManager:
+        """Remove the first registration of handler for event_type."""
+        key = _ANY.get(event_type, event_type)
+        for i, (t, h, _) in enumerate(self._pending_handlers):
+            if _ANY.get(t, t) == key and h is handler:
+                del self._pending_handlers[i]
+                break
+        return self
 
     def __repr__(self) -> str:
         return f"<ConnectionManager {self._generation} {self._url.split('?')[0]}>"
 
-    async def target(self) -> tuple[str, dict[str, str], str | None]:
+    async def target(self, extra_query: dict | None = None,
+                     extra_headers: dict | None = None) -> tuple[str, dict[str, str], str | None]:
         """(url, headers, proxy) of the next connection: fresh credentials and
         the proxy the options or the environment choose. For transports other
         than websockets' (the bridge's); the headers hold secrets."""
-        headers = self._headers.headers()
+        url = self._url if extra_query is None else self._url_for(extra_query)
+        headers = (self._headers.headers() if extra_headers is None
+                   else _merge_headers(self._base_headers.headers(), extra_headers))
         if self._auth is not None:
             headers = _merge_headers(await self._auth(), headers)
         proxy = self._options.get("proxy", True)
-        return self._url, headers, _env_proxy(self._url) if proxy is True else proxy
+        return url, headers, _env_proxy(url) if proxy is True else proxy
 
-    async def _open(self):
+    async def _open(self, extra_query: dict | None = None, extra_headers: dict | None = None):
         options = {"max_size": MAX_MESSAGE, "compression": None, "open_timeout": 30,
                    "user_agent_header": "rtfast", "logger": ws_log}
         options.update(self._options)
-        url, headers, options["proxy"] = await self.target()
+        url, headers, options["proxy"] = await self.target(extra_query, extra_headers)
         try:
             return await ws_connect(url, additional_headers=headers, **options)
         except (OSError, TimeoutError) as exc:      # DNS, TCP, TLS, the proxy, no answer in time
@@ -515,8 +812,20 @@ class ConnectionManager:
     async def enter(self) -> RealtimeConnection:
         ws = await self._open()
         log.info("connected (%s) to %s", self._generation, self._url.split("?")[0])
-        self._conn = RealtimeConnection(ws, RealtimeSession(self._generation), reopen=self._open)
-        return self._conn
+        if self._conn is not None:      # entered again: a new conversation
+            self._state = RealtimeSession(self._generation)
+        conn = RealtimeConnection(ws, self._state, reopen=self._open, policy=self._policy, queue=self._queue,
+                                  extra_query=self._extra_query, extra_headers=self._extra_headers)
+        for event_type, handler, once in self._pending_handlers:
+            conn._add(event_type, handler, once)
+        try:
+            await conn._flush()         # what send() queued before connecting
+            conn._hold = bool(self._queue)
+        except BaseException:
+            await ws.close()
+            raise
+        self._conn = conn
+        return conn
 
     async def __aenter__(self) -> RealtimeConnection:
         return await self.enter()
@@ -529,18 +838,24 @@ class ConnectionManager:
 
 def connect(url: str, *, api_key: str | None = None, generation: str = "ga",
             headers: dict[str, str] | None = None, proxy: str | Literal[True] | None = True,
-            **websocket_options) -> ConnectionManager:
-    """Connect to any Realtime-compatible server at url (ws:// or wss://).
+            on_reconnecting: Callable[[ReconnectingEvent], ReconnectingOverrides | None] | None = None,
+            max_retries: int = 5, initial_delay: float = 0.5, max_delay: float = 8.0,
+            max_queue_size: int = 1_048_576, **websocket_options) -> ConnectionManager:
+    """Connect to any Realtime-compatible server at url (ws://, wss://; http(s):// are mapped).
 
     ``proxy``: ``True`` takes it from the environment (``HTTPS_PROXY``,
     ``ALL_PROXY``, ``NO_PROXY``...), a URL (``http://``, ``https://``,
     ``socks5://``: SOCKS needs ``python-socks``) overrides it, ``None`` connects
-    directly."""
+    directly. The reconnect options are the official client's (see
+    :meth:`AsyncOpenAI.realtime.connect <_Realtime.connect>`)."""
+    url = _ws_url(url)
     all_headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if generation == "beta":
         all_headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
     return ConnectionManager(url, _merge_headers(all_headers, headers), generation,
-                             {**websocket_options, "proxy": proxy})
+                             {**websocket_options, "proxy": proxy}, on_reconnecting=on_reconnecting,
+                             max_retries=max_retries, initial_delay=initial_delay, max_delay=max_delay,
+                             max_queue_size=max_queue_size)
 
 
 class _Realtime:
@@ -551,20 +866,42 @@ class _Realtime:
     def connect(self, *, model: str | None = None, call_id: str | None = None,
                 extra_query: dict | None = None, extra_headers: dict | None = None,
                 websocket_connection_options: dict | None = None,
-                proxy: str | Literal[True] | None = True) -> ConnectionManager:
+                proxy: str | Literal[True] | None = True,
+                on_reconnecting: Callable[[ReconnectingEvent], ReconnectingOverrides | None] | None = None,
+                max_retries: int = 5, initial_delay: float = 0.5, max_delay: float = 8.0,
+                max_queue_size: int = 1_048_576) -> ConnectionManager:
         """Open a Realtime websocket (async context manager), with the official
         keyword arguments. ``websocket_connection_options`` go to websockets'
         ``connect`` (e.g. ``ping_interval``, ``max_size``). ``proxy`` as in
         :func:`connect`: from the environment by default, a URL, or ``None``;
-        ``websocket_connection_options={"proxy": ...}`` works too."""
-        url, headers = self._client._realtime_target(model, call_id, dict(extra_query or {}))
+        ``websocket_connection_options={"proxy": ...}`` works too.
+
+        Reconnecting, as the official client: only when ``on_reconnecting`` is given. When the
+        connection drops with a close code worth retrying (1001, 1005, 1006, 1011, 1012, 1013,
+        1015) while you iterate it (``async for``, ``dispatch_events``), it calls
+        ``on_reconnecting(ReconnectingEvent)`` before each of up to ``max_retries`` attempts
+        (delay ``initial_delay * 2**(attempt-1)``, at most ``max_delay``, times a 0.75-1 jitter);
+        the hook may return ``{"extra_query": ..., "extra_headers": ..., "abort": True}``.
+        Sends while reconnecting are queued (at most ``max_queue_size`` bytes) and go out on the
+        new connection; the retry budget resets once it delivers an event other than ``error``.
+        The new connection is a new session: configure it again on ``session.created``."""
+        return self._manager(model, call_id, extra_query, extra_headers, websocket_connection_options, proxy,
+                             on_reconnecting=on_reconnecting, max_retries=max_retries, initial_delay=initial_delay,
+                             max_delay=max_delay, max_queue_size=max_queue_size)
+
+    def _manager(self, model, call_id, extra_query, extra_headers, websocket_connection_options, proxy,
+                 path: str = "/realtime", **reconnect) -> ConnectionManager:
+        client = self._client
+        extra_query = dict(extra_query or {})
+        url, headers = client._realtime_target(model, call_id, extra_query, path)
         if self._generation == "beta":
             headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
         options = dict(websocket_connection_options or {})
         if proxy is not True:
             options["proxy"] = proxy
-        return ConnectionManager(url, _merge_headers(headers, extra_headers), self._generation, options,
-                                 auth=self._client._fresh_auth())
+        return ConnectionManager(url, headers, self._generation, options, auth=client._fresh_auth(),
+                                 url_for=lambda query: client._realtime_target(model, call_id, dict(query), path)[0],
+                                 extra_query=extra_query, extra_headers=extra_headers, **reconnect)
 
     @property
     def client_secrets(self) -> _ClientSecrets:
@@ -573,6 +910,38 @@ class _Realtime:
     @property
     def sessions(self) -> _BetaSessions:
         return _BetaSessions(self._client)
+
+    @property
+    def transcription_sessions(self) -> _TranscriptionSessions:
+        return _TranscriptionSessions(self._client)
+
+    @property
+    def translations(self) -> _Translations:
+        return _Translations(self._client)
+
+
+class _Translations:
+    """``client.realtime.translations``: the translation websocket and its client secrets."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    def connect(self, model: str, extra_query: dict | None = None, extra_headers: dict | None = None,
+                websocket_connection_options: dict | None = None, *,
+                proxy: str | Literal[True] | None = True,
+                on_reconnecting: Callable[[ReconnectingEvent], ReconnectingOverrides | None] | None = None,
+                max_retries: int = 5, initial_delay: float = 0.5, max_delay: float = 8.0,
+                max_queue_size: int = 1_048_576) -> ConnectionManager:
+        """Open a translation session (``/realtime/translations?model=...``); the connection has
+        ``session.update``, ``session.close`` and ``session.input_audio_buffer.append``."""
+        return _Realtime(self._client, "translation")._manager(
+            model, None, extra_query, extra_headers, websocket_connection_options, proxy,
+            path="/realtime/translations", on_reconnecting=on_reconnecting, max_retries=max_retries,
+            initial_delay=initial_delay, max_delay=max_delay, max_queue_size=max_queue_size)
+
+    @property
+    def client_secrets(self) -> _TranslationClientSecrets:
+        return _TranslationClientSecrets(self._client)
 
 
 class _Beta:
@@ -603,6 +972,50 @@ class _BetaSessions:
         return await self._client._post("/realtime/sessions", session, beta=True)
 
 
+def _body(fields: dict, extra_body: dict | None) -> dict:
+    """The request body: the given fields (None ones left out, as the official NOT_GIVEN), then extra_body."""
+    body = {k: v for k, v in fields.items() if v is not None}
+    body.update(extra_body or {})
+    return body
+
+
+class _TranscriptionSessions:
+    """Beta transcription sessions: ``POST /v1/realtime/transcription_sessions`` (an ephemeral key
+    for a transcription-only session), with the official keyword arguments."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def create(self, *, client_secret: dict | None = None, include: list[str] | None = None,
+                     input_audio_format: str | None = None, input_audio_noise_reduction: dict | None = None,
+                     input_audio_transcription: dict | None = None, modalities: list[str] | None = None,
+                     turn_detection: dict | None = None, extra_headers: dict | None = None,
+                     extra_query: dict | None = None, extra_body: dict | None = None,
+                     timeout: float | None = None) -> dict:
+        body = _body({"client_secret": client_secret, "include": include, "input_audio_format": input_audio_format,
+                      "input_audio_noise_reduction": input_audio_noise_reduction,
+                      "input_audio_transcription": input_audio_transcription, "modalities": modalities,
+                      "turn_detection": turn_detection}, extra_body)
+        # the official client sends this header on the beta REST calls
+        headers = _merge_headers({"OpenAI-Beta": "assistants=v2"}, extra_headers)
+        return await self._client._post("/realtime/transcription_sessions", body, headers=headers,
+                                        query=extra_query, timeout=timeout)
+
+
+class _TranslationClientSecrets:
+    """Translation ephemeral keys: ``POST /v1/realtime/translations/client_secrets``."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def create(self, *, session: dict, expires_after: dict | None = None, extra_headers: dict | None = None,
+                     extra_query: dict | None = None, extra_body: dict | None = None,
+                     timeout: float | None = None) -> dict:
+        body = _body({"session": session, "expires_after": expires_after}, extra_body)
+        return await self._client._post("/realtime/translations/client_secrets", body, headers=extra_headers,
+                                        query=extra_query, timeout=timeout)
+
+
 class AsyncOpenAI:
     """The realtime part of the official ``openai.AsyncOpenAI``, fast.
 
@@ -619,7 +1032,8 @@ class AsyncOpenAI:
         if not api_key:
             # As the official client: fail when built, not with a 401 that never happened.
             raise MissingCredentials("no API key: pass api_key= or set the OPENAI_API_KEY environment variable")
-        self._credentials = _Credentials({"Authorization": f"Bearer {api_key}"})
+        self._set_api_key(api_key)
+        self._closed = False
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.websocket_base_url = websocket_base_url
         self.organization = organization if organization is not None else os.environ.get("OPENAI_ORG_ID")
@@ -631,6 +1045,62 @@ class AsyncOpenAI:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} base_url={self.base_url!r}>"
+
+    def _set_api_key(self, api_key: str) -> None:
+        #: The key, as the official client exposes it (never in a repr or log).
+        self.api_key = api_key
+        self._credentials = _Credentials({"Authorization": f"Bearer {api_key}"})
+
+    # -- the official client's lifecycle and copies ---------------------------------------------
+    async def close(self) -> None:
+        """As the official ``close()``: the client holds no pooled connection (REST calls open
+        their own, websockets belong to their connection managers), so this only marks it closed."""
+        self._closed = True
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> AsyncOpenAI:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    _COPY_KEYWORDS = frozenset({"api_key", "organization", "project", "base_url", "websocket_base_url", "timeout",
+                                "default_headers", "set_default_headers"})
+
+    def copy(self, **changes) -> AsyncOpenAI:
+        """A new client with some options changed (the official ``copy``/``with_options``):
+        ``api_key``, ``organization``, ``project``, ``base_url``, ``websocket_base_url``,
+        ``timeout``, ``default_headers`` (merged over the current ones) or
+        ``set_default_headers`` (replacing them). Other official keywords (``http_client``,
+        ``max_retries``, ``default_query``...) raise TypeError: this client has no such option."""
+        unknown = sorted(set(changes) - self._COPY_KEYWORDS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.copy() does not support {', '.join(map(repr, unknown))} "
+                            f"(supported: {', '.join(sorted(self._COPY_KEYWORDS))})")
+        if changes.get("default_headers") is not None and changes.get("set_default_headers") is not None:
+            raise ValueError("the `default_headers` and `set_default_headers` arguments are mutually exclusive")
+        new = _copy.copy(self)
+        if changes.get("api_key") is not None:
+            new._set_api_key(changes["api_key"])
+        for name in ("organization", "project", "timeout"):
+            if changes.get(name) is not None:
+                setattr(new, name, changes[name])
+        if changes.get("base_url") is not None:
+            new.base_url = str(changes["base_url"]).rstrip("/")
+        if changes.get("websocket_base_url") is not None:
+            new.websocket_base_url = changes["websocket_base_url"]
+        if changes.get("set_default_headers") is not None:
+            new.default_headers = dict(changes["set_default_headers"])
+        else:
+            new.default_headers = {**self.default_headers, **(changes.get("default_headers") or {})}
+        new._closed = False
+        new.realtime = _Realtime(new, "ga")
+        new.beta = _Beta(new)
+        return new
+
+    with_options = copy
 
     def _headers(self) -> dict[str, str]:
         headers = self._credentials.headers()
@@ -644,24 +1114,28 @@ class AsyncOpenAI:
         """Credentials to fetch at each connect, when they can expire (None: static)."""
         return None
 
-    def _realtime_target(self, model, call_id, query: dict) -> tuple[str, dict[str, str]]:
-        base = self.websocket_base_url or _ws_url(self.base_url)
-        return _realtime_url(base, {"model": model, "call_id": call_id, **query}), self._headers()
+    def _realtime_target(self, model, call_id, query: dict, path: str = "/realtime") -> tuple[str, dict[str, str]]:
+        # http(s):// websocket_base_urls map to ws(s)://, as the official client does
+        base = _ws_url(self.websocket_base_url or self.base_url)
+        return _realtime_url(base, {"model": model, "call_id": call_id, **query}, path), self._headers()
 
-    async def _post(self, path: str, body: dict, beta: bool = False) -> dict:
+    async def _post(self, path: str, body: dict, beta: bool = False, *, headers: dict | None = None,
+                    query: dict | None = None, timeout: float | None = None) -> dict:
         """A JSON POST to the REST API (ephemeral keys), on a worker thread:
         two calls a session do not earn an HTTP client dependency."""
-        url = self.base_url + path
+        url = _with_query(self.base_url + path, dict(query or {}))
         auth = self._fresh_auth()
-        headers = _merge_headers(await auth() if auth else None, self._headers(),
-                                 {"Content-Type": "application/json"})
+        all_headers = _merge_headers(await auth() if auth else None, self._headers(),
+                                     {"Content-Type": "application/json"})
         if beta:
-            headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
-        request = urllib.request.Request(url, data=orjson.dumps(body), headers=headers, method="POST")
+            all_headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
+        all_headers = _merge_headers(all_headers, headers)
+        request = urllib.request.Request(url, data=orjson.dumps(body), headers=all_headers, method="POST")
+        timeout = self.timeout if timeout is None else timeout
 
         def call() -> dict:
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
                     return orjson.loads(response.read())
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
@@ -704,19 +1178,24 @@ class AsyncAzureOpenAI(AsyncOpenAI):
                          websocket_base_url=websocket_base_url, default_headers=default_headers,
                          timeout=timeout)
         self._credentials = _Credentials(credentials)
+        self.api_key = api_key or ""
         self.api_version = api_version
         self.azure_deployment = azure_deployment
 
-    def _realtime_target(self, model, call_id, query: dict) -> tuple[str, dict[str, str]]:
+    def _set_api_key(self, api_key: str) -> None:
+        self.api_key = api_key
+        self._credentials = _Credentials({"api-key": api_key})
+
+    def _realtime_target(self, model, call_id, query: dict, path: str = "/realtime") -> tuple[str, dict[str, str]]:
         deployment = self.azure_deployment or model
         if not deployment:
             raise ValueError("a model (deployment name) is required for Azure Realtime")
-        base = self.websocket_base_url or _ws_url(self.base_url)
+        base = _ws_url(self.websocket_base_url or self.base_url)
         if self._ga:
             params = {"model": deployment, "call_id": call_id, **query}
         else:
             params = {**query, "api-version": self.api_version, "deployment": deployment}
-        return _realtime_url(base, params), self._headers()
+        return _realtime_url(base, params, path), self._headers()
 
     def _fresh_auth(self):
         provider = self._token_provider

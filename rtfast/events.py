@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import sys
 import types
+import typing
 from operator import attrgetter
 
 import orjson
@@ -40,6 +41,7 @@ __all__ = [
     "parse_client",
     "dumps",
     "Model",
+    "FieldInfo",
     "Event",
     "ServerEvent",
     "ClientEvent",
@@ -78,11 +80,114 @@ class Model:
 
     __slots__ = ("_extra",)
     _fields: tuple[str, ...] = ()
+    _order: tuple[str, ...] = ()        # the official declaration order (model_dump's key order)
+    _known: frozenset = frozenset()
+    _kinds: dict[str, str] = {}         # field -> spec kind, for model_fields
     _key = attrgetter("_extra")
 
-    def to_dict(self) -> dict:
-        """The JSON object: fields that were set (in spec order, ``type`` first), then extra keys."""
+    def _to_dict(self) -> dict:
+        """The wire dict: set fields (``type`` first), then extra keys. Generated per class."""
         raise NotImplementedError
+
+    # -- the official models' serialisation API (pydantic's names and results; not the hot path) --
+
+    def to_dict(self, *, mode: str = "python", use_api_names: bool = True, exclude_unset: bool = True,
+                exclude_defaults: bool = False, exclude_none: bool = False, warnings: bool | str = True) -> dict:
+        """The JSON object, as the official model's ``to_dict()``: by default only the fields that
+        were set (explicit nulls included) and unknown keys. Keys are the API's (there are no aliases)."""
+        _check_mode(mode)
+        if exclude_unset is True and not exclude_defaults and not exclude_none:
+            return self._to_dict()      # the generated fast path: same keys and values
+        return self._dump(exclude_unset, exclude_defaults, exclude_none, None, None)
+
+    def to_json(self, *, indent: int | None = 2, use_api_names: bool = True, exclude_unset: bool = True,
+                exclude_defaults: bool = False, exclude_none: bool = False, warnings: bool | str = True) -> str:
+        """JSON text as the official ``to_json()`` writes it (indent 2, set fields only, by default)."""
+        return _json_text(self._dump(exclude_unset, exclude_defaults, exclude_none, None, None), indent, False)
+
+    def model_dump(self, *, mode: str = "python", include=None, exclude=None, by_alias: bool | None = None,
+                   exclude_unset: bool = False, exclude_defaults: bool = False, exclude_none: bool = False,
+                   warnings: bool | str = True, **unsupported) -> dict:
+        """pydantic's ``model_dump``: every field (unset ones as None) in the official order, then
+        unknown keys; ``include``/``exclude`` take sets or nested dicts of names (list indexes and
+        ``"__all__"`` for lists). Other pydantic keywords raise TypeError unless at their default."""
+        _check_mode(mode)
+        _check_unsupported("model_dump", unsupported)
+        return self._dump(exclude_unset, exclude_defaults, exclude_none, _norm(include), _norm(exclude))
+
+    def model_dump_json(self, *, indent: int | None = None, ensure_ascii: bool = False, include=None, exclude=None,
+                        by_alias: bool | None = None, exclude_unset: bool = False, exclude_defaults: bool = False,
+                        exclude_none: bool = False, warnings: bool | str = True, **unsupported) -> str:
+        """pydantic's ``model_dump_json`` (compact unless ``indent``), with ``model_dump``'s keywords."""
+        _check_unsupported("model_dump_json", unsupported)
+        data = self._dump(exclude_unset, exclude_defaults, exclude_none, _norm(include), _norm(exclude))
+        return _json_text(data, indent, ensure_ascii)
+
+    def model_copy(self, *, update: dict | None = None, deep: bool = False) -> Model:
+        """pydantic's ``model_copy``: a shallow (or ``deep``) copy; ``update`` values are set as given,
+        without checks (as pydantic does), and count as set; unknown keys become extra fields."""
+        new = object.__new__(type(self))
+        for name in self._fields:
+            value = getattr(self, name)
+            setattr(new, name, _deep(value) if deep else value)
+        extra = self._extra
+        new._extra = None if extra is None else (_deep(extra) if deep else dict(extra))
+        if update:
+            for key, value in update.items():
+                if key in self._known:
+                    setattr(new, key, value)
+                    if value is None:
+                        new._extra = {**(new._extra or {}), key: None}    # an explicit null is "set"
+                    elif new._extra is not None and key in new._extra:
+                        del new._extra[key]
+                else:
+                    new._extra = {**(new._extra or {}), key: value}
+            if isinstance(new, _Raw) is False and new._extra == {}:
+                new._extra = None
+        return new
+
+    def __copy__(self) -> Model:
+        return self.model_copy()
+
+    def __deepcopy__(self, memo: dict) -> Model:
+        return self.model_copy(deep=True)
+
+    @property
+    def model_fields_set(self) -> set[str]:
+        """Names of the fields that were set (explicit nulls included) and of unknown keys."""
+        extra = self._extra or {}
+        return {n for n in self._fields if getattr(self, n) is not None} | set(extra)
+
+    @property
+    def model_extra(self) -> dict | None:
+        """Unknown keys and their values (pydantic's ``model_extra``)."""
+        extra = self._extra or {}
+        return {k: v for k, v in extra.items() if k not in self._known}
+
+    def _dump(self, unset: bool, defaults: bool, none: bool, inc: dict | None, exc: dict | None) -> dict:
+        extra = self._extra
+        out = {}
+        for name in self._order:
+            sub_inc, sub_exc = _sub(inc, exc, name)
+            if sub_inc is _SKIP or sub_exc is _SKIP:
+                continue
+            v = getattr(self, name)
+            if v is None:
+                # every official default is None: exclude_defaults drops what exclude_none drops
+                if none or defaults or (unset and (extra is None or name not in extra)):
+                    continue
+                out[name] = None
+            else:
+                out[name] = _dv(v, unset, defaults, none, sub_inc, sub_exc)
+        if extra:
+            known = self._known
+            for k, v in extra.items():
+                if k in known or (v is None and none):
+                    continue
+                sub_inc, sub_exc = _sub(inc, exc, k)
+                if sub_inc is not _SKIP and sub_exc is not _SKIP:
+                    out[k] = _dv(v, unset, defaults, none, sub_inc, sub_exc)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> Model:
@@ -115,6 +220,68 @@ class Model:
         if self._extra:
             parts += [f"{k}={v!r}" for k, v in self._extra.items() if getattr(self, k, None) is None]
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+class FieldInfo:
+    """What ``model_fields`` maps each field name to: the basics of pydantic's ``FieldInfo``."""
+
+    __slots__ = ("annotation", "default", "alias", "kind", "_required")
+
+    def __init__(self, annotation, required: bool, kind: str) -> None:
+        self.annotation, self.default, self.alias, self.kind, self._required = annotation, None, None, kind, required
+
+    def is_required(self) -> bool:
+        return self._required
+
+    def __repr__(self) -> str:
+        return f"FieldInfo(annotation={self.annotation!r}, required={self._required})"
+
+
+class _ModelFields:
+    """``Model.model_fields`` on the class (as pydantic has it): name -> FieldInfo, official order."""
+
+    def __get__(self, obj, cls):
+        cached = cls.__dict__.get("_model_fields")
+        if cached is None:
+            cached = {name: _field_info(kind) for name, kind in cls._kinds.items()}
+            cls._model_fields = cached
+        return cached
+
+
+_SCALAR_TYPES = {"s": str, "i": int, "f": float, "b": bool, "a": object, "l": list, "d": dict}
+
+
+def _ref_type(ref: str):
+    if ref[0] == "@":
+        return _CLASSES[ref[1:]]
+    members = []
+
+    def walk(mapping):
+        for target in mapping.values():
+            if isinstance(target, str):
+                if _CLASSES[target] not in members:
+                    members.append(_CLASSES[target])
+            else:
+                walk(target[1])
+
+    walk(UNIONS[ref[1:]][1])
+    return typing.Union[tuple(members)] if len(members) > 1 else members[0]
+
+
+def _field_info(kind: str) -> FieldInfo:
+    f = _Field("", kind)
+    if f.const is not None:
+        return FieldInfo(typing.Literal[f.const], True, kind)
+    parts = [_SCALAR_TYPES[k] for k in f.scalars]
+    if f.dict_ref:
+        parts.append(_ref_type(f.dict_ref))
+    if f.list_ref:
+        parts.append(typing.List[_ref_type(f.list_ref)])  # noqa: UP006
+    annotation = typing.Union[tuple(parts)] if len(parts) > 1 else parts[0]
+    return FieldInfo(annotation if f.required else typing.Optional[annotation], f.required, kind)
+
+
+Model.model_fields = _ModelFields()
 
 
 class Event(Model):
@@ -152,8 +319,18 @@ class _Raw(Model):
     def type(self):
         return self._extra.get("type")
 
-    def to_dict(self) -> dict:
+    def _to_dict(self) -> dict:
         return {k: _td(v) for k, v in self._extra.items()}
+
+    def _dump(self, unset: bool, defaults: bool, none: bool, inc: dict | None, exc: dict | None) -> dict:
+        out = {}
+        for k, v in self._extra.items():
+            if v is None and none:
+                continue
+            sub_inc, sub_exc = _sub(inc, exc, k)
+            if sub_inc is not _SKIP and sub_exc is not _SKIP:
+                out[k] = _dv(v, unset, defaults, none, sub_inc, sub_exc)
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._extra!r})"
@@ -210,10 +387,106 @@ def _plist(parse, value: list, cls: str, field: str) -> list:
 
 def _td(v):
     if isinstance(v, Model):
-        return v.to_dict()
+        return v._to_dict()
     if type(v) is list:
         return [_td(x) for x in v]
     return v
+
+
+# -- model_dump machinery (cold path) -------------------------------------------------------------
+
+_SKIP = object()   # include/exclude: leave this key out
+_UNSUPPORTED = {"context": None, "exclude_computed_fields": False, "round_trip": False, "fallback": None,
+                "serialize_as_any": False}
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("python", "json"):
+        raise ValueError(f"mode must be 'python' or 'json', not {mode!r}")
+
+
+def _check_unsupported(method: str, kwargs: dict) -> None:
+    for key, value in kwargs.items():
+        if key not in _UNSUPPORTED:
+            raise TypeError(f"{method}() got an unexpected keyword argument {key!r}")
+        if value != _UNSUPPORTED[key]:
+            raise TypeError(f"{method}({key}=...) is not supported by rtfast events "
+                            f"(only the default {_UNSUPPORTED[key]!r}); the events are not pydantic models")
+
+
+def _norm(spec):
+    """include/exclude as pydantic takes them (a set, or a dict of name -> True/.../nested) -> dict."""
+    if spec is None:
+        return None
+    if isinstance(spec, (set, frozenset, list, tuple)):
+        return dict.fromkeys(spec, True)
+    if isinstance(spec, dict):
+        return {k: True if v is True or v is ... else _norm(v) for k, v in spec.items()}
+    raise TypeError(f"include/exclude must be a set or a dict, not {type(spec).__name__}")
+
+
+def _sub(inc: dict | None, exc: dict | None, key) -> tuple:
+    """(nested include, nested exclude) for one key, or _SKIP where the key is left out."""
+    if inc is None:
+        sub_inc = None
+    else:
+        sub_inc = inc.get(key, inc.get("__all__", _SKIP))
+        if sub_inc is True:
+            sub_inc = None
+    if exc is None:
+        sub_exc = None
+    else:
+        sub_exc = exc.get(key, exc.get("__all__"))
+        if sub_exc is True:
+            sub_exc = _SKIP
+    return sub_inc, sub_exc
+
+
+def _dv(v, unset: bool, defaults: bool, none: bool, inc, exc):
+    if isinstance(v, Model):
+        return v._dump(unset, defaults, none, inc, exc)
+    t = type(v)
+    if t is list:
+        if inc is None and exc is None:
+            return [_dv(x, unset, defaults, none, None, None) for x in v]
+        out = []
+        for i, x in enumerate(v):
+            sub_inc, sub_exc = _sub(inc, exc, i)
+            if sub_inc is not _SKIP and sub_exc is not _SKIP:
+                out.append(_dv(x, unset, defaults, none, sub_inc, sub_exc))
+        return out
+    if t is dict:
+        out = {}
+        for k, x in v.items():
+            sub_inc, sub_exc = _sub(inc, exc, k)
+            if sub_inc is not _SKIP and sub_exc is not _SKIP:
+                out[k] = _dv(x, unset, defaults, none, sub_inc, sub_exc)
+        return out
+    return v
+
+
+def _deep(v):
+    if isinstance(v, Model):
+        return v.model_copy(deep=True)
+    t = type(v)
+    if t is list:
+        return [_deep(x) for x in v]
+    if t is dict:
+        return {k: _deep(x) for k, x in v.items()}
+    return v
+
+
+def _json_text(data: dict, indent: int | None, ensure_ascii: bool) -> str:
+    """JSON as pydantic writes it: compact separators, or ``indent`` spaces with ": "."""
+    if not ensure_ascii:
+        if indent is None:
+            return orjson.dumps(data).decode()
+        if indent == 2:
+            return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    import json
+
+    return json.dumps(data, indent=indent, ensure_ascii=ensure_ascii,
+                      separators=(",", ":") if indent is None else (",", ": "))
 
 
 def _merge(out: dict, extra: dict) -> dict:
@@ -426,9 +699,8 @@ def _install(key: str) -> type:
     exec(code, _NS, scratch)
     # definitions land in scratch; their globals are _NS, where other classes' parsers resolve
     init, todict, parser = scratch[f"_init_{ident}"], scratch[f"_todict_{ident}"], scratch[f"_p_{ident}"]
-    init.__qualname__, todict.__qualname__ = f"{cls.__name__}.__init__", f"{cls.__name__}.to_dict"
-    todict.__doc__ = Model.to_dict.__doc__
-    cls.__init__, cls.to_dict, cls._parse = init, todict, staticmethod(parser)
+    init.__qualname__, todict.__qualname__ = f"{cls.__name__}.__init__", f"{cls.__name__}._to_dict"
+    cls.__init__, cls._to_dict, cls._parse = init, todict, staticmethod(parser)
     _NS[f"_p_{ident}"] = parser
     if f"_q_{ident}" in scratch:
         _NS[f"_q_{ident}"] = scratch[f"_q_{ident}"]
@@ -444,12 +716,12 @@ def _stubs(key: str) -> None:
     def __init__(self, **kwargs):
         _install(key).__init__(self, **kwargs)
 
-    def to_dict(self):
-        return _install(key).to_dict(self)
+    def _to_dict(self):
+        return _install(key)._to_dict(self)
 
     parse._stub = True
     cls = _CLASSES[key]
-    cls._parse, cls.__init__, cls.to_dict = staticmethod(parse), __init__, to_dict
+    cls._parse, cls.__init__, cls._to_dict = staticmethod(parse), __init__, _to_dict
     _NS["_p_" + _ident(key)] = parse
 
 
@@ -466,6 +738,9 @@ def _build() -> None:
                         "official ``openai`` package (added by tools/gen_events.py)." if origin.startswith("+")
                         else f"``{origin}`` of the official ``openai`` package."),
             "_fields": names,
+            "_order": tuple(spec),
+            "_known": frozenset(spec),
+            "_kinds": spec,
             "_key": attrgetter(*names, "_extra"),
         }
         if side is not None:
@@ -598,14 +873,14 @@ def parse_client(data: bytes | bytearray | memoryview | str, *, generation: str 
 
 def _default(obj):
     if isinstance(obj, Model):
-        return obj.to_dict()
+        return obj._to_dict()
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
 def dumps(event: Model | dict) -> bytes:
     """Compact UTF-8 JSON of an event (or a dict, which may hold event objects): only set fields."""
     if isinstance(event, Model):
-        event = event.to_dict()
+        event = event._to_dict()
     return orjson.dumps(event, default=_default)
 
 
