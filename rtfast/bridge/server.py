@@ -463,9 +463,10 @@ class BridgeServer:
             del self.active[call_id]
             self._pacing.discard(io)
             if how is None:
-                how = ("error" if io.failure is not None else io.call.ended or
-                       ("application" if io.app is not None and io.app.closing else
-                        "shutdown" if self._closing else "realtime_closed"))
+                # How it ended, for rtfast_calls_total: the server closing cuts it
+                # (the carrier then sees its socket close, which is not the caller's doing).
+                how = ("shutdown" if self._closing else "error" if io.failure is not None else io.call.ended or
+                       ("application" if io.app is not None and io.app.closing else "realtime_closed"))
             self.ops.call_ended(io, how)
             self._maybe_idle()
         summary["call"] = call_id
@@ -566,7 +567,7 @@ class BridgeServer:
         return True
 
     async def close(self) -> None:
-        self._closing = True
+        self._closing = True                        # the calls still in progress are cut
         if self.control is not None:
             await self.control.aclose()
         if self._pacer is not None:
