@@ -537,6 +537,7 @@ class BridgeServer:
                                              ping_interval=self.ping_interval, logger=ws_log,
                                              keep_handshake=False)
         self._pacer = asyncio.create_task(self._pace())
+        self._stopped = asyncio.get_running_loop().create_future()
         self.port = self._server.sockets[0].getsockname()[1]
         self.url = f"ws://{self.host}:{self.port}/"
         return self
@@ -588,8 +589,6 @@ class BridgeServer:
 
     async def serve_forever(self) -> None:
         """Until :meth:`close` (a drain stops listening, not this)."""
-        if self._stopped is None:
-            self._stopped = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._stopped)
 
 
