@@ -9,7 +9,8 @@ The hot path pays nothing new per frame beyond what :class:`rtfast.bridge.Call`
 already counts in plain integers: a scrape reads those integers (live calls)
 and the sums kept for finished calls, and only then builds Prometheus metric
 families through ``prometheus_client``. The time a carrier frame spends in the
-bridge is sampled (one frame in ``FRAME_SAMPLE``) into plain bucket counters.
+bridge is sampled (the server times one frame per 10 ms pacer tick, from each
+call in turn) into plain bucket counters.
 
 Everything a scrape reports comes from :meth:`Ops.snapshot`, a dict of plain
 numbers, and :func:`merge` sums several of them: a process group (``--workers``)
@@ -28,14 +29,10 @@ import orjson
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-__all__ = ["Ops", "FrameTimes", "merge", "JsonFormatter", "OPS_PATHS", "FRAME_SAMPLE_MASK"]
+__all__ = ["Ops", "FrameTimes", "merge", "JsonFormatter", "OPS_PATHS"]
 
 #: Paths answered as plain HTTP on the carrier port (never upgraded).
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
-#: One carrier frame in FRAME_SAMPLE_MASK + 1 (128) is timed: two clock reads and a
-#: bisect every 2.56 s of a Twilio call, one integer test on the other frames.
-FRAME_SAMPLE_MASK = 127
 
 # Upper bounds of the frame-time histogram, nanoseconds (5 µs .. 50 ms).
 _FRAME_BOUNDS_NS = (5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000,
@@ -232,8 +229,8 @@ class Collector:
         acc += s["frame_time_counts"][-1]
         buckets.append(("+Inf", acc))
         yield HistogramMetricFamily("rtfast_carrier_frame_seconds", "Time a carrier frame spends in the bridge, "
-                                    f"from its message to the realtime write (1 frame in {FRAME_SAMPLE_MASK + 1} "
-                                    "timed).", buckets=buckets, sum_value=s["frame_time_sum_ns"] / 1e9)
+                                    "from its message to the realtime write (sampled: up to 100 frames a "
+                                    "second, calls in turn).", buckets=buckets, sum_value=s["frame_time_sum_ns"] / 1e9)
 
 
 # -- logs -----------------------------------------------------------------------------------------
@@ -255,5 +252,6 @@ class JsonFormatter(logging.Formatter):
 
 
 def quiet_probes(record: logging.LogRecord) -> bool:
-    """A logging filter: drop websockets' line for each 200 answered to a probe or scrape."""
-    return not (record.msg == "HTTP response sent (%d %s)" and record.args and record.args[0] == 200)
+    """A logging filter: drop websockets' line for each probe or scrape answered
+    (200) and each call refused at the limit (503: the bridge logs those itself, a line per interval)."""
+    return not (record.msg == "HTTP response sent (%d %s)" and record.args and record.args[0] in (200, 503))

@@ -35,7 +35,7 @@ from rtfast.bridge import carriers
 from rtfast.bridge.app import Agent, Request
 from rtfast.bridge.call import BargeIn, Call
 from rtfast.bridge.carriers import Dtmf, Start
-from rtfast.bridge.ops import FRAME_SAMPLE_MASK, OPS_PATHS, Ops
+from rtfast.bridge.ops import OPS_PATHS, Ops
 from rtfast.bridge.runner import AgentCall
 from rtfast.client import MAX_MESSAGE, AsyncOpenAI, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
@@ -225,20 +225,10 @@ class _CallIO:
             self.fail(exc)
 
     def from_carrier(self, frame: bytes, binary: bool) -> None:
-        call = self.call
-        if call.frames_from_carrier & FRAME_SAMPLE_MASK != FRAME_SAMPLE_MASK:
-            try:
-                self.act(call.from_carrier(frame, binary and self.binary_carrier))
-            except Exception as exc:
-                self.fail(exc)
-            return
-        # One frame in FRAME_SAMPLE_MASK + 1: time it for the frame-time histogram.
-        t0 = _perf_ns()
         try:
-            self.act(call.from_carrier(frame, binary and self.binary_carrier))
+            self.act(self.call.from_carrier(frame, binary and self.binary_carrier))
         except Exception as exc:
             self.fail(exc)
-        self.server.ops.frame_times.observe(_perf_ns() - t0)
 
     def carrier_closed(self, code: int, reason: str) -> None:
         try:
@@ -381,6 +371,8 @@ class BridgeServer:
         self._idle: asyncio.Future | None = None      # resolved when a drain's last call ends
         self._stopped: asyncio.Future | None = None   # resolved by close(): serve_forever returns
         self._closing = False
+        self._refused_quiet, self._refused_log_at = 0, 0.0
+        self._sample_queue: list = []     # calls in turn for the frame-time sample, newest last
 
     @property
     def draining(self) -> bool:
@@ -430,7 +422,14 @@ class BridgeServer:
     def _admit(self, connection):
         why = self.ops.refusal()
         if why is not None:
-            log.warning("refused a carrier connection: %s", why)
+            # A carrier retrying hard at the limit must not flood the log: a line per interval.
+            self._refused_quiet += 1
+            now = time.monotonic()
+            if now >= self._refused_log_at:
+                log.warning("refused %d carrier connection%s with 503: %s", self._refused_quiet,
+                            "s" if self._refused_quiet > 1 else "", why)
+                self._refused_quiet = 0
+                self._refused_log_at = now + self.bad_frame_log_interval
             return self.ops.refuse(why)
         # Holds a place from now until its call starts (or the handshake fails).
         self._admitting.add(connection)
@@ -503,6 +502,7 @@ class BridgeServer:
             now = _now_ms()
             if loop.time() > next_at + period:
                 self._late(now)
+            self._sample_frame()
             for io in list(pacing):
                 due = io.call.wake_at(now)
                 if due is None:
@@ -511,6 +511,30 @@ class BridgeServer:
                     io.pace(now)
             if loop.time() > next_at + period:           # fell behind (a stall): do not burst to catch up
                 next_at = loop.time()
+
+    def _sample_frame(self) -> None:
+        """Time the next carrier frame of one call (a call in turn, once per tick).
+
+        The call's handler is swapped for a timing one that swaps itself back,
+        so the frames not sampled run exactly as before: no test per frame."""
+        queue = self._sample_queue
+        if not queue:
+            if not self.active:
+                return
+            queue.extend(self.active.values())        # a pass over the calls, one per tick
+        io = queue.pop()
+        ws, plain = io.ws, io.from_carrier
+        if ws.state != OPEN or ws.on_message != plain:
+            return                                      # ended, or not started: skip it
+        observe = self.ops.frame_times.observe
+
+        def timed(frame, binary) -> None:
+            ws.on_message = plain
+            t0 = _perf_ns()
+            plain(frame, binary)
+            observe(_perf_ns() - t0)
+
+        ws.on_message = timed
 
     def _late(self, now: float) -> None:
         # The pacer woke more than a tick late (a stall: GC, a slow handler, CPU
