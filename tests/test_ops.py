@@ -236,10 +236,11 @@ async def test_a_late_pacer_counts_stalls_and_underruns():
             await call.wait_for(lambda: call.played_ms >= 200)
             io = next(iter(bridge.active.values()))
             await settle(lambda: io.call.buffered_ms >= 1000)          # the reply waits in the bridge
-            assert bridge.ops.underruns == 0
+            # A loaded machine may have made some already: count from here.
+            stalls, underruns = bridge.ops.pacer_stalls, bridge.ops.underruns
             time.sleep(0.3)                                            # the event loop stalls 300 ms
-            await settle(lambda: bridge.ops.pacer_stalls >= 1)
-            assert bridge.ops.underruns >= 1
+            await settle(lambda: bridge.ops.pacer_stalls > stalls)
+            assert bridge.ops.underruns == underruns + 1               # the one call with audio waiting
             await call.hang_up()
 
 
