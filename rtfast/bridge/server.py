@@ -21,6 +21,7 @@ import hmac
 import itertools
 import logging
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from rtfast.bridge import carriers
 from rtfast.bridge.app import Agent, Request
 from rtfast.bridge.call import BargeIn, Call
 from rtfast.bridge.carriers import Dtmf, Start
+from rtfast.bridge.ops import OPS_PATHS, Ops
 from rtfast.bridge.runner import AgentCall
 from rtfast.client import MAX_MESSAGE, AsyncOpenAI, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
@@ -57,6 +59,9 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str] | None = 
 
 def _now_ms() -> float:
     return time.monotonic() * 1000.0
+
+
+_perf_ns = time.perf_counter_ns
 
 
 class _CallIO:
@@ -304,6 +309,11 @@ class BridgeServer:
     when given, receives every one as its call ends. ``realtime_open_timeout``
     bounds the opening of each call's realtime connection (seconds); what the
     carrier sends meanwhile is held up to ``max_held`` bytes.
+
+    Operations (rtfast.bridge.ops): plain HTTP ``GET /healthz``, ``/readyz``
+    and ``/metrics`` answer on the same port; ``max_calls`` caps the calls
+    admitted at once (beyond it an upgrade gets HTTP 503); :meth:`drain`
+    stops accepting and waits for the calls in progress to end.
     """
 
     def __init__(self, *, carrier: str = "twilio", host: str = "127.0.0.1", port: int = 0,
@@ -311,7 +321,7 @@ class BridgeServer:
                  generation: str = "ga", twilio_auth_token: str | None = None, public_url: str | None = None,
                  trust_host_header: bool = False, gc_freeze: bool = True, summaries_kept: int = 1000,
                  on_summary: Callable[[dict], Any] | None = None, realtime_open_timeout: float = 10.0,
-                 agent: Agent | None = None, control: Any = "env",
+                 agent: Agent | None = None, control: Any = "env", max_calls: int | None = None,
                  **call_options: Any) -> None:
         carriers.codec(carrier)   # fail early on an unknown carrier
         if twilio_auth_token and not public_url and not trust_host_header:
@@ -354,6 +364,19 @@ class BridgeServer:
 
             control = control_for(carrier) if agent is not None else None
         self.control = control
+        # Upgraded connections whose call has not started yet: they hold a place against max_calls.
+        self._admitting: set = set()
+        self.ops = Ops(max_calls=max_calls, live=self.active.values,
+                       admitted=lambda: len(self.active) + len(self._admitting))
+        self._idle: asyncio.Future | None = None      # resolved when a drain's last call ends
+        self._stopped: asyncio.Future | None = None   # resolved by close(): serve_forever returns
+        self._closing = False
+        self._refused_quiet, self._refused_log_at = 0, 0.0
+        self._sample_queue: list = []     # calls in turn for the frame-time sample, newest last
+
+    @property
+    def draining(self) -> bool:
+        return self.ops.draining
 
     def __repr__(self) -> str:
         return f"<BridgeServer {self.carrier} {getattr(self, 'url', '')}>"
@@ -376,13 +399,16 @@ class BridgeServer:
                                        logger=ws_log, keep_handshake=False)
 
     def _check_request(self, connection, request):
+        path = request.path.partition("?")[0]
+        if path in OPS_PATHS:
+            return self.ops.answer(path)              # plain HTTP on the carrier port: probes, scrapes
         if self.agent is not None:
             # The handshake is dropped once open; the agent's setup still wants the request.
             path, _, qs = request.path.partition("?")
             connection.app_request = Request(path, {k: v[0] for k, v in parse_qs(qs).items()}, request.headers,
                                              connection.remote_address)
         if self._twilio_token is None:
-            return None
+            return self._admit(connection)
         # Twilio signs the exact URL it was given for the stream.
         url = self.public_url or f"wss://{request.headers.get('Host', '')}{request.path}"
         given = request.headers.get_all("X-Twilio-Signature")
@@ -391,12 +417,39 @@ class BridgeServer:
                                                       twilio_signature(self._twilio_token, url).encode()):
             log.warning("refused a carrier connection: bad X-Twilio-Signature for %s", request.path.split("?")[0])
             return Response(403, "Forbidden", Headers([("Content-Type", "text/plain")]), b"bad signature\n")
+        return self._admit(connection)
+
+    def _admit(self, connection):
+        why = self.ops.refusal()
+        if why is not None:
+            # A carrier retrying hard at the limit must not flood the log: a line per interval.
+            self._refused_quiet += 1
+            now = time.monotonic()
+            if now >= self._refused_log_at:
+                log.warning("refused %d carrier connection%s with 503: %s", self._refused_quiet,
+                            "s" if self._refused_quiet > 1 else "", why)
+                self._refused_quiet = 0
+                self._refused_log_at = now + self.bad_frame_log_interval
+            return self.ops.refuse(why)
+        # Holds a place from now until its call starts (or the handshake fails).
+        self._admitting.add(connection)
+        connection.closed.add_done_callback(lambda _: self._left(connection))
         return None
+
+    def _left(self, connection) -> None:
+        self._admitting.discard(connection)
+        self._maybe_idle()
+
+    def _maybe_idle(self) -> None:
+        if self._idle is not None and not self._idle.done() and not self.active and not self._admitting:
+            self._idle.set_result(None)
 
     async def _handle(self, ws) -> None:
         call_id = f"call-{next(self._ids)}"
         io = _CallIO(self, ws, call_id)
         self.active[call_id] = io
+        self._admitting.discard(ws)
+        how = None
         io.log.info("call %s: carrier connected from %s", call_id, ws.remote_address[0] if ws.remote_address else "?")
         try:
             summary = await io.run()
@@ -404,9 +457,17 @@ class BridgeServer:
             io.log.error("call %s: realtime connection failed: %s: %s", call_id, type(exc).__name__, exc)
             summary = io.call.summary()
             summary["error"] = f"{type(exc).__name__}: {exc}"
+            how = "realtime_failed"
         finally:
             del self.active[call_id]
             self._pacing.discard(io)
+            if how is None:
+                # How it ended, for rtfast_calls_total: the server closing cuts it
+                # (the carrier then sees its socket close, which is not the caller's doing).
+                how = ("shutdown" if self._closing else "error" if io.failure is not None else io.call.ended or
+                       ("application" if io.app is not None and io.app.closing else "realtime_closed"))
+            self.ops.call_ended(io, how)
+            self._maybe_idle()
         summary["call"] = call_id
         self.summaries.append(summary)
         # duration_ms is the call's whole duration; audio each way is what was
@@ -439,6 +500,9 @@ class BridgeServer:
             next_at += period
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             now = _now_ms()
+            if loop.time() > next_at + period:
+                self._late(now)
+            self._sample_frame()
             for io in list(pacing):
                 due = io.call.wake_at(now)
                 if due is None:
@@ -447,6 +511,42 @@ class BridgeServer:
                     io.pace(now)
             if loop.time() > next_at + period:           # fell behind (a stall): do not burst to catch up
                 next_at = loop.time()
+
+    def _sample_frame(self) -> None:
+        """Time the next carrier frame of one call (a call in turn, once per tick).
+
+        The call's handler is swapped for a timing one that swaps itself back,
+        so the frames not sampled run exactly as before: no test per frame."""
+        queue = self._sample_queue
+        if not queue:
+            if not self.active:
+                return
+            queue.extend(self.active.values())        # a pass over the calls, one per tick
+        io = queue.pop()
+        ws, plain = io.ws, io.from_carrier
+        if ws.state != OPEN or ws.on_message != plain:
+            return                                      # ended, or not started: skip it
+        observe = self.ops.frame_times.observe
+
+        def timed(frame, binary) -> None:
+            ws.on_message = plain
+            t0 = _perf_ns()
+            plain(frame, binary)
+            observe(_perf_ns() - t0)
+
+        ws.on_message = timed
+
+    def _late(self, now: float) -> None:
+        # The pacer woke more than a tick late (a stall: GC, a slow handler, CPU
+        # starved). Rare, so here it can afford to look at each call with audio
+        # waiting: one whose playback already ran dry is an underrun the caller hears.
+        ops = self.ops
+        ops.pacer_stalls += 1
+        for io in self._pacing:
+            call = io.call
+            if call.playing_until > float("-inf") and call.playing_until < now \
+                    and call.buffered_ms >= max(call.chunk_ms, call.startup_buffer_ms):
+                ops.underruns += 1
 
     async def start(self) -> BridgeServer:
         if self.gc_freeze:
@@ -461,11 +561,38 @@ class BridgeServer:
                                              ping_interval=self.ping_interval, logger=ws_log,
                                              keep_handshake=False)
         self._pacer = asyncio.create_task(self._pace())
+        self._stopped = asyncio.get_running_loop().create_future()
         self.port = self._server.sockets[0].getsockname()[1]
         self.url = f"ws://{self.host}:{self.port}/"
         return self
 
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Stop taking calls and wait for those in progress to end.
+
+        At once: ``/readyz`` answers 503 and the listening socket closes (new
+        connections are refused; an upgrade already on its way gets 503).
+        Returns True when the last call ended, False when ``timeout`` seconds
+        passed first (the calls still in progress are left to :meth:`close`).
+        """
+        self.ops.draining = True
+        if self._server is not None and self._server.server is not None:
+            self._server.server.close()           # stop listening; accepted connections go on
+        loop = asyncio.get_running_loop()
+        if self._idle is None or self._idle.done():
+            self._idle = loop.create_future()
+        self._maybe_idle()
+        log.info("draining: %d calls in progress, waiting up to %s s", len(self.active),
+                 "forever" if timeout is None else f"{timeout:g}")
+        try:
+            await asyncio.wait_for(asyncio.shield(self._idle), timeout)
+        except asyncio.TimeoutError:                 # builtin TimeoutError from 3.11 on
+            log.warning("drain timeout: %d calls still in progress", len(self.active))
+            return False
+        log.info("drained: no call in progress")
+        return True
+
     async def close(self) -> None:
+        self._closing = True                        # the calls still in progress are cut
         if self.control is not None:
             await self.control.aclose()
         if self._pacer is not None:
@@ -475,6 +602,8 @@ class BridgeServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
 
     async def __aenter__(self) -> BridgeServer:
         return await self.start()
@@ -483,7 +612,8 @@ class BridgeServer:
         await self.close()
 
     async def serve_forever(self) -> None:
-        await self._server.serve_forever()
+        """Until :meth:`close` (a drain stops listening, not this)."""
+        await asyncio.shield(self._stopped)
 
 
 BRIDGE_DESCRIPTION = """\
@@ -530,7 +660,81 @@ def build_parser():
                         "importable module or a .py file, e.g. myagent:agent or examples/phone_agent.py:agent")
     parser.add_argument("--record", metavar="DIR",
                         help="write a stereo WAV and a JSONL transcript of every call here (needs no --app)")
+    ops = parser.add_argument_group("operations", "GET /healthz, /readyz and /metrics answer plain HTTP on the "
+                                    "--listen port (see docs/deploying.md)")
+    ops.add_argument("--max-calls", type=_positive_int, metavar="N",
+                     help="calls at once; beyond it the upgrade is refused with HTTP 503 and /readyz "
+                     "answers 503 (default: no limit)")
+    ops.add_argument("--drain-timeout", type=float, default=3600.0, metavar="SECONDS",
+                     help="on SIGTERM: stop taking calls, let those in progress finish, and exit when the last "
+                     "ends or after this long; a second SIGTERM or a SIGINT ends at once")
+    ops.add_argument("--log-format", choices=["human", "json"], default="human",
+                     help="json: one object per line (time, level, logger, message, call)")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"wants a whole number of calls, at least 1, not {text!r}")
+    return n
+
+
+def _setup_logging(log_format: str) -> None:
+    from rtfast.bridge.ops import JsonFormatter, quiet_probes
+
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.addFilter(quiet_probes)         # a probe every few seconds is not news
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+async def serve_until_signalled(server: BridgeServer, drain_timeout: float | None) -> str:
+    """Serve until a signal: SIGTERM drains (then returns), a second SIGTERM or a
+    SIGINT returns at once. Returns what ended it ("drained", "drain timeout",
+    "SIGINT", "SIGTERM"); the caller closes the server (cutting what remains)."""
+    loop = asyncio.get_running_loop()
+    stop: asyncio.Future = loop.create_future()
+    drainer: list = []
+
+    def drained(task: asyncio.Task) -> None:
+        if not stop.done() and not task.cancelled():
+            stop.set_result("drained" if task.result() else "drain timeout")
+
+    def on_signal(name: str) -> None:
+        if stop.done():
+            return
+        if name == "SIGTERM" and not drainer:
+            log.info("SIGTERM: draining (%d calls in progress); a second SIGTERM or SIGINT ends at once",
+                     len(server.active))
+            task = loop.create_task(server.drain(drain_timeout))
+            task.add_done_callback(drained)
+            drainer.append(task)
+        else:
+            stop.set_result(name)
+
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig.name)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):      # not on this platform: SIGINT stays KeyboardInterrupt
+            pass
+    try:
+        return await stop
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        for task in drainer:
+            task.cancel()
 
 
 def load_agent(spec: str) -> Agent:
@@ -600,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         agent = agent or Agent(args.instructions)
         agent.record = args.record
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _setup_logging(args.log_format)
     logging.getLogger("websockets.server").setLevel(logging.WARNING)   # the embedded server's chatter
 
     async def run() -> None:
@@ -617,10 +821,12 @@ def main(argv: list[str] | None = None) -> int:
             server = BridgeServer(carrier=args.carrier, host=host, port=int(port), realtime_url=url,
                                   model=args.model, mode=args.mode, instructions=args.instructions,
                                   voice=args.voice, twilio_auth_token=token, public_url=args.public_url,
-                                  trust_host_header=args.trust_host_header, agent=agent)
+                                  trust_host_header=args.trust_host_header, agent=agent, max_calls=args.max_calls)
             async with server:
                 print(f"rtfast bridge ({args.carrier}) listening on {server.url}", flush=True)
-                await server.serve_forever()
+                how = await serve_until_signalled(server, args.drain_timeout)
+                if server.active:
+                    log.warning("%s: ending %d calls in progress", how, len(server.active))
         finally:
             if embedded is not None:
                 await embedded.close()
