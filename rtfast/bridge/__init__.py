@@ -9,6 +9,7 @@ Its parts, from the bytes up:
 - :mod:`rtfast.bridge.control`: hang-up and transfer through each carrier's REST API;
 - :mod:`rtfast.bridge.recording`: opt-in per-call WAV and JSONL;
 - :mod:`rtfast.bridge.runner`: the asyncio side of an agent's call (handlers, reconnects);
+- :mod:`rtfast.bridge.ops`: admission, readiness, drain, metrics, JSON logs;
 - :mod:`rtfast.bridge.server`: :class:`BridgeServer`, the asyncio layer that moves bytes.
 """
 
