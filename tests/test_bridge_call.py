@@ -431,3 +431,91 @@ def test_a_call_of_hours_keeps_bounded_state_and_barge_in_still_works():
     a = call.from_realtime(SPEECH_STARTED, now_ms=now + 50)
     (b,) = [e for e in a.events if isinstance(e, BargeIn)]
     assert (b.item_id, b.action, b.audio_end_ms) == ("item_last", "truncate", 40)
+
+
+# -- the per-call summary -------------------------------------------------------------------------
+
+TWILIO_CONNECTED = b'{"event": "connected", "protocol": "Call", "version": "1.0.0"}'
+
+
+def bad_delta(item="item_2", rid="resp_2"):
+    return orjson.dumps({"type": "response.output_audio.delta", "event_id": "e", "response_id": rid,
+                         "item_id": item, "output_index": 0, "content_index": 0, "delta": "AA!A"})
+
+
+def test_summary_counts_every_frame_and_byte_and_times_the_whole_call():
+    call = Call(TwilioCodec(), startup_buffer_ms=0, lead_ms=100)
+    call.session_update()                                          # to realtime: 1
+    call.from_carrier(TWILIO_CONNECTED, now_ms=1000)               # the call starts
+    call.from_carrier(TWILIO_START, now_ms=1020)
+    call.from_realtime(session_updated(), now_ms=1100)
+    for _ in range(5):                                             # 100 ms of caller audio: 5 appends
+        call.from_carrier(TWILIO_MEDIA)
+    call.from_realtime(response_created(), now_ms=1200)
+    sent = call.from_realtime(delta(ULAW * 10), now_ms=1200).to_carrier   # 5 chunks + 5 marks (lead)
+    assert len(sent) == 10
+    echo(call, marks(sent)[:3])
+    a = call.from_realtime(SPEECH_STARTED, now_ms=1260)            # clear; cancel + truncate
+    assert len(a.to_carrier) == 1 and len(a.to_realtime) == 2
+    echo(call, marks(sent)[3:])                                    # flushed back by the clear: stale
+    call.from_realtime(delta(ULAW * 2), now_ms=1300)               # late delta of the cut response
+    call.from_carrier(b'{"event":"media","media":{"payload":"!!!!"}}')     # error 1
+    call.from_realtime(b'{"type":')                                         # error 2
+    call.from_realtime(response_created("resp_2"), now_ms=1400)
+    call.from_realtime(bad_delta(), now_ms=1400)                            # error 3
+    assert call.summary()["duration_ms"] == 400                    # while the call goes on: to the latest clock
+    assert call.summary(now_ms=5000)["duration_ms"] == 4000        # or to now
+    call.from_carrier(TWILIO_STOP, now_ms=11020)                   # the call ends 10.02 s after it started
+    call.tick(12000)                                               # the clock goes on; the call does not
+    assert call.summary() == {
+        "carrier": "twilio", "mode": "passthrough", "carrier_format": "pcmu/8000",
+        "frames_from_carrier": 2 + 5 + 5 + 1 + 1, "frames_to_carrier": 10 + 1,
+        "frames_from_realtime": 1 + 2 + 1 + 1 + 1 + 2, "frames_to_realtime": 1 + 5 + 2,
+        "audio_bytes_in": 800, "audio_bytes_out": 800,
+        "barge_ins": 1, "late_deltas": 1, "stale_marks": 2, "errors": 3, "ended": "stop",
+        "duration_ms": 10020, "audio_ms_from_carrier": 100, "audio_ms_to_carrier": 100,
+    }
+    assert call.summary(now_ms=99_999)["duration_ms"] == 10020     # an ended call's duration is fixed
+
+
+def test_summary_of_a_transcoded_pcm16_call_counts_audio_in_the_carriers_format():
+    # Vonage: PCM16 16 kHz (32 bytes per ms) each way; the call ends when the socket closes.
+    call = Call(VonageCodec(), startup_buffer_ms=0, lead_ms=100)
+    call.session_update()
+    call.from_carrier(VONAGE_CONNECTED, now_ms=500)
+    for _ in range(3):
+        call.from_carrier(bytes(640), binary=True)                 # 3 x 20 ms in
+    call.from_realtime(session_updated("audio/pcm"), now_ms=600)
+    call.from_realtime(response_created(), now_ms=600)
+    out = call.from_realtime(delta(bytes(960 * 4)), now_ms=600).to_carrier     # 80 ms at 24 kHz
+    out += call.from_realtime(audio_done(), now_ms=610).to_carrier
+    out += call.tick(700).to_carrier
+    chunks = [f for f in out if type(f) is tuple]
+    assert call.carrier_closed(now_ms=3500).hangup
+    s = call.summary()
+    assert s["audio_bytes_in"] == 3 * 640 and s["audio_ms_from_carrier"] == 60
+    assert s["audio_bytes_out"] == 640 * len(chunks) and s["audio_ms_to_carrier"] == 20 * len(chunks)
+    assert len(chunks) == 4
+    assert (s["carrier"], s["mode"], s["carrier_format"]) == ("vonage", "transcode", "pcm16/16000")
+    assert s["frames_from_carrier"] == 4 and s["frames_to_carrier"] == 8
+    assert s["ended"] == "carrier_closed" and s["duration_ms"] == 3000
+
+
+def test_summary_before_any_clock_and_a_stop_without_one():
+    call = Call(TwilioCodec())
+    s = call.summary()
+    assert s["duration_ms"] == 0 and s["ended"] is None and s["audio_ms_from_carrier"] == 0
+    assert s["frames_to_realtime"] == 0
+    call.from_carrier(TWILIO_START, now_ms=100)
+    call.tick(2100)
+    call.from_carrier(TWILIO_STOP)                                  # no clock with it: the latest one counts
+    call.tick(9000)
+    assert call.summary()["duration_ms"] == 2000
+
+
+def test_a_corrective_session_update_is_counted_once():
+    call = Call(TelnyxCodec())
+    call.session_update()
+    assert call.summary()["frames_to_realtime"] == 1
+    a = call.from_carrier(TELNYX_START)                             # PCMA: a second session.update
+    assert len(a.to_realtime) == 1 and call.summary()["frames_to_realtime"] == 2
