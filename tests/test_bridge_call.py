@@ -519,3 +519,129 @@ def test_a_corrective_session_update_is_counted_once():
     assert call.summary()["frames_to_realtime"] == 1
     a = call.from_carrier(TELNYX_START)                             # PCMA: a second session.update
     assert len(a.to_realtime) == 1 and call.summary()["frames_to_realtime"] == 2
+
+
+# -- barge-in and the playback ledger, pinned after mutation testing ------------------------------
+
+def test_barge_in_leaves_an_item_heard_in_full_alone():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 2 + ULAW[:4]))                 # 40.5 ms: 40 ms received (whole ms)
+    call.from_realtime(audio_done())                               # padded to 60 ms: three chunks
+    call.from_realtime(delta(ULAW * 10, item="item_2"))
+    sent = call.tick(0).to_carrier
+    assert len(media_payloads(sent)) == 13
+    echo(call, marks(sent)[:2])                                    # item_1's 40 ms played; its pad chunk not yet
+    assert call.played_ms == {"item_1": 40} and call.sent_ms == {"item_1": 60, "item_2": 200}
+    a = call.from_realtime(SPEECH_STARTED)
+    assert a.to_carrier == [call.codec.clear()]
+    assert [orjson.loads(f) for f in a.to_realtime] == [
+        {"type": "response.cancel"}, {"type": "conversation.item.delete", "item_id": "item_2"}]
+    assert [(b.item_id, b.action, b.audio_end_ms, b.played_ms, b.received_ms, b.cancelled, b.cleared)
+            for b in a.events if isinstance(b, BargeIn)] == [
+        ("item_1", None, 40, 40, 40, True, True), ("item_2", "delete", 0, 0, 200, True, True)]
+    assert call.summary()["frames_to_realtime"] == 1 + 2            # session.update, cancel, delete: no truncate
+
+
+def test_a_new_items_audio_before_the_previous_audio_done_finishes_the_previous_item():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 2 + ULAW[:80]))                # item_1: 50 ms, no audio.done
+    call.from_realtime(delta(ULAW * 2, item="item_2"))             # item_2 starts: item_1 is complete
+    sent = call.tick(0).to_carrier
+    frames = media_payloads(sent)
+    # item_1's tail is padded to a whole chunk: no chunk carries both items' audio
+    assert frames == [ULAW, ULAW, ULAW[:80] + b"\xff" * 80, ULAW, ULAW]
+    assert call.sent_ms == {"item_1": 60, "item_2": 40}
+    echo(call, marks(sent)[:4])
+    assert call.played_ms == {"item_1": 60, "item_2": 20}
+    a = call.from_realtime(SPEECH_STARTED)
+    assert [orjson.loads(f) for f in a.to_realtime][1:] == [
+        {"type": "conversation.item.truncate", "item_id": "item_2", "content_index": 0, "audio_end_ms": 20}]
+
+
+def test_two_items_queued_at_once_are_charged_chunk_by_chunk():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=100)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 3))                            # item_1: 60 ms
+    call.from_realtime(audio_done())
+    call.from_realtime(delta(ULAW * 4, item="item_2"))             # item_2: 80 ms, queued behind it
+    call.from_realtime(audio_done("item_2"))
+    assert call.buffered_ms == 140
+    sent = call.tick(0).to_carrier                                 # the lead: 5 chunks
+    assert call.sent_ms == {"item_1": 60, "item_2": 40} and call.buffered_ms == 40
+    played = []
+    for name in marks(sent):
+        echo(call, [name])
+        played.append(dict(call.played_ms))
+    assert played == [{"item_1": 20}, {"item_1": 40}, {"item_1": 60}, {"item_1": 60, "item_2": 20},
+                      {"item_1": 60, "item_2": 40}]
+    sent = call.tick(100).to_carrier
+    assert len(media_payloads(sent)) == 2 and call.sent_ms == {"item_1": 60, "item_2": 80}
+    echo(call, marks(sent)[:1])
+    assert call.played_ms == {"item_1": 60, "item_2": 60} and call.buffered_ms == 0
+    # An old mark again, or a mark that is not ours, changes nothing
+    echo(call, ["0.1", "0.x", "7"])
+    assert call.played_ms == {"item_1": 60, "item_2": 60} and call.stale_marks == 2
+
+
+def test_barge_in_with_a_response_active_but_no_audio_in_flight_only_cancels():
+    call = twilio_call()
+    call.from_realtime(response_created())
+    a = call.from_realtime(SPEECH_STARTED)
+    assert not a.to_carrier and [orjson.loads(f) for f in a.to_realtime] == [{"type": "response.cancel"}]
+    (b,) = [e for e in a.events if isinstance(e, BargeIn)]
+    assert (b.item_id, b.action, b.audio_end_ms, b.played_ms, b.received_ms, b.cancelled, b.cleared) == (
+        None, None, 0, 0, 0, True, False)
+    assert call.barge_ins == 1 and call.frames_to_realtime == 2 and call.frames_to_carrier == 0
+    # the cancelled response's audio, arriving late, is dropped
+    call.from_realtime(delta(ULAW * 5))
+    assert call.late_deltas == 1 and call.buffered_ms == 0
+
+
+def test_an_audio_delta_with_bad_base64_is_an_error_and_the_call_goes_on():
+    call = twilio_call(startup_buffer_ms=0)
+    call.from_realtime(response_created())
+    a = call.from_realtime(bad_delta("item_1", "resp_1"), now_ms=0)
+    (err,) = a.events
+    assert isinstance(err, ProtocolError) and "audio delta is not base64" in str(err) and "offset 2" in str(err)
+    assert call.errors == 1 and call.buffered_ms == 0 and not a.to_carrier
+    out = call.from_realtime(delta(ULAW * 3), now_ms=0).to_carrier
+    assert media_payloads(out) == [ULAW] * 3 and call.sent_ms == {"item_1": 60}
+
+
+def test_a_twilio_call_announcing_alaw_runs_in_alaw():
+    call = Call(TwilioCodec(), startup_buffer_ms=0, lead_ms=10_000)
+    call.session_update()
+    a = call.from_carrier(TWILIO_START.replace(b"audio/x-mulaw", b"audio/x-alaw"))
+    (upd,) = a.to_realtime
+    fmt = orjson.loads(upd)["session"]["audio"]
+    assert fmt["input"]["format"] == fmt["output"]["format"] == {"type": "audio/pcma"}
+    assert call.carrier_format == call.model_format == "pcma/8000" and call.effective_mode == "passthrough"
+    call.from_realtime(session_updated("audio/pcma"))
+    assert call.from_carrier(TWILIO_MEDIA).to_realtime == [wire.build_append_b64(B64)]
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW[:100]))                          # 12.5 ms of A-law
+    call.from_realtime(audio_done())
+    sent = call.tick(0).to_carrier
+    assert media_payloads(sent) == [ULAW[:100] + b"\xd5" * 60]     # padded with A-law silence
+    echo(call, marks(sent))
+    call.from_realtime(delta(ULAW * 10, item="item_2"))            # 200 ms of A-law: 8 bytes a ms
+    sent = call.tick(100).to_carrier
+    echo(call, marks(sent)[:3])
+    a = call.from_realtime(SPEECH_STARTED)
+    trunc = [orjson.loads(f) for f in a.to_realtime if b"truncate" in f]
+    assert trunc == [{"type": "conversation.item.truncate", "item_id": "item_2", "content_index": 0,
+                      "audio_end_ms": 60}]
+    assert call.session.audio_received_ms("item_2") == 200
+
+
+def test_a_clear_while_nothing_was_sent_is_not_sent():
+    # audio waiting for the start-up buffer (never sent): delete it, no clear for the carrier
+    call = twilio_call(startup_buffer_ms=200)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 2), now_ms=0)
+    a = call.from_realtime(SPEECH_STARTED, now_ms=10)
+    assert not a.to_carrier and call.buffered_ms == 0
+    (b,) = [e for e in a.events if isinstance(e, BargeIn)]
+    assert (b.item_id, b.action, b.cleared) == ("item_1", "delete", False)

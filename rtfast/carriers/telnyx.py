@@ -33,6 +33,8 @@ class TelnyxCodec(JsonCodec):
     reorders = True
 
     def __init__(self, audio_format: str = "pcmu/8000", reorder_window: int = 3) -> None:
+        if audio_format not in ("pcmu/8000", "pcma/8000"):
+            raise ValueError(f"Telnyx streams pcmu/8000 or pcma/8000, not {audio_format!r}")
         super().__init__(audio_format)
         if reorder_window < 0:
             raise ValueError("reorder_window must be >= 0")
