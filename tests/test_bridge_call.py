@@ -645,3 +645,20 @@ def test_a_clear_while_nothing_was_sent_is_not_sent():
     assert not a.to_carrier and call.buffered_ms == 0
     (b,) = [e for e in a.events if isinstance(e, BargeIn)]
     assert (b.item_id, b.action, b.cleared) == ("item_1", "delete", False)
+
+
+def test_arguments_actions_and_reprs():
+    for bad in ({"mode": "fast"}, {"generation": "v2"}, {"frame_ms": 0}, {"frame_ms": -20}, {"frame_ms": 30}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Call(TwilioCodec(), **bad)
+    assert Call(TwilioCodec(), frame_ms=40).chunk_ms == 40
+    from rtfast.bridge import Actions
+    a = Actions()
+    assert not a and repr(a) == "Actions(to_carrier=0, to_realtime=0, events=[], hangup=False)"
+    for field, value in (("to_carrier", [b"x"]), ("to_realtime", [b"x"]), ("events", [1]), ("hangup", True)):
+        b = Actions()
+        setattr(b, field, value)
+        assert b
+    assert repr(BargeIn("i", "truncate", 5, 6, 7, True, False)) == (
+        "BargeIn(item_id='i', action='truncate', audio_end_ms=5, played_ms=6, received_ms=7, cancelled=True)")
+    assert repr(CallEnded("stop")) == "CallEnded('stop')"
