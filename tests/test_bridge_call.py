@@ -393,7 +393,7 @@ def test_a_carrier_that_never_echoes_marks_keeps_the_ledger_bounded():
         for _ in range(400):
             now += 20
             call.tick(now)
-    assert len(call._ledger) == _LEDGER_MAX
+    assert len(call._ledger) == _LEDGER_MAX and _LEDGER_MAX * 20 == 10_000     # 10 s of 20 ms chunks
     assert call.played_ms["item_1"] == 60                    # what was confirmed stays
     a = call.from_realtime(SPEECH_STARTED, now_ms=now)
     (b,) = [e for e in a.events if isinstance(e, BargeIn)]
@@ -662,3 +662,182 @@ def test_arguments_actions_and_reprs():
     assert repr(BargeIn("i", "truncate", 5, 6, 7, True, False)) == (
         "BargeIn(item_id='i', action='truncate', audio_end_ms=5, played_ms=6, received_ms=7, cancelled=True)")
     assert repr(CallEnded("stop")) == "CallEnded('stop')"
+
+
+def test_a_beta_call_pads_its_item_at_response_audio_done():
+    call = Call(TwilioCodec(), generation="beta", startup_buffer_ms=0, lead_ms=10_000, voice="ash",
+                instructions="Hi.", session={"temperature": 0.7})
+    d = orjson.loads(call.session_update())["session"]
+    assert (d["input_audio_format"], d["output_audio_format"], d["voice"], d["instructions"], d["temperature"]) == (
+        "g711_ulaw", "g711_ulaw", "ash", "Hi.", 0.7)
+    call.from_carrier(TWILIO_START)
+    call.from_realtime(orjson.dumps({"type": "session.updated", "event_id": "e", "session": {
+        "id": "s", "input_audio_format": "g711_ulaw", "output_audio_format": "g711_ulaw"}}))
+    call.from_realtime(response_created())
+    call.from_realtime(orjson.dumps({"type": "response.audio.delta", "event_id": "e", "response_id": "resp_1",
+                                     "item_id": "item_1", "output_index": 0, "content_index": 0,
+                                     "delta": base64.b64encode(ULAW[:100]).decode()}))
+    assert not call.tick(0).to_carrier                             # 100 bytes: not a whole chunk yet
+    call.from_realtime(orjson.dumps({"type": "response.audio.done", "event_id": "e", "response_id": "resp_1",
+                                     "item_id": "item_1", "output_index": 0, "content_index": 0}))
+    assert media_payloads(call.tick(0).to_carrier) == [ULAW[:100] + b"\xff" * 60]
+
+
+def test_transcode_beta_and_ga_session_updates_carry_voice_and_instructions():
+    d = orjson.loads(Call(TwilioCodec(), mode="transcode", generation="beta", voice="ash", instructions="x",
+                          session={"temperature": 0.6}).session_update())["session"]
+    assert d == {"input_audio_format": "pcm16", "output_audio_format": "pcm16",
+                 "turn_detection": {"type": "server_vad"}, "voice": "ash", "instructions": "x", "temperature": 0.6}
+    d = orjson.loads(Call(TwilioCodec(), mode="transcode", vad="semantic_vad").session_update())["session"]
+    assert d == {"type": "realtime", "audio": {
+        "input": {"format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": {"type": "semantic_vad"}},
+        "output": {"format": {"type": "audio/pcm", "rate": 24000}}}}
+    d = orjson.loads(Call(TwilioCodec(), mode="transcode", voice="marin", instructions="").session_update())
+    assert d["session"]["audio"]["output"]["voice"] == "marin" and d["session"]["instructions"] == ""
+
+
+def test_an_echoed_mark_asks_for_nothing():
+    call, names = playing_call(ms_received=200, ms_played=0)
+    a = call.from_carrier(orjson.dumps({"event": "mark", "streamSid": SID, "mark": {"name": names[0]}}))
+    assert not a and a.hangup is False and not a.to_carrier and not a.to_realtime and not a.events
+    assert call.played_ms == {"item_1": 20}
+
+
+def test_the_refill_step_follows_the_lead():
+    for lead, first, refill in ((80, 4, 40), (60, 3, 20), (100, 5, 40)):
+        call = twilio_call(startup_buffer_ms=0, lead_ms=lead)
+        call.from_realtime(response_created())
+        out = call.from_realtime(delta(ULAW * 50), now_ms=0).to_carrier
+        assert len(media_payloads(out)) == first
+        assert call.wake_at(0) == refill                        # play_end + refill - lead
+        assert call.wake_at(refill + 5) == refill + 5           # overdue: now
+
+
+def test_wake_at_with_exactly_one_chunk_waiting():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=40)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 3), now_ms=0)               # 2 chunks leave, 1 waits
+    assert call.buffered_ms == 20 and call.wake_at(0) == 20
+    call.tick(20)
+    assert call.buffered_ms == 0 and call.wake_at(20) is None
+
+
+def test_audio_before_the_carriers_start_waits_for_it():
+    call = Call(TwilioCodec(), startup_buffer_ms=0)
+    call.session_update()
+    call.from_realtime(response_created())
+    assert not call.from_realtime(delta(ULAW * 2), now_ms=0).to_carrier     # no stream to send to yet
+    assert call.buffered_ms == 40
+    call.from_carrier(TWILIO_START)
+    assert media_payloads(call.tick(10).to_carrier) == [ULAW, ULAW]
+
+
+def test_playback_that_ran_dry_gathers_the_startup_buffer_again():
+    call = twilio_call(startup_buffer_ms=60, lead_ms=100)
+    call.from_realtime(response_created())
+    assert len(media_payloads(call.from_realtime(delta(ULAW * 3), now_ms=0).to_carrier)) == 3   # plays to 60
+    # the playback ends exactly as the next delta comes: idle again, so it waits for 60 ms
+    assert not call.from_realtime(delta(ULAW), now_ms=60).to_carrier
+    assert len(media_payloads(call.from_realtime(delta(ULAW * 2), now_ms=61).to_carrier)) == 3
+
+
+def test_after_a_barge_in_the_next_reply_starts_clean_and_at_once():
+    call, _ = playing_call(ms_received=400, ms_played=40)          # mid-stream: no audio.done yet
+    call.from_realtime(SPEECH_STARTED, now_ms=50)
+    call.from_realtime(response_done())
+    call.from_realtime(response_created("resp_2"))
+    out = call.from_realtime(delta(ULAW * 10, item="item_2", rid="resp_2"), now_ms=60).to_carrier
+    # the lead's worth at once (the cut playback does not hold it back), no pad of the cut item before it
+    assert media_payloads(out) == [ULAW] * 5
+    assert call.sent_ms == {"item_1": 100, "item_2": 100}
+    echo(call, marks(out)[:1])
+    a = call.from_realtime(SPEECH_STARTED, now_ms=70)              # a second barge-in sees only item_2
+    assert [(b.item_id, b.action, b.audio_end_ms) for b in a.events if isinstance(b, BargeIn)] == [
+        ("item_2", "truncate", 20)]
+    assert call.barge_ins == 2
+
+
+def test_barge_in_resets_the_outbound_resampler():
+    call = twilio_call(mode="transcode", startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    pcm = bytes(range(256)) * 30
+    call.from_realtime(delta(pcm), now_ms=0)
+    call.from_realtime(SPEECH_STARTED, now_ms=10)
+    call.from_realtime(response_done())
+    call.from_realtime(response_created("resp_2"))
+    out = call.from_realtime(delta(pcm, item="item_2", rid="resp_2"), now_ms=20).to_carrier
+    out += call.from_realtime(audio_done("item_2", "resp_2"), now_ms=20).to_carrier
+    got = b"".join(media_payloads(out + call.tick(30).to_carrier))
+    from rtfast.transcode import Transcoder
+    t = Transcoder("pcm16/24000", "pcmu/8000")
+    want = t.feed(pcm) + t.flush()
+    assert got == want + b"\xff" * (-len(want) % 160)             # as from a fresh resampler
+
+
+def test_an_empty_item_takes_no_chunk():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(b""))                                  # an empty delta, then done
+    call.from_realtime(audio_done())
+    call.from_realtime(delta(ULAW * 2, item="item_2"))
+    call.from_realtime(audio_done("item_2"))
+    assert media_payloads(call.tick(0).to_carrier) == [ULAW, ULAW] and call.sent_ms == {"item_2": 40}
+
+
+def test_response_done_completes_an_item_without_audio_done():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW[:100]))
+    call.from_realtime(response_done())
+    assert media_payloads(call.tick(0).to_carrier) == [ULAW[:100] + b"\xff" * 60]
+
+
+def test_a_tiny_transcoded_frame_sends_nothing_until_there_is_audio():
+    call = twilio_call(mode="transcode")
+    frames = call.frames_to_realtime
+    tiny = orjson.dumps({"event": "media", "streamSid": SID, "media": {"payload": "/w=="}})
+    assert call.from_carrier(tiny).to_realtime == [] and call.frames_to_realtime == frames
+    assert call.audio_bytes_in == 1
+
+
+def test_telnyx_stop_flushes_held_frames_to_the_model_first():
+    call = Call(TelnyxCodec())
+    call.from_carrier(TELNYX_START)
+    payloads = [base64.b64encode(bytes([c]) * 160).decode() for c in range(3)]
+    assert len(call.from_carrier(telnyx_media(0, payloads[0])).to_realtime) == 1
+    assert call.from_carrier(telnyx_media(2, payloads[2])).to_realtime == []          # waits for 1
+    a = call.from_carrier(b'{"event":"stop","stop":{"call_control_id":"v2:T0"}}')
+    assert a.to_realtime == [wire.build_append_b64(payloads[2])] and a.hangup
+    assert call.frames_to_realtime == 2 and call.audio_bytes_in == 320
+
+
+def test_a_start_before_any_session_update_needs_no_corrective_one():
+    call = Call(TelnyxCodec())
+    a = call.from_carrier(TELNYX_START)                             # PCMA, nothing sent yet
+    assert a.to_realtime == [] and call.model_format == "pcma/8000"
+    fmt = orjson.loads(call.session_update())["session"]["audio"]["input"]["format"]
+    assert fmt == {"type": "audio/pcma"}
+    same = Call(TwilioCodec())
+    same.session_update()
+    assert same.from_carrier(TWILIO_START).to_realtime == []        # the format it expected
+
+
+def test_a_call_ends_once():
+    call = twilio_call()
+    a = call.from_carrier(TWILIO_STOP)
+    assert [type(e) for e in a.events] == [CallEnded, Stop] and a.events[0].reason == "stop"
+    b = call.carrier_closed()
+    assert b.hangup and b.events == [] and call.ended == "stop"
+    c = Call(VonageCodec()).carrier_closed()
+    assert c.hangup and [e.reason for e in c.events] == ["carrier_closed"]
+
+
+def test_late_deltas_of_a_cut_item_are_dropped_even_when_its_response_was_done():
+    call, _ = playing_call(ms_received=200, ms_played=40)
+    call.from_realtime(response_done())
+    call.from_realtime(SPEECH_STARTED)                              # item cut, no response to cancel
+    call.from_realtime(delta(ULAW * 5))                             # a late delta of the cut item
+    assert call.late_deltas == 1 and call.buffered_ms == 0
+    call.from_realtime(response_created("resp_2"))
+    call.from_realtime(delta(ULAW, item="item_2", rid="resp_1"))    # a new item is played
+    assert call.buffered_ms == 20 and call.late_deltas == 1

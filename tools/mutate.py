@@ -434,6 +434,8 @@ def main(argv=None) -> int:
                 print(f"{m.describe()}{eq}")
         return 0
     _preload()
+    # A SIGTERM'd run still removes its scratch tree (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tree = scratch_tree()
     results = []
     try:
