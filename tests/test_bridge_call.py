@@ -841,3 +841,9 @@ def test_late_deltas_of_a_cut_item_are_dropped_even_when_its_response_was_done()
     call.from_realtime(response_created("resp_2"))
     call.from_realtime(delta(ULAW, item="item_2", rid="resp_1"))    # a new item is played
     assert call.buffered_ms == 20 and call.late_deltas == 1
+
+
+def test_documented_defaults():
+    call = Call(TwilioCodec())
+    assert (call.startup_buffer_ms, call.lead_ms, call.chunk_ms, call.mode, call.generation) == (
+        60, 100, 20, "passthrough", "ga")

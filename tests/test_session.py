@@ -273,3 +273,9 @@ def test_a_format_that_is_not_an_object_counts_as_pcm16_24k():
     s.receive(ga_updated({"type": "audio/pcmu"}, {"type": "audio/pcmu"}))
     s.send({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"format": "audio/pcmu"}}}})
     assert str(s.output_format) == "pcm16/24000" and str(s.input_format) == "pcmu/8000"
+
+
+def test_item_audio_starts_untruncated():
+    from rtfast.session import ItemAudio
+    item = ItemAudio("i")
+    assert (item.item_id, item.response_id, item.received, item.truncated_ms, item.bytes(3)) == ("i", None, {}, None, 0)

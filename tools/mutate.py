@@ -312,6 +312,68 @@ def _preload() -> None:
             pass
 
 
+def _module_name(rel: str) -> str:
+    name = rel[:-3].replace("/", ".")
+    return name[:-len(".__init__")] if name.endswith(".__init__") else name
+
+
+def _imports(path: str) -> set[str]:
+    """rtfast modules a file imports, anywhere in it (lazy imports count too)."""
+    with open(path, "rb") as f:
+        tree = ast.parse(f.read())
+    found = set()
+    # A package's __init__ only counts what it imports at import time (not its lazy __getattr__).
+    nodes = tree.body if path.endswith("__init__.py") else ast.walk(tree)
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("rtfast"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rtfast"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def preloadable(tree: str, target: str) -> list[str]:
+    """rtfast modules that can be imported once before forking: those that do not
+    import the mutated module (directly or not), nor sit in a package that does."""
+    mods = {}
+    for dirpath, _, files in os.walk(os.path.join(tree, "rtfast")):
+        for fn in files:
+            if fn.endswith(".py"):
+                rel = os.path.relpath(os.path.join(dirpath, fn), tree)
+                mods[_module_name(rel)] = _imports(os.path.join(tree, rel))
+    target_name = _module_name(target)
+    bad = {target_name}
+    changed = True
+    while changed:
+        changed = False
+        for name, deps in mods.items():
+            if name not in bad and deps & bad:
+                bad.add(name)
+                changed = True
+    ok = []
+    for name in sorted(mods):
+        parts = name.split(".")
+        if not any(".".join(parts[:i]) in bad for i in range(1, len(parts) + 1)):
+            ok.append(name)
+    return ok
+
+
+def _preload_package(tree: str, target: str) -> None:
+    """Import what the mutated module's tests need and the mutant cannot change (once per module)."""
+    import importlib
+    sys.path.insert(0, tree)
+    for name in preloadable(tree, target):
+        if name.endswith("__main__"):
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+    if _module_name(target) in sys.modules:
+        raise SystemExit(f"{target} was imported while preloading: tools/mutate.py's import graph missed a path")
+
+
 def run_tests(tree: str, files: list[str], timeout: float, verbose: bool = False) -> tuple[int, float]:
     """Run pytest on files in a forked child; (exit code or -9 on timeout, seconds)."""
     t0 = time.monotonic()
@@ -440,9 +502,33 @@ def main(argv=None) -> int:
     results = []
     try:
         for path in args.modules:
-            t0 = time.monotonic()
-            mutants = mutate_module(path, tree, args, equivalents)
-            results.append(report(path, mutants, time.monotonic() - t0))
+            # One forked "zygote" per module: it imports the rtfast modules the mutant
+            # cannot change once, and each mutant's test run forks from it.
+            out = os.path.join(tree, ".result.json")
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    _preload_package(tree, path)
+                    t0 = time.monotonic()
+                    mutants = mutate_module(path, tree, args, equivalents)
+                    with open(out, "w") as f:
+                        json.dump(report(path, mutants, time.monotonic() - t0), f)
+                except SystemExit as exc:
+                    print(exc, file=sys.stderr)
+                    code = 2
+                except BaseException:
+                    import traceback
+                    traceback.print_exc()
+                    code = 2
+                sys.stdout.flush()
+                os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0 or not os.path.exists(out):
+                raise SystemExit(f"{path}: the run failed (see above)")
+            with open(out) as f:
+                results.append(json.load(f))
+            os.unlink(out)
     finally:
         shutil.rmtree(tree, ignore_errors=True)
     if args.json:
