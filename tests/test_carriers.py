@@ -580,3 +580,23 @@ def test_vonage_events_and_formats():
     assert c.media_b64("AQI=", validate=False) == b"\x01\x02"
     with pytest.raises(TypeError, match="frame must be bytes or str, not NoneType"):
         c.parse(None)
+
+
+def test_event_reprs_and_raw_messages():
+    c = started(PlivoCodec(), PLIVO_START)
+    cleared = c.parse(PLIVO_CLEARED)
+    assert cleared.raw == orjson.loads(PLIVO_CLEARED) and repr(cleared) == "Cleared()"
+    v = VonageCodec()
+    assert v.parse(b'{"event":"websocket:cleared","x":1}').raw == {"event": "websocket:cleared", "x": 1}
+    assert repr(Dtmf("5", 100, {"a": 1})) == "Dtmf(digit='5', duration=100)"
+    assert repr(Stop("CA1", "hangup")) == "Stop(call_id='CA1', reason='hangup')"
+    assert repr(Connected("Call", "1.0")) == "Connected(protocol='Call', version='1.0')"
+    assert repr(CarrierAlert(1, "m")) == "CarrierAlert(code=1, message='m')"
+    assert repr(Mark("0.1")) == "Mark(name='0.1')"
+    s = Start("s", "c", "a", ["inbound"], {"k": "v"}, "pcmu/8000", {"raw": 1})
+    assert repr(s) == ("Start(stream_id='s', call_id='c', account_id='a', tracks=['inbound'], "
+                       "custom_parameters={'k': 'v'}, audio_format='pcmu/8000')")
+    assert s == Start("s", "c", "a", ["inbound"], {"k": "v"}, "pcmu/8000", {"raw": 1})
+    assert s != Start("s", "c", "a", ["inbound"], {"k": "v"}, "pcmu/8000", {"raw": 2})    # raw counts
+    assert Mark("0.1") != Mark("0.2") and Dtmf("1") == Dtmf("1")
+    assert (Mark("x") == "x") is False

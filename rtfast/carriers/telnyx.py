@@ -27,7 +27,6 @@ class TelnyxCodec(JsonCodec):
     delay a loss adds)."""
 
     name = "telnyx"
-    STREAM_KEY = "stream_id"
     HANDLERS = {"connected": "_connected", "start": "_start", "media": "_media", "dtmf": "_dtmf",
                 "mark": "_mark", "stop": "_stop", "error": "_carrier_error"}
     reorders = True
