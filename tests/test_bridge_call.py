@@ -648,8 +648,11 @@ def test_a_clear_while_nothing_was_sent_is_not_sent():
 
 
 def test_arguments_actions_and_reprs():
-    for bad in ({"mode": "fast"}, {"generation": "v2"}, {"frame_ms": 0}, {"frame_ms": -20}, {"frame_ms": 30}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
+    for bad, msg in (({"mode": "fast"}, "mode must be 'passthrough' or 'transcode', not 'fast'"),
+                     ({"generation": "translation"}, "generation must be 'ga' or 'beta', not 'translation'"),
+                     ({"frame_ms": 0}, "frame_ms must be a positive multiple of 20, not 0"),
+                     ({"frame_ms": -20}, "frame_ms must be"), ({"frame_ms": 30}, "frame_ms must be")):
+        with pytest.raises(ValueError, match=msg):
             Call(TwilioCodec(), **bad)
     assert Call(TwilioCodec(), frame_ms=40).chunk_ms == 40
     from rtfast.bridge import Actions

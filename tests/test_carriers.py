@@ -401,9 +401,13 @@ def test_telnyx_stream_id_and_errors():
     assert ev.stream_id == c.stream_id == "inner"
     err = c.parse(b'{"event":"error","payload":{"code":9,"title":"Bad"}}')
     assert (err.code, err.message) == (9, "Bad")                 # the title when there is no detail
-    with pytest.raises(ValueError, match="reorder_window"):
+    with pytest.raises(ValueError, match=r"^reorder_window must be >= 0$"):
         TelnyxCodec(reorder_window=-1)
     assert TelnyxCodec(reorder_window=0).reorder_window == 0
+    c = TelnyxCodec("pcma/8000")
+    assert c.reorders and not TwilioCodec().reorders and c.reorder_window == 3 and c.audio_format == "pcma/8000"
+    ev = c.parse(TELNYX_START.replace(b'"start":{', b'"start":{"tracks":["inbound"],'))
+    assert (ev.account_id, ev.tracks, ev.raw["start"]["from"]) == ("3E6F995F", ["inbound"], "+13122010094")
 
 
 def test_telnyx_order_passes_frames_without_a_chunk_and_counts_duplicates():
