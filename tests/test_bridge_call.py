@@ -850,3 +850,20 @@ def test_documented_defaults():
     call = Call(TwilioCodec())
     assert (call.startup_buffer_ms, call.lead_ms, call.chunk_ms, call.mode, call.generation) == (
         60, 100, 20, "passthrough", "ga")
+
+
+def test_a_pcm16_items_tail_is_padded_with_zero_samples():
+    call = Call(VonageCodec("pcm16/8000"), startup_buffer_ms=0, lead_ms=1000)
+    call.session_update()
+    call.from_carrier(b'{"event":"websocket:connected","content-type":"audio/l16;rate=8000"}')
+    call.from_realtime(response_created())
+    pcm = bytes(range(1, 256)) * 12                                 # 3060 bytes: 63.75 ms at 24 kHz
+    out = call.from_realtime(delta(pcm), now_ms=0).to_carrier
+    out += call.from_realtime(audio_done(), now_ms=0).to_carrier
+    out += call.tick(10).to_carrier
+    chunks = [f[1] for f in out if type(f) is tuple]
+    from rtfast.transcode import Transcoder
+    t = Transcoder("pcm16/24000", "pcm16/8000")
+    want = t.feed(pcm) + t.flush()
+    assert b"".join(chunks) == want + b"\x00" * (-len(want) % 320) and len(chunks) == 4
+    assert call.wake_at(20) is None and call.buffered_ms == 0

@@ -140,7 +140,7 @@ def test_media_before_start_is_an_error_and_the_codec_stays_usable():
     (b'{"event":"media","streamSid":7,"media":{"payload":""}}', "'stream id' must be a string"),
     (b'{"event":"dtmf","dtmf":{}}', "'dtmf.digit' must be a string"),
     (b'{"event":"mark","mark":{"name":null}}', "'mark.name' must be a string"),
-    (b'{"event":"start","start":{}}', "no string 'streamSid'"),
+    (b'{"event":"start","start":{}}', "twilio: start: no string 'streamSid'"),
 ])
 def test_bad_frames_raise_protocol_error(frame, reason):
     c = started(TwilioCodec(), TWILIO_START)
