@@ -691,7 +691,10 @@ def test_transcode_beta_and_ga_session_updates_carry_voice_and_instructions():
                           session={"temperature": 0.6}).session_update())["session"]
     assert d == {"input_audio_format": "pcm16", "output_audio_format": "pcm16",
                  "turn_detection": {"type": "server_vad"}, "voice": "ash", "instructions": "x", "temperature": 0.6}
-    d = orjson.loads(Call(TwilioCodec(), mode="transcode", vad="semantic_vad").session_update())["session"]
+    call = Call(TwilioCodec(), mode="transcode", vad="semantic_vad")
+    frame = call.session_update()
+    assert call.session.last_session_update == frame and orjson.loads(frame)["type"] == "session.update"
+    d = orjson.loads(frame)["session"]
     assert d == {"type": "realtime", "audio": {
         "input": {"format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": {"type": "semantic_vad"}},
         "output": {"format": {"type": "audio/pcm", "rate": 24000}}}}
