@@ -604,3 +604,35 @@ def test_event_reprs_and_raw_messages():
     assert s != Start("s", "c", "a", ["inbound"], {"k": "v"}, "pcmu/8000", {"raw": 2})    # raw counts
     assert Mark("0.1") != Mark("0.2") and Dtmf("1") == Dtmf("1")
     assert (Mark("x") == "x") is False
+
+
+def test_the_base_codecs_defaults():
+    from rtfast.carriers._base import CarrierCodec, JsonCodec
+    c = CarrierCodec()
+    assert (c.name, c.binary_media, c.reorders, c.audio_format, c.started, c.stream_id) == (
+        "carrier", False, False, "pcmu/8000", False, None)
+    assert c.chunk_bytes() == 160 and c.chunk_bytes(60) == 480 and c.frame_bytes == 160
+    m = Media("AAAA")
+    assert c.order(m) == [m]
+    with pytest.raises(ProtocolError, match=r"^carrier: unsupported audio format pcm16/44100: 'x'$"):
+        c._set_format("pcm16/44100", "x")
+    assert c.audio_format == "pcmu/8000"
+    j = JsonCodec()
+    assert j.STREAM_KEY == "streamSid" and j.HANDLERS == {}
+    assert j.parse(b'{"event":"start"}') == Unknown("start", {"event": "start"})   # no handlers: all unknown
+    assert JsonCodec("pcma/8000").audio_format == "pcma/8000"
+    with pytest.raises(ProtocolError, match=r"^carrier: unexpected binary frame: ''$"):
+        j.parse(b"{}", binary=True)
+
+
+@pytest.mark.parametrize("frame,reason", [
+    (b'{"event":"media","sequenceNumber":"x","media":{"payload":""}}',
+     "media: field 'sequence number' must be an integer or a string of digits"),
+    (b'{"event":"media","media":{"payload":"","track":5}}', "media: field 'media.track' must be a string"),
+    (b'{"event":"media","media":{"payload":"","timestamp":[]}}',
+     "media: field 'media.timestamp' must be an integer or a string of digits"),
+])
+def test_media_field_errors_name_the_field(frame, reason):
+    c = started(TwilioCodec(), TWILIO_START)
+    with pytest.raises(ProtocolError, match="^" + reason.replace(".", r"\.") + ": "):
+        c.parse(frame)
