@@ -870,3 +870,47 @@ def test_a_pcm16_items_tail_is_padded_with_zero_samples():
     want = t.feed(pcm) + t.flush()
     assert b"".join(chunks) == want + b"\x00" * (-len(want) % 320) and len(chunks) == 4
     assert call.wake_at(20) is None and call.buffered_ms == 0
+
+
+def test_items_arriving_in_several_deltas_while_queued_are_charged_exactly():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=60)
+    call.from_realtime(response_created())
+    for _ in range(2):
+        call.from_realtime(delta(ULAW * 2))                        # item_1: 80 ms in two deltas
+    call.from_realtime(audio_done())
+    for _ in range(3):
+        call.from_realtime(delta(ULAW, item="item_2"))             # item_2: 60 ms in three deltas
+    sent = []
+    for now in range(0, 400, 20):
+        sent += call.tick(now).to_carrier
+    assert call.sent_ms == {"item_1": 80, "item_2": 60} and call.buffered_ms == 0
+    echo(call, marks(sent))
+    assert call.played_ms == {"item_1": 80, "item_2": 60}
+
+
+def test_an_item_whose_audio_is_content_index_1():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=100)
+    call.from_realtime(response_created())
+    d = orjson.loads(delta(ULAW * 10))
+    d["content_index"] = 1
+    sent = call.from_realtime(orjson.dumps(d), now_ms=0).to_carrier
+    echo(call, marks(sent)[:2])
+    a = call.from_realtime(SPEECH_STARTED, now_ms=30)
+    assert [orjson.loads(f) for f in a.to_realtime][1:] == [
+        {"type": "conversation.item.truncate", "item_id": "item_1", "content_index": 1, "audio_end_ms": 40}]
+
+
+def test_a_transcoded_items_resampler_tail_is_played_after_its_whole_chunks():
+    call = twilio_call(mode="transcode", startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    pcm = bytes(range(256)) * 30
+    out = call.from_realtime(delta(pcm), now_ms=0).to_carrier       # whole chunks leave at once
+    assert call.buffered_ms < 20
+    out += call.from_realtime(audio_done(), now_ms=0).to_carrier    # the resampler's tail, padded
+    out += call.tick(10).to_carrier
+    from rtfast.transcode import Transcoder
+    t = Transcoder("pcm16/24000", "pcmu/8000")
+    want = t.feed(pcm) + t.flush()
+    assert b"".join(media_payloads(out)) == want + b"\xff" * (-len(want) % 160)
+    n = -(-len(want) // 160)
+    assert call.sent_ms == {"item_1": 20 * n} and call.buffered_ms == 0 and call.wake_at(20) is None
