@@ -916,3 +916,10 @@ def test_a_transcoded_items_resampler_tail_is_played_after_its_whole_chunks():
     assert b"".join(media_payloads(out)) == want + b"\xff" * (-len(want) % 160)
     n = -(-len(want) // 160)
     assert call.sent_ms == {"item_1": 20 * n} and call.buffered_ms == 0 and call.wake_at(20) is None
+
+
+def test_a_call_first_timed_by_the_pacer():
+    call = twilio_call()                                            # fed no clock so far
+    call.tick(500)
+    call.from_carrier(TWILIO_STOP, now_ms=1700)
+    assert call.summary()["duration_ms"] == 1200
