@@ -923,3 +923,11 @@ def test_a_call_first_timed_by_the_pacer():
     call.tick(500)
     call.from_carrier(TWILIO_STOP, now_ms=1700)
     assert call.summary()["duration_ms"] == 1200
+
+
+def test_playback_not_yet_dry_goes_on_without_the_startup_buffer():
+    call = twilio_call(startup_buffer_ms=60, lead_ms=100)
+    call.from_realtime(response_created())
+    assert len(media_payloads(call.from_realtime(delta(ULAW * 3), now_ms=0).to_carrier)) == 3   # plays to 60
+    # half a millisecond before it runs dry: still playing, so the next chunk follows at once
+    assert len(media_payloads(call.from_realtime(delta(ULAW), now_ms=59.5).to_carrier)) == 1
