@@ -931,3 +931,12 @@ def test_playback_not_yet_dry_goes_on_without_the_startup_buffer():
     assert len(media_payloads(call.from_realtime(delta(ULAW * 3), now_ms=0).to_carrier)) == 3   # plays to 60
     # half a millisecond before it runs dry: still playing, so the next chunk follows at once
     assert len(media_payloads(call.from_realtime(delta(ULAW), now_ms=59.5).to_carrier)) == 1
+
+
+def test_a_call_that_ended_before_any_clock():
+    call = Call(TwilioCodec())
+    call.from_carrier(TWILIO_START)
+    call.from_carrier(TWILIO_STOP)                                  # ended, and no clock yet
+    call.tick(100)
+    call.tick(300)
+    assert call.ended == "stop" and call.ended_ms is None and call.summary()["duration_ms"] == 200
