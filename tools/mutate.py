@@ -492,6 +492,8 @@ def main(argv=None) -> int:
     if args.list:
         for path in args.modules:
             for m in mutants_of(path):
+                if args.line and m.line not in args.line:
+                    continue
                 eq = "  (equivalent)" if m.key in equivalents else ""
                 print(f"{m.describe()}{eq}")
         return 0
