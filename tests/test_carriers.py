@@ -138,8 +138,8 @@ def test_media_before_start_is_an_error_and_the_codec_stays_usable():
     (b'{"event":"media","media":{"payload":"","chunk":"x1"}}', "'media.chunk' must be an integer"),
     (b'{"event":"media","media":{"payload":"","chunk":true}}', "'media.chunk' must be an integer"),
     (b'{"event":"media","streamSid":7,"media":{"payload":""}}', "'stream id' must be a string"),
-    (b'{"event":"dtmf","dtmf":{}}', "'dtmf.digit' must be a string"),
-    (b'{"event":"mark","mark":{"name":null}}', "'mark.name' must be a string"),
+    (b'{"event":"dtmf","dtmf":{}}', "twilio: dtmf: field 'dtmf.digit' must be a string"),
+    (b'{"event":"mark","mark":{"name":null}}', "twilio: mark: field 'mark.name' must be a string"),
     (b'{"event":"start","start":{}}', "twilio: start: no string 'streamSid'"),
 ])
 def test_bad_frames_raise_protocol_error(frame, reason):
@@ -420,6 +420,8 @@ def test_telnyx_order_passes_frames_without_a_chunk_and_counts_duplicates():
     assert c.dropped == 1 and c.reordered == 1
     assert [m.chunk for m in c.order(c.parse(telnyx_media(6)))] == [6, 7]
     assert c.flush_order() == [] and c._held == {}
+    assert c.order(c.parse(telnyx_media(9))) == []                      # waits for 8
+    assert [m.chunk for m in c.flush_order()] == [9] and c.flush_order() == []   # given once
 
 
 @pytest.mark.parametrize("cls", [TwilioCodec, TelnyxCodec])
