@@ -393,7 +393,7 @@ def test_a_carrier_that_never_echoes_marks_keeps_the_ledger_bounded():
         for _ in range(400):
             now += 20
             call.tick(now)
-    assert len(call._ledger) == _LEDGER_MAX
+    assert len(call._ledger) == _LEDGER_MAX and _LEDGER_MAX * 20 == 10_000     # 10 s of 20 ms chunks
     assert call.played_ms["item_1"] == 60                    # what was confirmed stays
     a = call.from_realtime(SPEECH_STARTED, now_ms=now)
     (b,) = [e for e in a.events if isinstance(e, BargeIn)]
@@ -431,3 +431,512 @@ def test_a_call_of_hours_keeps_bounded_state_and_barge_in_still_works():
     a = call.from_realtime(SPEECH_STARTED, now_ms=now + 50)
     (b,) = [e for e in a.events if isinstance(e, BargeIn)]
     assert (b.item_id, b.action, b.audio_end_ms) == ("item_last", "truncate", 40)
+
+
+# -- the per-call summary -------------------------------------------------------------------------
+
+TWILIO_CONNECTED = b'{"event": "connected", "protocol": "Call", "version": "1.0.0"}'
+
+
+def bad_delta(item="item_2", rid="resp_2"):
+    return orjson.dumps({"type": "response.output_audio.delta", "event_id": "e", "response_id": rid,
+                         "item_id": item, "output_index": 0, "content_index": 0, "delta": "AA!A"})
+
+
+def test_summary_counts_every_frame_and_byte_and_times_the_whole_call():
+    call = Call(TwilioCodec(), startup_buffer_ms=0, lead_ms=100)
+    call.session_update()                                          # to realtime: 1
+    call.from_carrier(TWILIO_CONNECTED, now_ms=1000)               # the call starts
+    call.from_carrier(TWILIO_START, now_ms=1020)
+    call.from_realtime(session_updated(), now_ms=1100)
+    for _ in range(5):                                             # 100 ms of caller audio: 5 appends
+        call.from_carrier(TWILIO_MEDIA)
+    call.from_realtime(response_created(), now_ms=1200)
+    sent = call.from_realtime(delta(ULAW * 10), now_ms=1200).to_carrier   # 5 chunks + 5 marks (lead)
+    assert len(sent) == 10
+    echo(call, marks(sent)[:3])
+    a = call.from_realtime(SPEECH_STARTED, now_ms=1260)            # clear; cancel + truncate
+    assert len(a.to_carrier) == 1 and len(a.to_realtime) == 2
+    echo(call, marks(sent)[3:])                                    # flushed back by the clear: stale
+    call.from_realtime(delta(ULAW * 2), now_ms=1300)               # late delta of the cut response
+    call.from_carrier(b'{"event":"media","media":{"payload":"!!!!"}}')     # error 1
+    call.from_realtime(b'{"type":')                                         # error 2
+    call.from_realtime(response_created("resp_2"), now_ms=1400)
+    call.from_realtime(bad_delta(), now_ms=1400)                            # error 3
+    assert call.summary()["duration_ms"] == 400                    # while the call goes on: to the latest clock
+    assert call.summary(now_ms=5000)["duration_ms"] == 4000        # or to now
+    call.from_carrier(TWILIO_STOP, now_ms=11020)                   # the call ends 10.02 s after it started
+    call.tick(12000)                                               # the clock goes on; the call does not
+    assert call.summary() == {
+        "carrier": "twilio", "mode": "passthrough", "carrier_format": "pcmu/8000",
+        "frames_from_carrier": 2 + 5 + 5 + 1 + 1, "frames_to_carrier": 10 + 1,
+        "frames_from_realtime": 1 + 2 + 1 + 1 + 1 + 2, "frames_to_realtime": 1 + 5 + 2,
+        "audio_bytes_in": 800, "audio_bytes_out": 800,
+        "barge_ins": 1, "late_deltas": 1, "stale_marks": 2, "errors": 3, "ended": "stop",
+        "duration_ms": 10020, "audio_ms_from_carrier": 100, "audio_ms_to_carrier": 100,
+    }
+    assert call.summary(now_ms=99_999)["duration_ms"] == 10020     # an ended call's duration is fixed
+
+
+def test_summary_of_a_transcoded_pcm16_call_counts_audio_in_the_carriers_format():
+    # Vonage: PCM16 16 kHz (32 bytes per ms) each way; the call ends when the socket closes.
+    call = Call(VonageCodec(), startup_buffer_ms=0, lead_ms=100)
+    call.session_update()
+    call.from_carrier(VONAGE_CONNECTED, now_ms=500)
+    for _ in range(3):
+        call.from_carrier(bytes(640), binary=True)                 # 3 x 20 ms in
+    call.from_realtime(session_updated("audio/pcm"), now_ms=600)
+    call.from_realtime(response_created(), now_ms=600)
+    out = call.from_realtime(delta(bytes(960 * 4)), now_ms=600).to_carrier     # 80 ms at 24 kHz
+    out += call.from_realtime(audio_done(), now_ms=610).to_carrier
+    out += call.tick(700).to_carrier
+    chunks = [f for f in out if type(f) is tuple]
+    assert call.carrier_closed(now_ms=3500).hangup
+    s = call.summary()
+    assert s["audio_bytes_in"] == 3 * 640 and s["audio_ms_from_carrier"] == 60
+    assert s["audio_bytes_out"] == 640 * len(chunks) and s["audio_ms_to_carrier"] == 20 * len(chunks)
+    assert len(chunks) == 4
+    assert (s["carrier"], s["mode"], s["carrier_format"]) == ("vonage", "transcode", "pcm16/16000")
+    assert s["frames_from_carrier"] == 4 and s["frames_to_carrier"] == 8
+    assert s["ended"] == "carrier_closed" and s["duration_ms"] == 3000
+
+
+def test_summary_before_any_clock_and_a_stop_without_one():
+    call = Call(TwilioCodec())
+    s = call.summary()
+    assert s["duration_ms"] == 0 and s["ended"] is None and s["audio_ms_from_carrier"] == 0
+    assert s["frames_to_realtime"] == 0
+    call.from_carrier(TWILIO_START, now_ms=100)
+    call.tick(2100)
+    call.from_carrier(TWILIO_STOP)                                  # no clock with it: the latest one counts
+    call.tick(9000)
+    assert call.summary()["duration_ms"] == 2000
+
+
+def test_a_corrective_session_update_is_counted_once():
+    call = Call(TelnyxCodec())
+    call.session_update()
+    assert call.summary()["frames_to_realtime"] == 1
+    a = call.from_carrier(TELNYX_START)                             # PCMA: a second session.update
+    assert len(a.to_realtime) == 1 and call.summary()["frames_to_realtime"] == 2
+
+
+# -- barge-in and the playback ledger, pinned after mutation testing ------------------------------
+
+def test_barge_in_leaves_an_item_heard_in_full_alone():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 2 + ULAW[:4]))                 # 40.5 ms: 40 ms received (whole ms)
+    call.from_realtime(audio_done())                               # padded to 60 ms: three chunks
+    call.from_realtime(delta(ULAW * 10, item="item_2"))
+    sent = call.tick(0).to_carrier
+    assert len(media_payloads(sent)) == 13
+    echo(call, marks(sent)[:2])                                    # item_1's 40 ms played; its pad chunk not yet
+    assert call.played_ms == {"item_1": 40} and call.sent_ms == {"item_1": 60, "item_2": 200}
+    a = call.from_realtime(SPEECH_STARTED)
+    assert a.to_carrier == [call.codec.clear()]
+    assert [orjson.loads(f) for f in a.to_realtime] == [
+        {"type": "response.cancel"}, {"type": "conversation.item.delete", "item_id": "item_2"}]
+    assert [(b.item_id, b.action, b.audio_end_ms, b.played_ms, b.received_ms, b.cancelled, b.cleared)
+            for b in a.events if isinstance(b, BargeIn)] == [
+        ("item_1", None, 40, 40, 40, True, True), ("item_2", "delete", 0, 0, 200, True, True)]
+    assert call.summary()["frames_to_realtime"] == 1 + 2            # session.update, cancel, delete: no truncate
+
+
+def test_a_new_items_audio_before_the_previous_audio_done_finishes_the_previous_item():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 2 + ULAW[:80]))                # item_1: 50 ms, no audio.done
+    call.from_realtime(delta(ULAW * 2, item="item_2"))             # item_2 starts: item_1 is complete
+    sent = call.tick(0).to_carrier
+    frames = media_payloads(sent)
+    # item_1's tail is padded to a whole chunk: no chunk carries both items' audio
+    assert frames == [ULAW, ULAW, ULAW[:80] + b"\xff" * 80, ULAW, ULAW]
+    assert call.sent_ms == {"item_1": 60, "item_2": 40}
+    echo(call, marks(sent)[:4])
+    assert call.played_ms == {"item_1": 60, "item_2": 20}
+    a = call.from_realtime(SPEECH_STARTED)
+    assert [orjson.loads(f) for f in a.to_realtime][1:] == [
+        {"type": "conversation.item.truncate", "item_id": "item_2", "content_index": 0, "audio_end_ms": 20}]
+
+
+def test_two_items_queued_at_once_are_charged_chunk_by_chunk():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=100)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 3))                            # item_1: 60 ms
+    call.from_realtime(audio_done())
+    call.from_realtime(delta(ULAW * 4, item="item_2"))             # item_2: 80 ms, queued behind it
+    call.from_realtime(audio_done("item_2"))
+    assert call.buffered_ms == 140
+    sent = call.tick(0).to_carrier                                 # the lead: 5 chunks
+    assert call.sent_ms == {"item_1": 60, "item_2": 40} and call.buffered_ms == 40
+    played = []
+    for name in marks(sent):
+        echo(call, [name])
+        played.append(dict(call.played_ms))
+    assert played == [{"item_1": 20}, {"item_1": 40}, {"item_1": 60}, {"item_1": 60, "item_2": 20},
+                      {"item_1": 60, "item_2": 40}]
+    sent = call.tick(100).to_carrier
+    assert len(media_payloads(sent)) == 2 and call.sent_ms == {"item_1": 60, "item_2": 80}
+    echo(call, marks(sent)[:1])
+    assert call.played_ms == {"item_1": 60, "item_2": 60} and call.buffered_ms == 0
+    # An old mark again, or a mark that is not ours, changes nothing
+    echo(call, ["0.1", "0.x", "7"])
+    assert call.played_ms == {"item_1": 60, "item_2": 60} and call.stale_marks == 2
+
+
+def test_barge_in_with_a_response_active_but_no_audio_in_flight_only_cancels():
+    call = twilio_call()
+    call.from_realtime(response_created())
+    a = call.from_realtime(SPEECH_STARTED)
+    assert not a.to_carrier and [orjson.loads(f) for f in a.to_realtime] == [{"type": "response.cancel"}]
+    (b,) = [e for e in a.events if isinstance(e, BargeIn)]
+    assert (b.item_id, b.action, b.audio_end_ms, b.played_ms, b.received_ms, b.cancelled, b.cleared) == (
+        None, None, 0, 0, 0, True, False)
+    assert call.barge_ins == 1 and call.frames_to_realtime == 2 and call.frames_to_carrier == 0
+    # the cancelled response's audio, arriving late, is dropped
+    call.from_realtime(delta(ULAW * 5))
+    assert call.late_deltas == 1 and call.buffered_ms == 0
+
+
+def test_an_audio_delta_with_bad_base64_is_an_error_and_the_call_goes_on():
+    call = twilio_call(startup_buffer_ms=0)
+    call.from_realtime(response_created())
+    a = call.from_realtime(bad_delta("item_1", "resp_1"), now_ms=0)
+    (err,) = a.events
+    assert isinstance(err, ProtocolError) and "audio delta is not base64" in str(err) and "offset 2" in str(err)
+    assert call.errors == 1 and call.buffered_ms == 0 and not a.to_carrier
+    out = call.from_realtime(delta(ULAW * 3), now_ms=0).to_carrier
+    assert media_payloads(out) == [ULAW] * 3 and call.sent_ms == {"item_1": 60}
+
+
+def test_a_twilio_call_announcing_alaw_runs_in_alaw():
+    call = Call(TwilioCodec(), startup_buffer_ms=0, lead_ms=10_000)
+    call.session_update()
+    a = call.from_carrier(TWILIO_START.replace(b"audio/x-mulaw", b"audio/x-alaw"))
+    (upd,) = a.to_realtime
+    fmt = orjson.loads(upd)["session"]["audio"]
+    assert fmt["input"]["format"] == fmt["output"]["format"] == {"type": "audio/pcma"}
+    assert call.carrier_format == call.model_format == "pcma/8000" and call.effective_mode == "passthrough"
+    call.from_realtime(session_updated("audio/pcma"))
+    assert call.from_carrier(TWILIO_MEDIA).to_realtime == [wire.build_append_b64(B64)]
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW[:100]))                          # 12.5 ms of A-law
+    call.from_realtime(audio_done())
+    sent = call.tick(0).to_carrier
+    assert media_payloads(sent) == [ULAW[:100] + b"\xd5" * 60]     # padded with A-law silence
+    echo(call, marks(sent))
+    call.from_realtime(delta(ULAW * 10, item="item_2"))            # 200 ms of A-law: 8 bytes a ms
+    sent = call.tick(100).to_carrier
+    echo(call, marks(sent)[:3])
+    a = call.from_realtime(SPEECH_STARTED)
+    trunc = [orjson.loads(f) for f in a.to_realtime if b"truncate" in f]
+    assert trunc == [{"type": "conversation.item.truncate", "item_id": "item_2", "content_index": 0,
+                      "audio_end_ms": 60}]
+    assert call.session.audio_received_ms("item_2") == 200
+
+
+def test_a_clear_while_nothing_was_sent_is_not_sent():
+    # audio waiting for the start-up buffer (never sent): delete it, no clear for the carrier
+    call = twilio_call(startup_buffer_ms=200)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 2), now_ms=0)
+    a = call.from_realtime(SPEECH_STARTED, now_ms=10)
+    assert not a.to_carrier and call.buffered_ms == 0
+    (b,) = [e for e in a.events if isinstance(e, BargeIn)]
+    assert (b.item_id, b.action, b.cleared) == ("item_1", "delete", False)
+
+
+def test_arguments_actions_and_reprs():
+    for bad, msg in (({"mode": "fast"}, "mode must be 'passthrough' or 'transcode', not 'fast'"),
+                     ({"generation": "translation"}, "generation must be 'ga' or 'beta', not 'translation'"),
+                     ({"frame_ms": 0}, "frame_ms must be a positive multiple of 20, not 0"),
+                     ({"frame_ms": -20}, "frame_ms must be"), ({"frame_ms": 30}, "frame_ms must be")):
+        with pytest.raises(ValueError, match=msg):
+            Call(TwilioCodec(), **bad)
+    assert Call(TwilioCodec(), frame_ms=40).chunk_ms == 40
+    from rtfast.bridge import Actions
+    a = Actions()
+    assert not a and repr(a) == "Actions(to_carrier=0, to_realtime=0, events=[], hangup=False)"
+    for field, value in (("to_carrier", [b"x"]), ("to_realtime", [b"x"]), ("events", [1]), ("hangup", True)):
+        b = Actions()
+        setattr(b, field, value)
+        assert b
+    assert repr(BargeIn("i", "truncate", 5, 6, 7, True, False)) == (
+        "BargeIn(item_id='i', action='truncate', audio_end_ms=5, played_ms=6, received_ms=7, cancelled=True)")
+    assert repr(CallEnded("stop")) == "CallEnded('stop')"
+
+
+def test_a_beta_call_pads_its_item_at_response_audio_done():
+    call = Call(TwilioCodec(), generation="beta", startup_buffer_ms=0, lead_ms=10_000, voice="ash",
+                instructions="Hi.", session={"temperature": 0.7})
+    d = orjson.loads(call.session_update())["session"]
+    assert (d["input_audio_format"], d["output_audio_format"], d["voice"], d["instructions"], d["temperature"]) == (
+        "g711_ulaw", "g711_ulaw", "ash", "Hi.", 0.7)
+    call.from_carrier(TWILIO_START)
+    call.from_realtime(orjson.dumps({"type": "session.updated", "event_id": "e", "session": {
+        "id": "s", "input_audio_format": "g711_ulaw", "output_audio_format": "g711_ulaw"}}))
+    call.from_realtime(response_created())
+    call.from_realtime(orjson.dumps({"type": "response.audio.delta", "event_id": "e", "response_id": "resp_1",
+                                     "item_id": "item_1", "output_index": 0, "content_index": 0,
+                                     "delta": base64.b64encode(ULAW[:100]).decode()}))
+    assert not call.tick(0).to_carrier                             # 100 bytes: not a whole chunk yet
+    call.from_realtime(orjson.dumps({"type": "response.audio.done", "event_id": "e", "response_id": "resp_1",
+                                     "item_id": "item_1", "output_index": 0, "content_index": 0}))
+    assert media_payloads(call.tick(0).to_carrier) == [ULAW[:100] + b"\xff" * 60]
+
+
+def test_transcode_beta_and_ga_session_updates_carry_voice_and_instructions():
+    d = orjson.loads(Call(TwilioCodec(), mode="transcode", generation="beta", voice="ash", instructions="x",
+                          session={"temperature": 0.6}).session_update())["session"]
+    assert d == {"input_audio_format": "pcm16", "output_audio_format": "pcm16",
+                 "turn_detection": {"type": "server_vad"}, "voice": "ash", "instructions": "x", "temperature": 0.6}
+    call = Call(TwilioCodec(), mode="transcode", vad="semantic_vad")
+    frame = call.session_update()
+    assert call.session.last_session_update == frame and orjson.loads(frame)["type"] == "session.update"
+    d = orjson.loads(frame)["session"]
+    assert d == {"type": "realtime", "audio": {
+        "input": {"format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": {"type": "semantic_vad"}},
+        "output": {"format": {"type": "audio/pcm", "rate": 24000}}}}
+    d = orjson.loads(Call(TwilioCodec(), mode="transcode", voice="marin", instructions="").session_update())
+    assert d["session"]["audio"]["output"]["voice"] == "marin" and d["session"]["instructions"] == ""
+
+
+def test_an_echoed_mark_asks_for_nothing():
+    call, names = playing_call(ms_received=200, ms_played=0)
+    a = call.from_carrier(orjson.dumps({"event": "mark", "streamSid": SID, "mark": {"name": names[0]}}))
+    assert not a and a.hangup is False and not a.to_carrier and not a.to_realtime and not a.events
+    assert call.played_ms == {"item_1": 20}
+
+
+def test_the_refill_step_follows_the_lead():
+    for lead, first, refill in ((80, 4, 40), (60, 3, 20), (100, 5, 40)):
+        call = twilio_call(startup_buffer_ms=0, lead_ms=lead)
+        call.from_realtime(response_created())
+        out = call.from_realtime(delta(ULAW * 50), now_ms=0).to_carrier
+        assert len(media_payloads(out)) == first
+        assert call.wake_at(0) == refill                        # play_end + refill - lead
+        assert call.wake_at(refill + 5) == refill + 5           # overdue: now
+
+
+def test_wake_at_with_exactly_one_chunk_waiting():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=40)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW * 3), now_ms=0)               # 2 chunks leave, 1 waits
+    assert call.buffered_ms == 20 and call.wake_at(0) == 20
+    call.tick(20)
+    assert call.buffered_ms == 0 and call.wake_at(20) is None
+
+
+def test_audio_before_the_carriers_start_waits_for_it():
+    call = Call(TwilioCodec(), startup_buffer_ms=0)
+    call.session_update()
+    call.from_realtime(response_created())
+    assert not call.from_realtime(delta(ULAW * 2), now_ms=0).to_carrier     # no stream to send to yet
+    assert call.buffered_ms == 40
+    call.from_carrier(TWILIO_START)
+    assert media_payloads(call.tick(10).to_carrier) == [ULAW, ULAW]
+
+
+def test_playback_that_ran_dry_gathers_the_startup_buffer_again():
+    call = twilio_call(startup_buffer_ms=60, lead_ms=100)
+    call.from_realtime(response_created())
+    assert len(media_payloads(call.from_realtime(delta(ULAW * 3), now_ms=0).to_carrier)) == 3   # plays to 60
+    # the playback ends exactly as the next delta comes: idle again, so it waits for 60 ms
+    assert not call.from_realtime(delta(ULAW), now_ms=60).to_carrier
+    assert len(media_payloads(call.from_realtime(delta(ULAW * 2), now_ms=61).to_carrier)) == 3
+
+
+def test_after_a_barge_in_the_next_reply_starts_clean_and_at_once():
+    call, _ = playing_call(ms_received=400, ms_played=40)          # mid-stream: no audio.done yet
+    call.from_realtime(SPEECH_STARTED, now_ms=50)
+    call.from_realtime(response_done())
+    call.from_realtime(response_created("resp_2"))
+    out = call.from_realtime(delta(ULAW * 10, item="item_2", rid="resp_2"), now_ms=60).to_carrier
+    # the lead's worth at once (the cut playback does not hold it back), no pad of the cut item before it
+    assert media_payloads(out) == [ULAW] * 5
+    assert call.sent_ms == {"item_1": 100, "item_2": 100}
+    echo(call, marks(out)[:1])
+    a = call.from_realtime(SPEECH_STARTED, now_ms=70)              # a second barge-in sees only item_2
+    assert [(b.item_id, b.action, b.audio_end_ms) for b in a.events if isinstance(b, BargeIn)] == [
+        ("item_2", "truncate", 20)]
+    assert call.barge_ins == 2
+
+
+def test_barge_in_resets_the_outbound_resampler():
+    call = twilio_call(mode="transcode", startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    pcm = bytes(range(256)) * 30
+    call.from_realtime(delta(pcm), now_ms=0)
+    call.from_realtime(SPEECH_STARTED, now_ms=10)
+    call.from_realtime(response_done())
+    call.from_realtime(response_created("resp_2"))
+    out = call.from_realtime(delta(pcm, item="item_2", rid="resp_2"), now_ms=20).to_carrier
+    out += call.from_realtime(audio_done("item_2", "resp_2"), now_ms=20).to_carrier
+    got = b"".join(media_payloads(out + call.tick(30).to_carrier))
+    from rtfast.transcode import Transcoder
+    t = Transcoder("pcm16/24000", "pcmu/8000", quality="HQ-LL")          # the bridge's default
+    want = t.feed(pcm) + t.flush()
+    assert got == want + b"\xff" * (-len(want) % 160)             # as from a fresh resampler
+
+
+def test_an_empty_item_takes_no_chunk():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(b""))                                  # an empty delta, then done
+    call.from_realtime(audio_done())
+    call.from_realtime(delta(ULAW * 2, item="item_2"))
+    call.from_realtime(audio_done("item_2"))
+    assert media_payloads(call.tick(0).to_carrier) == [ULAW, ULAW] and call.sent_ms == {"item_2": 40}
+
+
+def test_response_done_completes_an_item_without_audio_done():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    call.from_realtime(delta(ULAW[:100]))
+    call.from_realtime(response_done())
+    assert media_payloads(call.tick(0).to_carrier) == [ULAW[:100] + b"\xff" * 60]
+
+
+def test_a_tiny_transcoded_frame_sends_nothing_until_there_is_audio():
+    call = twilio_call(mode="transcode")
+    frames = call.frames_to_realtime
+    tiny = orjson.dumps({"event": "media", "streamSid": SID, "media": {"payload": "/w=="}})
+    assert call.from_carrier(tiny).to_realtime == [] and call.frames_to_realtime == frames
+    assert call.audio_bytes_in == 1
+
+
+def test_telnyx_stop_flushes_held_frames_to_the_model_first():
+    call = Call(TelnyxCodec())
+    call.from_carrier(TELNYX_START)
+    payloads = [base64.b64encode(bytes([c]) * 160).decode() for c in range(3)]
+    assert len(call.from_carrier(telnyx_media(0, payloads[0])).to_realtime) == 1
+    assert call.from_carrier(telnyx_media(2, payloads[2])).to_realtime == []          # waits for 1
+    a = call.from_carrier(b'{"event":"stop","stop":{"call_control_id":"v2:T0"}}')
+    assert a.to_realtime == [wire.build_append_b64(payloads[2])] and a.hangup
+    assert call.frames_to_realtime == 2 and call.audio_bytes_in == 320
+
+
+def test_a_start_before_any_session_update_needs_no_corrective_one():
+    call = Call(TelnyxCodec())
+    a = call.from_carrier(TELNYX_START)                             # PCMA, nothing sent yet
+    assert a.to_realtime == [] and call.model_format == "pcma/8000"
+    fmt = orjson.loads(call.session_update())["session"]["audio"]["input"]["format"]
+    assert fmt == {"type": "audio/pcma"}
+    same = Call(TwilioCodec())
+    same.session_update()
+    assert same.from_carrier(TWILIO_START).to_realtime == []        # the format it expected
+
+
+def test_a_call_ends_once():
+    call = twilio_call()
+    a = call.from_carrier(TWILIO_STOP)
+    assert [type(e) for e in a.events] == [CallEnded, Stop] and a.events[0].reason == "stop"
+    b = call.carrier_closed()
+    assert b.hangup and b.events == [] and call.ended == "stop"
+    c = Call(VonageCodec()).carrier_closed()
+    assert c.hangup and [e.reason for e in c.events] == ["carrier_closed"]
+
+
+def test_late_deltas_of_a_cut_item_are_dropped_even_when_its_response_was_done():
+    call, _ = playing_call(ms_received=200, ms_played=40)
+    call.from_realtime(response_done())
+    call.from_realtime(SPEECH_STARTED)                              # item cut, no response to cancel
+    call.from_realtime(delta(ULAW * 5))                             # a late delta of the cut item
+    assert call.late_deltas == 1 and call.buffered_ms == 0
+    call.from_realtime(response_created("resp_2"))
+    call.from_realtime(delta(ULAW, item="item_2", rid="resp_1"))    # a new item is played
+    assert call.buffered_ms == 20 and call.late_deltas == 1
+
+
+def test_documented_defaults():
+    call = Call(TwilioCodec())
+    assert (call.startup_buffer_ms, call.lead_ms, call.chunk_ms, call.mode, call.generation) == (
+        60, 100, 20, "passthrough", "ga")
+
+
+def test_a_pcm16_items_tail_is_padded_with_zero_samples():
+    call = Call(VonageCodec("pcm16/8000"), startup_buffer_ms=0, lead_ms=1000)
+    call.session_update()
+    call.from_carrier(b'{"event":"websocket:connected","content-type":"audio/l16;rate=8000"}')
+    call.from_realtime(response_created())
+    pcm = bytes(range(1, 256)) * 12                                 # 3060 bytes: 63.75 ms at 24 kHz
+    out = call.from_realtime(delta(pcm), now_ms=0).to_carrier
+    out += call.from_realtime(audio_done(), now_ms=0).to_carrier
+    out += call.tick(10).to_carrier
+    chunks = [f[1] for f in out if type(f) is tuple]
+    from rtfast.transcode import Transcoder
+    t = Transcoder("pcm16/24000", "pcm16/8000", quality="HQ-LL")
+    want = t.feed(pcm) + t.flush()
+    assert b"".join(chunks) == want + b"\x00" * (-len(want) % 320) and len(chunks) == 4
+    assert call.wake_at(20) is None and call.buffered_ms == 0
+
+
+def test_items_arriving_in_several_deltas_while_queued_are_charged_exactly():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=60)
+    call.from_realtime(response_created())
+    for _ in range(2):
+        call.from_realtime(delta(ULAW * 2))                        # item_1: 80 ms in two deltas
+    call.from_realtime(audio_done())
+    for _ in range(3):
+        call.from_realtime(delta(ULAW, item="item_2"))             # item_2: 60 ms in three deltas, queued behind
+    call.from_realtime(audio_done("item_2"))
+    call.from_realtime(delta(ULAW * 2, item="item_3"))             # and item_3 behind it
+    sent = []
+    for now in range(0, 400, 20):
+        sent += call.tick(now).to_carrier
+    assert call.sent_ms == {"item_1": 80, "item_2": 60, "item_3": 40} and call.buffered_ms == 0
+    echo(call, marks(sent))
+    assert call.played_ms == {"item_1": 80, "item_2": 60, "item_3": 40}
+
+
+def test_an_item_whose_audio_is_content_index_1():
+    call = twilio_call(startup_buffer_ms=0, lead_ms=100)
+    call.from_realtime(response_created())
+    d = orjson.loads(delta(ULAW * 10))
+    d["content_index"] = 1
+    sent = call.from_realtime(orjson.dumps(d), now_ms=0).to_carrier
+    echo(call, marks(sent)[:2])
+    a = call.from_realtime(SPEECH_STARTED, now_ms=30)
+    assert [orjson.loads(f) for f in a.to_realtime][1:] == [
+        {"type": "conversation.item.truncate", "item_id": "item_1", "content_index": 1, "audio_end_ms": 40}]
+
+
+def test_a_transcoded_items_resampler_tail_is_played_after_its_whole_chunks():
+    from rtfast.transcode import Transcoder
+    pcm = bytes(range(256)) * 30
+    call = twilio_call(mode="transcode", startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    out = call.from_realtime(delta(pcm), now_ms=0).to_carrier       # whole chunks leave at once
+    assert call.buffered_ms < 20 and out
+    out += call.from_realtime(audio_done(), now_ms=0).to_carrier    # the resampler's tail, padded
+    out += call.tick(10).to_carrier
+    t = Transcoder("pcm16/24000", "pcmu/8000", quality="HQ-LL")
+    want = t.feed(pcm) + t.flush()
+    assert b"".join(media_payloads(out)) == want + b"\xff" * (-len(want) % 160)
+    n = -(-len(want) // 160)
+    assert call.sent_ms == {"item_1": 20 * n} and call.buffered_ms == 0 and call.wake_at(20) is None
+
+
+def test_a_call_first_timed_by_the_pacer():
+    call = twilio_call()                                            # fed no clock so far
+    call.tick(500)
+    call.from_carrier(TWILIO_STOP, now_ms=1700)
+    assert call.summary()["duration_ms"] == 1200
+
+
+def test_playback_not_yet_dry_goes_on_without_the_startup_buffer():
+    call = twilio_call(startup_buffer_ms=60, lead_ms=100)
+    call.from_realtime(response_created())
+    assert len(media_payloads(call.from_realtime(delta(ULAW * 3), now_ms=0).to_carrier)) == 3   # plays to 60
+    # half a millisecond before it runs dry: still playing, so the next chunk follows at once
+    assert len(media_payloads(call.from_realtime(delta(ULAW), now_ms=59.5).to_carrier)) == 1
+
+
+def test_a_call_that_ended_before_any_clock():
+    call = Call(TwilioCodec())
+    call.from_carrier(TWILIO_START)
+    call.from_carrier(TWILIO_STOP)                                  # ended, and no clock yet
+    call.tick(100)
+    call.tick(300)
+    assert call.ended == "stop" and call.ended_ms is None and call.summary()["duration_ms"] == 200

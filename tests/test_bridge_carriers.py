@@ -184,3 +184,27 @@ async def test_vonage_hanging_up_mid_reply_ends_the_call_promptly():
             await sim.hang_up()                                     # Vonage ends a call by closing the socket
             await settle(lambda: bridge.summaries, timeout=2.0)
         assert bridge.summaries[0]["ended"] == "carrier_closed"
+
+
+async def test_the_summary_times_the_whole_call_and_counts_audio_each_way():
+    """A caller who says little and hangs up a second later: the call lasted that second,
+    though no audio ever left for the carrier (the summary once said ~0 s)."""
+    import time
+
+    for carrier, sim_cls, fmt in (("telnyx", TelnyxSim, "pcmu/8000"), ("vonage", VonageSim, "pcm16/8000")):
+        async with RealtimeServer(script=script) as rt, \
+                BridgeServer(carrier=carrier, realtime_url=rt.url, api_key="sk-test", vad=None) \
+                as bridge:
+            t0 = time.monotonic()
+            async with sim_cls(bridge.url, fmt) as sim:
+                await sim.say(silence(300, fmt))
+                await asyncio.sleep(1.0)
+                t_hang = time.monotonic()
+                await sim.hang_up()
+                await settle(lambda: bridge.summaries)
+            t1 = time.monotonic()
+            (s,) = bridge.summaries
+            assert (t_hang - t0) * 1000 - 150 <= s["duration_ms"] <= (t1 - t0) * 1000, (carrier, s)
+            assert s["audio_ms_from_carrier"] == 300 and s["audio_bytes_in"] == 300 * sim.bpm
+            assert s["audio_ms_to_carrier"] == 0 and s["audio_bytes_out"] == 0 and s["frames_to_carrier"] == 0
+            assert s["ended"] == ("carrier_closed" if carrier == "vonage" else "stop")

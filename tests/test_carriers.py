@@ -133,14 +133,14 @@ def test_media_before_start_is_an_error_and_the_codec_stays_usable():
     (b'{"event":"media","media":{"payload":"AAA"}}', "not base64: its length 3"),
     (b'{"event":"media","media":{"payload":"AA==AAAA"}}', "not base64: misplaced padding"),
     (b'{"event":"media","media":{"payload":"A\\u00e9AA"}}', "not base64"),
-    (b'{"event":"media","media":{"payload":5}}', "'media.payload' must be a string"),
-    (b'{"event":"media","media":[]}', "'media' must be an object"),
+    (b'{"event":"media","media":{"payload":5}}', "^media: field 'media.payload' must be a string"),
+    (b'{"event":"media","media":[]}', "^media: field 'media' must be an object"),
     (b'{"event":"media","media":{"payload":"","chunk":"x1"}}', "'media.chunk' must be an integer"),
     (b'{"event":"media","media":{"payload":"","chunk":true}}', "'media.chunk' must be an integer"),
     (b'{"event":"media","streamSid":7,"media":{"payload":""}}', "'stream id' must be a string"),
-    (b'{"event":"dtmf","dtmf":{}}', "'dtmf.digit' must be a string"),
-    (b'{"event":"mark","mark":{"name":null}}', "'mark.name' must be a string"),
-    (b'{"event":"start","start":{}}', "no string 'streamSid'"),
+    (b'{"event":"dtmf","dtmf":{}}', "twilio: dtmf: field 'dtmf.digit' must be a string"),
+    (b'{"event":"mark","mark":{"name":null}}', "twilio: mark: field 'mark.name' must be a string"),
+    (b'{"event":"start","start":{}}', "twilio: start: no string 'streamSid'"),
 ])
 def test_bad_frames_raise_protocol_error(frame, reason):
     c = started(TwilioCodec(), TWILIO_START)
@@ -370,3 +370,285 @@ def test_garbage_never_crashes(frame):
         return
     if isinstance(ev, Media):
         assert ev == media_from_dict(orjson.loads(frame))
+
+
+# -- defects and untested paths found by mutation testing ------------------------------------------
+
+def telnyx_start(media_format):
+    return orjson.dumps({"event": "start", "stream_id": "s1", "start": {"call_control_id": "v2:x",
+                                                                        "media_format": media_format}})
+
+
+@pytest.mark.parametrize("media_format", [
+    {"encoding": "PCMU", "sample_rate": 16000}, {"encoding": "PCMA", "sample_rate": 16000},
+    {"encoding": "PCMU", "sample_rate": 7999}, {"encoding": "PCMA", "sample_rate": 8001},
+    {"encoding": "PCMU", "sample_rate": None}, {"encoding": "L16", "sample_rate": 8000},
+    {"encoding": "pcmu", "sample_rate": 8000},
+])
+def test_telnyx_refuses_g711_at_any_rate_but_8000(media_format):
+    c = TelnyxCodec()
+    with pytest.raises(ProtocolError, match=r"telnyx: start: unsupported media_format .*\(PCMU or PCMA at 8000 Hz\)"):
+        c.parse(telnyx_start(media_format))
+    assert not c.started and c.audio_format == "pcmu/8000"        # nothing taken from the refused start
+
+
+@pytest.mark.parametrize("media_format,fmt", [
+    ({"encoding": "PCMU", "sample_rate": 8000, "channels": 1}, "pcmu/8000"),
+    ({"encoding": "PCMA", "sample_rate": 8000}, "pcma/8000"),
+    ({"encoding": "PCMA"}, "pcma/8000"),                          # no rate: Telnyx's G.711 is 8 kHz
+    ({}, "pcmu/8000"),                                              # no format: what the codec expects
+])
+def test_telnyx_takes_g711_at_8000(media_format, fmt):
+    c = TelnyxCodec()
+    ev = c.parse(telnyx_start(media_format))
+    assert ev.audio_format == c.audio_format == fmt and c.started and c.start_event is ev
+    assert c.bytes_per_ms == 8 and c.frame_bytes == 160
+
+
+def test_telnyx_stream_id_and_errors():
+    c = TelnyxCodec()
+    with pytest.raises(ProtocolError, match="telnyx: start: no string 'stream_id'"):
+        c.parse(b'{"event":"start","start":{"stream_id":7}}')
+    ev = c.parse(b'{"event":"start","start":{"stream_id":"inner"}}')     # under start is fine too
+    assert ev.stream_id == c.stream_id == "inner"
+    err = c.parse(b'{"event":"error","payload":{"code":9,"title":"Bad"}}')
+    assert (err.code, err.message) == (9, "Bad")                 # the title when there is no detail
+    with pytest.raises(ValueError, match=r"^reorder_window must be >= 0$"):
+        TelnyxCodec(reorder_window=-1)
+    assert TelnyxCodec(reorder_window=0).reorder_window == 0
+    c = TelnyxCodec("pcma/8000")
+    assert c.reorders and not TwilioCodec().reorders and c.reorder_window == 3 and c.audio_format == "pcma/8000"
+    ev = c.parse(TELNYX_START.replace(b'"start":{', b'"start":{"tracks":["inbound"],'))
+    assert (ev.account_id, ev.tracks, ev.raw["start"]["from"]) == ("3E6F995F", ["inbound"], "+13122010094")
+
+
+def test_telnyx_order_passes_frames_without_a_chunk_and_counts_duplicates():
+    c = started(TelnyxCodec(reorder_window=1), TELNYX_START)
+    plain = Media("AAAA")                                         # no chunk number: straight through
+    assert c.order(plain) == [plain]
+    assert [m.chunk for m in c.order(c.parse(telnyx_media(5)))] == [5]
+    assert [m.chunk for m in c.order(c.parse(telnyx_media(7)))] == []     # waits for 6
+    assert [m.chunk for m in c.order(c.parse(telnyx_media(7)))] == []     # the same chunk twice
+    assert c.dropped == 1 and c.reordered == 1
+    assert [m.chunk for m in c.order(c.parse(telnyx_media(6)))] == [6, 7]
+    assert c.flush_order() == [] and c._held == {}
+    assert c.order(c.parse(telnyx_media(9))) == []                      # waits for 8
+    assert [m.chunk for m in c.flush_order()] == [9] and c.flush_order() == []   # given once
+
+
+@pytest.mark.parametrize("cls", [TwilioCodec, TelnyxCodec])
+@pytest.mark.parametrize("fmt", ["pcm16/44100", "pcm16/8000", "pcm16/24000", "opus/48000"])
+def test_g711_carriers_refuse_other_formats_at_construction(cls, fmt):
+    with pytest.raises(ValueError, match=f"{cls.name.capitalize()} .*pcmu/8000 or pcma/8000, not '{fmt}'"):
+        cls(fmt)
+
+
+def test_every_codec_refuses_an_unknown_format_at_construction():
+    from rtfast.bridge.carriers._base import JsonCodec
+    with pytest.raises(ValueError, match="unknown carrier audio format 'pcm16/44100'; expected one of pcmu/8000"):
+        JsonCodec("pcm16/44100")
+    with pytest.raises(ValueError, match="Plivo speaks"):
+        PlivoCodec("pcma/8000")
+    with pytest.raises(ValueError, match="Exotel speaks"):
+        ExotelCodec("pcmu/8000")
+    with pytest.raises(ValueError, match="Vonage speaks"):
+        VonageCodec("pcm16/24000")
+
+
+def test_twilio_start_announcing_alaw_is_applied():
+    c = TwilioCodec()
+    frame = TWILIO_START.replace(b"audio/x-mulaw", b"audio/x-alaw")
+    ev = c.parse(frame)
+    assert ev.audio_format == c.audio_format == "pcma/8000" and c.start_event is ev
+    c2 = TwilioCodec("pcma/8000")
+    ev = c2.parse(TWILIO_START)                                   # the start's mu-law wins
+    assert ev.audio_format == c2.audio_format == "pcmu/8000"
+    no_format = orjson.dumps({"event": "start", "start": {"streamSid": "MZ1"}})
+    assert TwilioCodec("pcma/8000").parse(no_format).audio_format == "pcma/8000"
+    assert TwilioCodec().parse(b'{"event":"start","streamSid":"MZ2","start":{}}').stream_id == "MZ2"
+
+
+@pytest.mark.parametrize("fmt", [{"encoding": "audio/x-l16", "sampleRate": 8000},
+                                 {"encoding": "audio/x-alaw", "sampleRate": 16000},
+                                 {"encoding": "audio/x-mulaw"}])
+def test_twilio_refuses_other_media_formats(fmt):
+    c = TwilioCodec()
+    with pytest.raises(ProtocolError, match="twilio: start: unsupported mediaFormat"):
+        c.parse(orjson.dumps({"event": "start", "start": {"streamSid": "MZ1", "mediaFormat": fmt}}))
+    assert not c.started and c.start_event is None and c.audio_format == "pcmu/8000"
+
+
+# A media frame the scanner passes over (an unknown nested key): the orjson path decides.
+SLOW_MEDIA = {"event": "media", "media": {"payload": B64, "extra": 1}}
+
+
+@pytest.mark.parametrize("cls,start,key", [(TwilioCodec, TWILIO_START, "streamSid"),
+                                            (TelnyxCodec, TELNYX_START, "stream_id"),
+                                            (PlivoCodec, PLIVO_START, "streamId"),
+                                            (ExotelCodec, EXOTEL_START, "stream_sid")])
+def test_media_before_start_is_refused_on_the_slow_path_too(cls, start, key):
+    frame = orjson.dumps({**SLOW_MEDIA, key: "x"})
+    assert scan_media(frame) is None
+    c = cls()
+    with pytest.raises(ProtocolError, match=f"{cls.name}: media before start"):
+        c.parse(frame)
+    assert not c.started
+    c.parse(start)
+    m = c.parse(frame)
+    assert type(m) is Media and m.payload == B64.encode() and m.stream_id == "x"
+
+
+def test_outbound_before_start_is_refused():
+    for c, mark, clear in ((TwilioCodec(), "mark", "clear"), (TelnyxCodec(), "mark", "clear"),
+                           (PlivoCodec(), "checkpoint", "clearAudio"), (ExotelCodec(), "mark", "clear")):
+        for make, what in ((lambda: c.media(ULAW), "media"), (lambda: c.media_b64(B64), "media"),
+                           (lambda: c.mark("0.1"), mark), (c.clear, clear)):
+            with pytest.raises(ProtocolError, match=f"^{c.name}: {what} before start \\(no stream yet\\)$"):
+                make()
+
+
+def test_media_b64_validates_by_default_and_splices_as_is_when_told():
+    c = started(TwilioCodec(), TWILIO_START)
+    with pytest.raises(ValueError, match="bad character"):
+        c.media_b64("AA!A")
+    frame = c.media_b64("AA!A", validate=False)
+    assert frame == b'{"event":"media","streamSid":"MZ18ad3ab5a668","media":{"payload":"AA!A"}}'
+
+
+def test_start_event_and_unknown_fields():
+    c = TwilioCodec()
+    assert c.start_event is None and c.stream_id is None
+    ev = c.parse(TWILIO_START)
+    assert c.start_event is ev and ev.raw == orjson.loads(TWILIO_START)
+    u = c.parse(b'{"event":"future","x":1}')
+    assert type(u) is Unknown and u.event == "future" and u.raw == {"event": "future", "x": 1}
+    assert repr(u) == "Unknown(event='future')"                   # raw is kept out of the repr
+    assert u == Unknown("future", {"event": "future", "x": 1}) and u != Unknown("future", {})
+    assert (Unknown("a", {}) == Mark("a")) is False
+
+
+def test_event_field_values_on_the_orjson_path():
+    c = started(TwilioCodec(), TWILIO_START)
+    d = c.parse(b'{"event":"dtmf","dtmf":{"digit":"#","duration":120}}')
+    assert (d.digit, d.duration) == ("#", 120)
+    assert c.parse(b'{"event":"stop","stop":{"call_sid":"CA9","reason":"hangup"}}') == Stop(
+        "CA9", "hangup", {"event": "stop", "stop": {"call_sid": "CA9", "reason": "hangup"}})
+    assert c.parse(b'{"event":"stop","stop":{"call_control_id":"v2:1"}}').call_id == "v2:1"
+    assert c.parse(b'{"event":"stop"}').call_id is None
+    con = c.parse(b'{"event":"connected"}')
+    assert (con.protocol, con.version) == (None, None)
+    with pytest.raises(ProtocolError, match="twilio: unexpected binary frame"):
+        c.parse(b"\x00\x01", binary=True)
+    with pytest.raises(TypeError, match="frame must be bytes or str, not int"):
+        c.parse(5)
+    assert c.parse(TWILIO_MEDIA.decode()).audio() == ULAW          # str frames work too
+    with pytest.raises(ProtocolError, match="twilio: not a JSON object"):
+        c.parse(b'"media"')
+    with pytest.raises(ProtocolError, match="twilio: no string 'event'"):
+        c.parse(b'{"event":5}')
+
+
+# -- Vonage error paths ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("frame,reason", [
+    (b'{"event":', "vonage: not JSON"),
+    (b'[1]', "vonage: not a JSON object"),
+    (b'{"uuid":"x"}', "vonage: no string 'event'"),
+    (b'{"event":null}', "vonage: no string 'event'"),
+    (b'{"event":"websocket:notify"}', "vonage: websocket:notify: field 'payload.name' must be a string"),
+    (b'{"event":"websocket:notify","payload":"0.1"}', "websocket:notify: field 'payload.name'"),
+    (b'{"event":"websocket:notify","payload":{"name":4}}', "websocket:notify: field 'payload.name'"),
+    (b'{"event":"websocket:dtmf"}', "vonage: websocket:dtmf: no string 'digit'"),
+    (b'{"event":"websocket:dtmf","dtmf":{"digit":5}}', "websocket:dtmf: no string 'digit'"),
+    (b'{"event":"websocket:connected","content-type":5}', "vonage: unsupported content-type 5"),
+    (b'{"event":"websocket:connected","content-type":"audio/l16;rate=16000x"}', "unsupported content-type"),
+])
+def test_vonage_bad_frames(frame, reason):
+    c = VonageCodec()
+    c.parse(VONAGE_CONNECTED)
+    with pytest.raises(ProtocolError, match=reason):
+        c.parse(frame)
+    assert c.parse(bytes(640), binary=True).audio_length == 640     # still usable
+
+
+def test_vonage_events_and_formats():
+    c = VonageCodec("pcm16/8000")
+    assert c.audio_format == "pcm16/8000" and c.chunk_bytes() == 320 and not c.started
+    ev = c.parse(b'{"event":"websocket:connected","content-type":"Audio/L16; rate=16000","uuid":"u1","x":"y"}')
+    assert c.started and c.start_event is ev and c.audio_format == ev.audio_format == "pcm16/16000"
+    assert (ev.call_id, ev.custom_parameters, ev.raw["x"]) == ("u1", {"uuid": "u1", "x": "y"}, "y")
+    assert c.chunk_bytes(20) == 640 and c.frame_bytes == 640
+    c2 = VonageCodec()
+    ev = c2.parse(b'{"event":"websocket:connected","call_uuid":"u2"}')       # no content-type: keep 16 kHz
+    assert ev.call_id == "u2" and c2.audio_format == "pcm16/16000"
+    c3 = VonageCodec()
+    c3.parse(b'{"event":"websocket:connected","content-type":"audio/l16;rate=8000"}')
+    assert c3.audio_format == "pcm16/8000" and c3.frame_bytes == 320
+    d = c.parse(b'{"event":"websocket:dtmf","dtmf":{"digit":"5","duration":100}}')
+    assert (d.digit, d.duration) == ("5", 100)
+    assert c.parse(b'{"event":"websocket:dtmf","digit":"#","duration":80}').duration == 80
+    m = c.parse(b'{"event":"websocket:notify","payload":{"name":"1.2"}}')
+    assert type(m) is Mark and m.name == "1.2"
+    e = c.parse(b'{"event":"websocket:error","code":3,"message":"m"}')
+    assert (e.code, e.message) == (3, "m")
+    assert c.parse(b'{"event":"websocket:error","reason":"r","message":"m"}').message == "r"
+    u = c.parse(b'{"event":"websocket:other","a":1}')
+    assert type(u) is Unknown and u.event == "websocket:other" and u.raw == {"event": "websocket:other", "a": 1}
+    assert type(c.media(bytearray(b"\x01\x02"))) is bytes and c.media(memoryview(b"\x01\x02")) == b"\x01\x02"
+    with pytest.raises(ProtocolError, match=r"vonage: payload is not base64 \(.*bad character"):
+        c.media_b64("AA!A")
+    assert c.media_b64("AQI=", validate=False) == b"\x01\x02"
+    with pytest.raises(TypeError, match="frame must be bytes or str, not NoneType"):
+        c.parse(None)
+
+
+def test_event_reprs_and_raw_messages():
+    c = started(PlivoCodec(), PLIVO_START)
+    cleared = c.parse(PLIVO_CLEARED)
+    assert cleared.raw == orjson.loads(PLIVO_CLEARED) and repr(cleared) == "Cleared()"
+    v = VonageCodec()
+    assert v.parse(b'{"event":"websocket:cleared","x":1}').raw == {"event": "websocket:cleared", "x": 1}
+    assert repr(Dtmf("5", 100, {"a": 1})) == "Dtmf(digit='5', duration=100)"
+    assert repr(Stop("CA1", "hangup")) == "Stop(call_id='CA1', reason='hangup')"
+    assert repr(Connected("Call", "1.0")) == "Connected(protocol='Call', version='1.0')"
+    assert repr(CarrierAlert(1, "m")) == "CarrierAlert(code=1, message='m')"
+    assert repr(Mark("0.1")) == "Mark(name='0.1')"
+    s = Start("s", "c", "a", ["inbound"], {"k": "v"}, "pcmu/8000", {"raw": 1})
+    assert repr(s) == ("Start(stream_id='s', call_id='c', account_id='a', tracks=['inbound'], "
+                       "custom_parameters={'k': 'v'}, audio_format='pcmu/8000')")
+    assert s == Start("s", "c", "a", ["inbound"], {"k": "v"}, "pcmu/8000", {"raw": 1})
+    assert s != Start("s", "c", "a", ["inbound"], {"k": "v"}, "pcmu/8000", {"raw": 2})    # raw counts
+    assert Mark("0.1") != Mark("0.2") and Dtmf("1") == Dtmf("1")
+    assert (Mark("x") == "x") is False
+
+
+def test_the_base_codecs_defaults():
+    from rtfast.bridge.carriers._base import CarrierCodec, JsonCodec
+    c = CarrierCodec()
+    assert (c.name, c.binary_media, c.reorders, c.audio_format, c.started, c.stream_id) == (
+        "carrier", False, False, "pcmu/8000", False, None)
+    assert c.chunk_bytes() == 160 and c.chunk_bytes(60) == 480 and c.frame_bytes == 160
+    m = Media("AAAA")
+    assert c.order(m) == [m]
+    with pytest.raises(ProtocolError, match=r"^carrier: unsupported audio format pcm16/44100: 'x'$"):
+        c._set_format("pcm16/44100", "x")
+    assert c.audio_format == "pcmu/8000"
+    j = JsonCodec()
+    assert j.STREAM_KEY == "streamSid" and j.HANDLERS == {}
+    assert j.parse(b'{"event":"start"}') == Unknown("start", {"event": "start"})   # no handlers: all unknown
+    assert JsonCodec("pcma/8000").audio_format == "pcma/8000"
+    with pytest.raises(ProtocolError, match=r"^carrier: unexpected binary frame: ''$"):
+        j.parse(b"{}", binary=True)
+
+
+@pytest.mark.parametrize("frame,reason", [
+    (b'{"event":"media","sequenceNumber":"x","media":{"payload":""}}',
+     "media: field 'sequence number' must be an integer or a string of digits"),
+    (b'{"event":"media","media":{"payload":"","track":5}}', "media: field 'media.track' must be a string"),
+    (b'{"event":"media","media":{"payload":"","timestamp":[]}}',
+     "media: field 'media.timestamp' must be an integer or a string of digits"),
+])
+def test_media_field_errors_name_the_field(frame, reason):
+    c = started(TwilioCodec(), TWILIO_START)
+    with pytest.raises(ProtocolError, match="^" + reason.replace(".", r"\.") + ": "):
+        c.parse(frame)

@@ -200,8 +200,9 @@ class Call:
         self.frames_from_realtime = self.frames_to_realtime = 0
         self.audio_bytes_in = self.audio_bytes_out = 0
         self.barge_ins = self.late_deltas = self.stale_marks = self.errors = 0
-        self.first_ms: float | None = None
-        self.last_ms: float | None = None
+        self.first_ms: float | None = None       # the first clock fed (the call's start)
+        self.last_ms: float | None = None        # the latest clock fed
+        self.ended_ms: float | None = None       # the clock when the call ended
         self.ended: str | None = None
         self._configure()
 
@@ -235,6 +236,7 @@ class Call:
         frame to send on the Realtime socket (may go before the carrier's start;
         if start then changes the format, ``from_carrier`` emits a corrective one)."""
         self._update_format = self.model_format
+        self.frames_to_realtime += 1
         if self.effective_mode == "passthrough":
             codec = _G711[self.model_format]
             event = events.session_update_g711(self.generation, codec, self._vad, self._instructions, self._voice,
@@ -297,8 +299,11 @@ class Call:
         return self._play_end
 
     # -- carrier -> ------------------------------------------------------------------------
-    def from_carrier(self, frame, binary: bool = False) -> Actions:
-        """Feed one frame from the carrier socket (``binary``: it was a binary frame)."""
+    def from_carrier(self, frame, binary: bool = False, now_ms: float | None = None) -> Actions:
+        """Feed one frame from the carrier socket (``binary``: it was a binary frame).
+
+        ``now_ms``: the clock, which times the call (its start and its stop);
+        media and marks do not read it (no per-frame work for the summary)."""
         self.frames_from_carrier += 1
         try:
             ev = self._parse(frame, binary)
@@ -324,6 +329,8 @@ class Call:
         if type(ev) is Mark:                 # half the inbound frames while the model speaks
             self._on_mark(ev.name)
             return _NO_ACTIONS
+        if now_ms is not None:
+            self._clock(now_ms)
         a = Actions()
         if type(ev) is Media:
             if ev.inbound:
@@ -362,7 +369,6 @@ class Call:
             self._configure()
             if self._update_format is not None and self._update_format != self.model_format:
                 a.to_realtime.append(self.session_update())
-                self.frames_to_realtime += 1
         a.events.append(ev)
 
     def _on_mark(self, name: str) -> None:
@@ -377,8 +383,10 @@ class Call:
             if ms > self.played_ms.get(item, 0):
                 remember(self.played_ms, item, ms)
 
-    def carrier_closed(self) -> Actions:
+    def carrier_closed(self, now_ms: float | None = None) -> Actions:
         """The carrier socket closed (Vonage ends calls so): the call is over."""
+        if now_ms is not None:
+            self._clock(now_ms)
         a = Actions()
         self._end("carrier_closed", a)
         return a
@@ -386,6 +394,7 @@ class Call:
     def _end(self, reason: str, a: Actions) -> None:
         if self.ended is None:
             self.ended = reason
+            self.ended_ms = self.last_ms
             a.events.append(CallEnded(reason))
         a.hangup = True
 
@@ -520,6 +529,11 @@ class Call:
             return None
         return max(now_ms, self._play_end + self._refill_ms - self.lead_ms)
 
+    def _clock(self, now: float) -> None:
+        if self.first_ms is None:
+            self.first_ms = now
+        self.last_ms = now
+
     def _pump(self, now: float, a: Actions) -> None:
         if self.first_ms is None:
             self.first_ms = now
@@ -572,8 +586,23 @@ class Call:
         """Audio waiting to be sent to the carrier (ms)."""
         return len(self._pending) // self.codec.bytes_per_ms
 
-    def summary(self) -> dict:
-        """Per-call counters: frames and audio bytes each way, barge-ins, errors, duration."""
+    def duration_ms(self, now_ms: float | None = None) -> float:
+        """How long the call has lasted by the clock it was fed: from the first
+        clock to the end of the call (a Stop, or the carrier closing), or while it
+        goes on to ``now_ms`` (default: the latest clock fed). 0 before any clock."""
+        if self.first_ms is None:
+            return 0
+        if self.ended is not None and self.ended_ms is not None:
+            end = self.ended_ms
+        else:
+            end = self.last_ms if now_ms is None else now_ms
+        return end - self.first_ms
+
+    def summary(self, now_ms: float | None = None) -> dict:
+        """Per-call counters: frames and audio bytes each way, barge-ins, errors,
+        the call's duration (see :meth:`duration_ms`) and the audio each way in
+        ms (by the carrier's format)."""
+        bpm = self.codec.bytes_per_ms
         return {
             "carrier": self.codec.name, "mode": self.effective_mode, "carrier_format": self.carrier_format,
             "frames_from_carrier": self.frames_from_carrier, "frames_to_carrier": self.frames_to_carrier,
@@ -581,5 +610,6 @@ class Call:
             "audio_bytes_in": self.audio_bytes_in, "audio_bytes_out": self.audio_bytes_out,
             "barge_ins": self.barge_ins, "late_deltas": self.late_deltas, "stale_marks": self.stale_marks,
             "errors": self.errors, "ended": self.ended,
-            "duration_ms": (self.last_ms - self.first_ms) if self.first_ms is not None else 0,
+            "duration_ms": self.duration_ms(now_ms),
+            "audio_ms_from_carrier": self.audio_bytes_in // bpm, "audio_ms_to_carrier": self.audio_bytes_out // bpm,
         }

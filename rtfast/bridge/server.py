@@ -226,13 +226,13 @@ class _CallIO:
 
     def from_carrier(self, frame: bytes, binary: bool) -> None:
         try:
-            self.act(self.call.from_carrier(frame, binary and self.binary_carrier))
+            self.act(self.call.from_carrier(frame, binary and self.binary_carrier, _now_ms()))
         except Exception as exc:
             self.fail(exc)
 
     def carrier_closed(self, code: int, reason: str) -> None:
         try:
-            self.act(self.call.carrier_closed())
+            self.act(self.call.carrier_closed(_now_ms()))
         except Exception as exc:
             self.fail(exc)
         self.end()

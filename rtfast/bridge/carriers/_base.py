@@ -262,9 +262,10 @@ class JsonCodec(CarrierCodec):
         try:
             d = orjson.loads(frame)
         except orjson.JSONDecodeError as exc:
+            # orjson says so for a frame of the wrong type as well: that is the caller's bug.
+            if not isinstance(frame, (bytes, bytearray, memoryview, str)):
+                raise TypeError(f"frame must be bytes or str, not {type(frame).__name__}") from None
             raise self._error(f"not JSON ({exc.msg})", frame) from None
-        except TypeError:
-            raise TypeError(f"frame must be bytes or str, not {type(frame).__name__}") from None
         if type(d) is not dict:
             raise self._error("not a JSON object", frame)
         event = d.get("event")

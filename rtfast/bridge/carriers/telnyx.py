@@ -27,12 +27,13 @@ class TelnyxCodec(JsonCodec):
     delay a loss adds)."""
 
     name = "telnyx"
-    STREAM_KEY = "stream_id"
     HANDLERS = {"connected": "_connected", "start": "_start", "media": "_media", "dtmf": "_dtmf",
                 "mark": "_mark", "stop": "_stop", "error": "_carrier_error"}
     reorders = True
 
     def __init__(self, audio_format: str = "pcmu/8000", reorder_window: int = 3) -> None:
+        if audio_format not in ("pcmu/8000", "pcma/8000"):
+            raise ValueError(f"Telnyx streams pcmu/8000 or pcma/8000, not {audio_format!r}")
         super().__init__(audio_format)
         if reorder_window < 0:
             raise ValueError("reorder_window must be >= 0")

@@ -25,6 +25,8 @@ class TwilioCodec(JsonCodec):
                 "mark": "_mark", "stop": "_stop"}
 
     def __init__(self, audio_format: str = "pcmu/8000") -> None:
+        if audio_format not in ("pcmu/8000", "pcma/8000"):
+            raise ValueError(f"Twilio speaks pcmu/8000 or pcma/8000, not {audio_format!r}")
         super().__init__(audio_format)
 
     def _start(self, d, frame):

@@ -48,6 +48,8 @@ class VonageCodec(CarrierCodec):
         try:
             d = orjson.loads(frame)
         except orjson.JSONDecodeError as exc:
+            if not isinstance(frame, (bytes, bytearray, memoryview, str)):
+                raise TypeError(f"frame must be bytes or str, not {type(frame).__name__}") from None
             raise self._error(f"not JSON ({exc.msg})", frame) from None
         if type(d) is not dict:
             raise self._error("not a JSON object", frame)
