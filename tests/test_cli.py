@@ -17,25 +17,21 @@ from websockets.exceptions import InvalidStatus
 from carrier_sim import TwilioCall
 from rtfast import cli, server
 from rtfast.bridge import server as bridge_server
+from child import CWD, child_env
 from rtfast.bridge.server import BridgeServer, twilio_signature
 from rtfast.server import RealtimeServer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNSET = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TWILIO_AUTH_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
          "http_proxy", "https_proxy", "all_proxy")
 
 
 def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in UNSET}
-    paths = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(paths or [ROOT])
-    env.update(extra)
-    return env
+    return child_env(UNSET, **extra)
 
 
 def rtfast(*args, timeout=60, **env):
     return subprocess.run([sys.executable, "-m", "rtfast", *map(str, args)], env=clean_env(**env),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, cwd=CWD)
 
 
 def closed_port():
@@ -183,7 +179,7 @@ async def test_rtfast_bridge_starts_with_trust_host_header_and_local():
         sys.executable, "-m", "rtfast", "bridge", "--listen", f"127.0.0.1:{port}", "--local", "--trust-host-header",
         env=clean_env(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL="https://nonexistent.invalid/v1",
                       TWILIO_AUTH_TOKEN="secret-token"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=CWD)
     out = b""
     try:
         while b"listening on" not in out:

@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
 
 from carrier_sim import TwilioCall, silence, tone
+from child import CWD, child_env
 from rtfast.bridge.ops import FrameTimes, JsonFormatter, Ops, merge
 from rtfast.bridge.server import BridgeServer, build_parser, twilio_signature
 from rtfast.server import RealtimeServer, Script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def get(port: int, path: str, timeout: float = 5.0):
@@ -253,16 +253,14 @@ def free_port() -> int:
 
 
 def bridge_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN")}
-    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
+    return child_env(("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN"))
 
 
 async def start_bridge(*args: str):
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "rtfast", "bridge", "--local", "--listen", f"127.0.0.1:{port}", *args,
-        env=bridge_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        env=bridge_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=CWD)
     out = b""
     while b"listening on" not in out:
         line = await asyncio.wait_for(proc.stdout.readline(), 30)

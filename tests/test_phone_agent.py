@@ -6,6 +6,7 @@ import re
 import sys
 
 from carrier_sim import TwilioCall, silence, tone
+from child import CWD, child_env
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "phone_agent.py")
 
@@ -24,12 +25,11 @@ async def read_until(proc, pattern, lines, timeout=15.0):
 
 
 async def test_the_phone_agent_example_greets_by_name_and_answers(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(EXAMPLE)), env.get("PYTHONPATH")]))
+    env = child_env(("OPENAI_API_KEY",))
     proc = await asyncio.create_subprocess_exec(sys.executable, EXAMPLE, "--carrier", "twilio", "--listen",
                                                 "127.0.0.1:0", "--seconds", "30", "--record", str(tmp_path),
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                                                env=env)
+                                                env=env, cwd=CWD)
     lines = []
     try:
         url = (await read_until(proc, r"listening on (ws://\S+)", lines)).group(1)
@@ -47,9 +47,7 @@ async def test_the_phone_agent_example_greets_by_name_and_answers(tmp_path):
 
 
 async def test_rtfast_bridge_runs_the_same_agent_with_app(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(EXAMPLE)))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    env = child_env(("OPENAI_API_KEY",))
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "rtfast", "bridge", "--app",
                                                 f"{EXAMPLE}:agent", "--listen", "127.0.0.1:0", "--local",
                                                 "--record", str(tmp_path), stdout=asyncio.subprocess.PIPE,
