@@ -365,3 +365,25 @@ async def test_a_recording_matches_what_was_played_and_cut_where_the_caller_barg
     kinds = [x["kind"] for x in lines]
     assert "barge_in" in kinds and "transcript" in kinds
     assert [x["t_ms"] for x in lines] == sorted(x["t_ms"] for x in lines)
+
+
+async def test_a_transfer_without_call_control_tells_the_model_why():
+    agent = Agent("x")
+
+    @agent.tool
+    async def transfer_call(ctx) -> str:
+        """Put the caller through."""
+        await ctx.transfer("+15550100")
+        return "transferred"
+
+    script = Script(reply_text="Sorry, I cannot transfer you", function_call=FunctionCall("transfer_call"),
+                    audio_ms=300)
+    async with RealtimeServer(script=script) as rt, \
+            BridgeServer(realtime_url=rt.url, api_key="sk-test", agent=agent, control=None) as bridge:
+        async with TwilioCall(bridge.url) as call:
+            await call.say(silence(200) + tone(800) + silence(900))
+            await settle(lambda: of_type(rt, "conversation.item.create"))
+            await call.hang_up()
+            await settle(lambda: bridge.summaries)
+    output = of_type(rt, "conversation.item.create")[0]["item"]["output"]
+    assert output.startswith('{"error":"CallControlError: twilio transfer failed: no call control is configured')

@@ -24,7 +24,8 @@ from rtfast.bridge.app import (Agent, CallContext, CallError, CallSummary, Recon
 from rtfast.bridge.call import BargeIn, CallEnded
 from rtfast.bridge.carriers import Dtmf, Start
 from rtfast.bridge.dialog import Dialog, ToolCall, Transcript
-from rtfast.errors import ProtocolError, RtfastError
+from rtfast.bridge.tools import error_output
+from rtfast.errors import CallControlError, ProtocolError
 
 __all__ = ["AgentCall"]
 
@@ -33,10 +34,6 @@ log = logging.getLogger("rtfast.bridge")
 
 def _now_ms() -> float:
     return time.monotonic() * 1000.0
-
-
-class CallControlMissing(RtfastError):
-    """A transfer (or REST hang-up) was asked for, but no call control is configured for the carrier."""
 
 
 class AgentCall:
@@ -207,9 +204,7 @@ class AgentCall:
         t0 = _now_ms()
         tool = self.ctx.config.tool(call.name)
         if tool is None:
-            from rtfast.bridge.tools import _error
-
-            output = _error(f"no tool named {call.name!r}")
+            output = error_output(f"no tool named {call.name!r}")
         else:
             output = await tool.run(self.ctx, call.arguments)
         error = output.startswith('{"error":')
@@ -249,8 +244,8 @@ class AgentCall:
     async def transfer(self, to: str, say: str | None, timeout: float) -> None:
         control = self.io.server.control
         if control is None:
-            raise CallControlMissing(f"no call control for {self.io.server.carrier}: set the carrier's "
-                                     "credentials in the environment (see rtfast.bridge.control)")
+            raise CallControlError(self.io.server.carrier, "transfer", None, "no call control is configured: "
+                                   "set the carrier's credentials in the environment (see rtfast.bridge.control)")
         if say:
             self.do(lambda d, out: d.say(say, out))
             await self._played(timeout)

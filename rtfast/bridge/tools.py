@@ -39,7 +39,7 @@ import orjson
 
 from rtfast.errors import RtfastError
 
-__all__ = ["Tool", "tool", "ToolError", "schema_for"]
+__all__ = ["Tool", "tool", "ToolError", "schema_for", "error_output"]
 
 _CONTEXT_NAMES = ("ctx", "context")
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -199,16 +199,16 @@ class Tool:
         try:
             args = orjson.loads(arguments) if isinstance(arguments, (str, bytes)) else arguments
         except orjson.JSONDecodeError as exc:
-            return _error(f"arguments are not valid JSON ({exc})")
+            return error_output(f"arguments are not valid JSON ({exc})")
         if not isinstance(args, dict):
-            return _error("arguments must be a JSON object")
+            return error_output("arguments must be a JSON object")
         missing = [n for n in self.parameters.get("required", ()) if n not in args]
         if missing:
-            return _error(f"missing required argument(s): {', '.join(missing)}")
+            return error_output(f"missing required argument(s): {', '.join(missing)}")
         if self._names and not any(p == "kwargs" for p in self._names):
             unknown = [k for k in args if k not in self._names]
             if unknown:
-                return _error(f"unknown argument(s): {', '.join(unknown)}")
+                return error_output(f"unknown argument(s): {', '.join(unknown)}")
         call_args = (ctx,) if self._context else ()
         try:
             if self._is_async:
@@ -218,11 +218,11 @@ class Tool:
                 work = loop.run_in_executor(None, functools.partial(self.handler, *call_args, **args))
             result = await asyncio.wait_for(work, self.timeout) if self.timeout else await work
         except asyncio.TimeoutError:
-            return _error(f"the tool {self.name} timed out after {self.timeout:g} s")
+            return error_output(f"the tool {self.name} timed out after {self.timeout:g} s")
         except asyncio.CancelledError:
             raise
         except Exception as exc:               # the model hears of it; the call goes on
-            return _error(f"{type(exc).__name__}: {exc}")
+            return error_output(f"{type(exc).__name__}: {exc}")
         return result if isinstance(result, str) else _dumps(result)
 
 
@@ -230,7 +230,8 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _error(message: str) -> str:
+def error_output(message: str) -> str:
+    """A tool output telling the model that the call failed, and why."""
     return _dumps({"error": message})
 
 
