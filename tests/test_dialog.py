@@ -167,3 +167,117 @@ def test_history_is_bounded(items, chars):
     assert len(d.dialog.history) <= items
     assert sum(len(h["content"][0]["text"]) for h in d.dialog.history) <= chars
     assert d.dialog.history[-1]["content"][0]["text"] == "message number 049"
+
+
+def test_defaults_digits_text_and_nothing_owed_at_first():
+    d = Driver()
+    assert d.step("dtmf", "5")[0]["item"]["content"][0]["text"] == "The caller pressed 5 on the phone keypad."
+    fresh = Driver()
+    fresh.feed("response.created", response=response("resp_1"))
+    out, events = fresh.feed("response.done", response=response("resp_1", "completed"))
+    assert out == [] and events == [] and not fresh.dialog.saying
+
+
+def test_say_with_no_response_active_goes_at_once_and_before_an_owed_response():
+    d = Driver()
+    d.feed("response.created", response=response("resp_0"))
+    d.step("user_text", "hi")                                # a response is owed ...
+    d.step("say", "One moment.")                             # ... and words to say
+    out, _ = d.feed("response.done", response=response("resp_0", "completed"))
+    assert types(out) == ["response.create"] and "One moment." in out[0]["response"]["instructions"]
+    d.feed("response.created", response=response("resp_1"))
+    out, _ = d.feed("response.done", response=response("resp_1", "completed"))
+    assert out == [{"type": "response.create"}] and d.dialog.said == 1
+    idle = Driver()
+    assert types(idle.step("say", "Hello.")) == ["response.create"]
+
+
+@pytest.mark.parametrize("generation,done,delta,field", [
+    ("ga", "response.output_audio_transcript.done", "response.output_audio_transcript.delta", "transcript"),
+    ("beta", "response.audio_transcript.done", "response.audio_transcript.delta", "transcript"),
+    ("ga", "response.output_text.done", "response.output_text.delta", "text"),
+    ("beta", "response.text.done", "response.text.delta", "text")])
+def test_every_generations_assistant_text_is_followed(generation, done, delta, field):
+    d = Driver(generation)
+    ids = dict(response_id="resp_1", output_index=0, content_index=0)
+    d.feed(delta, item_id="item_b", delta="Half a ", **ids)          # a reply cut short
+    d.feed(delta, item_id="item_a", delta="Hel", **ids)
+    d.feed(delta, item_id="item_a", delta="lo", **ids)
+    _, events = d.feed(done, item_id="item_a", **{field: "Hello"}, **ids)
+    assert [(e.role, e.text, e.item_id) for e in events] == [("assistant", "Hello", "item_a")]
+    assert repr(events[0]) == "Transcript(assistant: 'Hello')"
+    out = []
+    d.dialog.replay(out)
+    texts = [orjson.loads(f)["item"]["content"][0] for f in out]
+    kind = "output_text" if generation == "ga" else "text"
+    assert texts == [{"type": kind, "text": "Hello"}, {"type": kind, "text": "Half a "}]   # each once
+    out = []
+    d.dialog.replay(out)                                    # a second drop: the partial is history now
+    assert len(out) == 2
+    _, events = d.feed(done, item_id="item_c", **{field: ""}, **ids)
+    assert events == []                                     # an empty transcript is no event
+
+
+def test_an_empty_user_transcript_is_no_event():
+    d = Driver()
+    _, ev = d.feed("conversation.item.input_audio_transcription.completed", item_id="item_u", content_index=0,
+                   transcript="", usage={"type": "duration", "seconds": 0.1})
+    assert ev == [] and not d.dialog.history
+
+
+def test_tool_call_fields_and_repr():
+    d = Driver()
+    _, events = call_done(d, "call_1", rid="resp_9", item="item_9")
+    call = events[0]
+    assert (call.item_id, call.response_id) == ("item_9", "resp_9")
+    assert repr(call) == "ToolCall(get_weather({\"city\":\"Paris\"}), call_id='call_1')"
+
+
+def test_bounded_partials_and_names():
+    d = Driver("beta")
+    ids = dict(response_id="resp_1", output_index=0, content_index=0)
+    for i in range(9):                                       # nine replies never finished: the oldest goes
+        d.feed("response.audio_transcript.delta", item_id=f"item_{i}", delta=f"p{i}", **ids)
+    d.feed("response.audio_transcript.delta", item_id="item_8", delta="+", **ids)   # no eviction for a known one
+    out = []
+    d.dialog.replay(out)
+    assert [orjson.loads(f)["item"]["content"][0]["text"] for f in out] == [f"p{i}" for i in range(1, 8)] + ["p8+"]
+    for i in range(65):
+        d.feed("response.output_item.added", response_id="resp_1", output_index=0,
+               item={"id": f"f{i}", "type": "function_call", "name": f"tool{i}", "call_id": f"c{i}", "arguments": ""})
+    _, first = d.feed("response.function_call_arguments.done", call_id="c0", arguments="{}", item_id="f0",
+                      output_index=0, response_id="resp_1")
+    _, second = d.feed("response.function_call_arguments.done", call_id="c1", arguments="{}", item_id="f1",
+                       output_index=0, response_id="resp_1")
+    _, unknown = d.feed("response.function_call_arguments.done", call_id="cx", arguments="{}", item_id="nope",
+                        output_index=0, response_id="resp_1")
+    assert (first[0].name, second[0].name, unknown[0].name) == ("", "tool1", "")
+
+
+def test_history_defaults_and_exact_limits():
+    d = Driver()
+    for i in range(201):
+        d.dialog._remember({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "x"}]})
+    assert len(d.dialog.history) == 200
+    d = Driver()
+    big = "y" * 30_000
+    for _ in range(2):
+        d.step("user_text", big)
+    assert len(d.dialog.history) == 2                        # exactly 60,000 characters fit
+    d.step("user_text", "z")                                 # one more: the oldest goes
+    assert [h["content"][0]["text"][0] for h in d.dialog.history] == ["y", "z"]
+    d = Driver(history_chars=10)
+    d.dialog._remember({"type": "function_call", "call_id": "c", "name": "n", "arguments": "0123456789"})
+    d.dialog._remember({"type": "function_call_output", "call_id": "c", "output": "0"})
+    assert [h["type"] for h in d.dialog.history] == ["function_call_output"]   # arguments and outputs count
+
+
+def test_replay_forgets_say_responses_of_the_old_session():
+    d = Driver()
+    d.step("say", "Goodbye.")
+    d.feed("response.created", response=response("resp_1"))
+    assert d.dialog.saying
+    d.session = RealtimeSession("ga")
+    d.dialog.session = d.session
+    d.dialog.replay([])
+    assert not d.dialog.saying and d.dialog.said == 0
