@@ -145,3 +145,73 @@ def test_cancellation_is_not_swallowed():
 
     asyncio.run(main())
     assert started == [1]
+
+
+def test_docstrings_google_and_sphinx_with_continuations_and_other_sections():
+    def google(city: str, days: int, unit: str = "c") -> dict:
+        """Forecast for a city.
+
+        Args:
+            city: the city's name,
+                as people say it
+            days (int): how many days
+
+            unit: c or f
+        Returns:
+            city: not a parameter, a field of the result
+        """
+    t = Tool(google)
+    props = t.parameters["properties"]
+    assert t.description == "Forecast for a city."
+    assert props["city"]["description"] == "the city's name, as people say it"
+    assert props["days"]["description"] == "how many days" and props["unit"]["description"] == "c or f"
+
+    def sphinx(city: str, days: int) -> dict:
+        """Forecast.
+
+        :param city: the city,
+            in full
+        :param int days: how many
+        :returns: the forecast
+            days: not a parameter either
+        """
+    props = Tool(sphinx).parameters["properties"]
+    assert props["city"]["description"] == "the city, in full" and props["days"]["description"] == "how many"
+
+    def dedented(city: str) -> None:
+        """Args:
+            city: where
+        The end of the section.
+        """
+    assert Tool(dedented).parameters["properties"]["city"]["description"] == "where"
+
+    def undocumented(city):                         # no docstring, no annotation
+        pass
+    t = Tool(undocumented)
+    assert t.description == "" and t.parameters["properties"] == {"city": {}} and t.timeout == 10.0
+
+
+def test_context_parameters_annotations_and_forward_references():
+    from typing import Annotated, Any
+
+    class Ctx:
+        __rtfast_context__ = True
+
+    def by_name(context, city: Annotated[str, "the city"], n: Annotated[int, 3], extra: dict[str, Any]):
+        pass
+
+    def by_type(c: Ctx, city: str):
+        pass
+
+    t = Tool(by_name)
+    assert list(t.parameters["properties"]) == ["city", "n", "extra"]
+    assert t.parameters["properties"]["city"] == {"type": "string", "description": "the city"}
+    assert t.parameters["properties"]["n"] == {"type": "integer"}                 # only text describes
+    assert t.parameters["properties"]["extra"] == {"type": "object"}
+    assert list(Tool(by_type).parameters["properties"]) == ["city"]
+    assert asyncio.run(tool(by_type, timeout=None).run("CTX", '{"city": "x"}')) == "null"
+
+    def unresolvable(city: "NoSuchType"):          # noqa: F821
+        pass
+    with pytest.raises(ToolError, match="no JSON schema"):
+        Tool(unresolvable)

@@ -109,38 +109,45 @@ def schema_for(hint: Any, where: str = "") -> dict:
     raise ToolError(f"tool parameter {where or '?'}: no JSON schema for type {hint!r}")
 
 
+_SPHINX_PARAM = re.compile(r":param\s+(?:\w+\s+)?(\w+):\s*(.*)")
+_ARGS = re.compile(r"(Args|Arguments|Parameters):$")
+_OTHER = re.compile(r"(Returns|Raises|Yields|Examples?|Notes?):$")
+_ENTRY = re.compile(r"(\w+)(?:\s*\([^)]*\))?\s*:\s*(.*)")
+
+
 def _doc_params(doc: str) -> tuple[str, dict[str, str]]:
-    """(description, {param: text}) from a Google-style ``Args:`` section or ``:param x:`` lines."""
-    doc = inspect.cleandoc(doc or "")
+    """(description, {param: text}) from a docstring: its first paragraph, and a
+    Google-style ``Args:`` section or Sphinx ``:param x:`` fields (continuation
+    lines, indented deeper, join their entry)."""
     params: dict[str, str] = {}
-    desc_lines: list[str] = []
-    section = last = None
-    for line in doc.splitlines():
+    desc: list[str] = []
+    section = last = indent = None          # section: None (the description), "args", "sphinx", "other"
+    for line in inspect.cleandoc(doc or "").splitlines():   # (cleandoc expands tabs)
         stripped = line.strip()
-        m = re.match(r":param\s+(?:\w+\s+)?(\w+):\s*(.*)", stripped)
+        depth = len(line) - len(line.lstrip())
+        m = _SPHINX_PARAM.match(stripped)
         if m:
-            params[m.group(1)] = m.group(2)
-            section = "params"
-            continue
-        if re.match(r"^(Args|Arguments|Parameters):\s*$", stripped):
-            section = "args"
-            continue
-        if re.match(r"^(Returns|Raises|Yields|Examples?|Notes?):\s*$", stripped) or stripped.startswith(":return"):
-            section = "other"
-            continue
-        if section == "args":
-            m = re.match(r"(\w+)(?:\s*\([^)]*\))?\s*:\s*(.*)", stripped)
-            if m and line.startswith((" ", "\t")) and len(line) - len(line.lstrip()) <= 8:
-                params[m.group(1)] = m.group(2)
-                last = m.group(1)
-                continue
-            if stripped and last is not None:
+            params[m.group(1)], last, section = m.group(2), m.group(1), "sphinx"
+        elif stripped.startswith(":") or _OTHER.match(stripped):
+            section, last = "other", None        # :returns:, Returns: ... end the parameters
+        elif _ARGS.match(stripped):
+            section, last, indent = "args", None, None
+        elif section == "args" and stripped:
+            if indent is None:
+                indent = depth                   # the entries' own indentation
+            entry = _ENTRY.match(stripped)
+            if depth < indent:
+                section, last = "other", None    # dedented: the section is over
+            elif depth == indent and entry:
+                params[entry.group(1)], last = entry.group(2), entry.group(1)
+            elif last is not None:
                 params[last] += " " + stripped
-            continue
-        if section is None:
-            desc_lines.append(line)
-    desc = "\n".join(desc_lines).strip().split("\n\n")[0]
-    return " ".join(desc.split()), params
+        elif section == "sphinx" and stripped and depth > 0 and last is not None:
+            params[last] += " " + stripped
+        elif section is None:
+            desc.append(line)
+    first = "\n".join(desc).strip().split("\n\n")[0]
+    return " ".join(first.split()), params
 
 
 class Tool:
