@@ -225,6 +225,22 @@ class CarrierCodec:
     def _error(self, reason: str, data=None) -> ProtocolError:
         return ProtocolError(f"{self.name}: {reason}", data)
 
+    def _json_event(self, frame) -> tuple[dict, str]:
+        """A text frame as (its JSON object, its ``event``), or ProtocolError."""
+        try:
+            d = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            # orjson says so for a frame of the wrong type as well: that is the caller's bug.
+            if not isinstance(frame, (bytes, bytearray, memoryview, str)):
+                raise TypeError(f"frame must be bytes or str, not {type(frame).__name__}") from None
+            raise self._error(f"not JSON ({exc.msg})", frame) from None
+        if type(d) is not dict:
+            raise self._error("not a JSON object", frame)
+        event = d.get("event")
+        if type(event) is not str:
+            raise self._error("no string 'event'", frame)
+        return d, event
+
     def _set_format(self, fmt: str, data) -> None:
         if fmt not in FORMATS:
             raise self._error(f"unsupported audio format {fmt}", data)
@@ -259,18 +275,7 @@ class JsonCodec(CarrierCodec):
         if ev is not None:
             self._need_start("media")
             return ev
-        try:
-            d = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            # orjson says so for a frame of the wrong type as well: that is the caller's bug.
-            if not isinstance(frame, (bytes, bytearray, memoryview, str)):
-                raise TypeError(f"frame must be bytes or str, not {type(frame).__name__}") from None
-            raise self._error(f"not JSON ({exc.msg})", frame) from None
-        if type(d) is not dict:
-            raise self._error("not a JSON object", frame)
-        event = d.get("event")
-        if type(event) is not str:
-            raise self._error("no string 'event'", frame)
+        d, event = self._json_event(frame)
         handler = self.HANDLERS.get(event)
         if handler is None:
             return Unknown(event, d)

@@ -45,17 +45,7 @@ class VonageCodec(CarrierCodec):
         if binary:
             self._need_start("audio")
             return binary_media(frame)
-        try:
-            d = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            if not isinstance(frame, (bytes, bytearray, memoryview, str)):
-                raise TypeError(f"frame must be bytes or str, not {type(frame).__name__}") from None
-            raise self._error(f"not JSON ({exc.msg})", frame) from None
-        if type(d) is not dict:
-            raise self._error("not a JSON object", frame)
-        event = d.get("event")
-        if type(event) is not str:
-            raise self._error("no string 'event'", frame)
+        d, event = self._json_event(frame)
         if event == "websocket:connected":
             ctype = d.get("content-type")
             if ctype is not None:
