@@ -174,17 +174,18 @@ class Agent:
     assistant says first, or ``speak_first``: the model opens the call by its
     instructions. ``dtmf_to_model``: digits go to the model as user messages
     unless an ``on_dtmf``/``on("dtmf")`` handler takes them. ``record``: a
-    folder for a WAV and a JSONL per call. ``reconnect_attempts`` /
-    ``recycle_after_s``: see :class:`~rtfast.bridge.server.BridgeServer`.
-    ``goodbye``: what to say when the model cannot be reached any more.
+    folder for a WAV and a JSONL per call. ``reconnect_attempts``: tries to
+    restore a dropped Realtime connection before the call ends (0: never);
+    ``recycle_after_s``: the session's age at which an idle one is replaced
+    (before the API's 60-minute cap; None: never).
     """
 
     def __init__(self, instructions: str | None = None, *, voice: str | None = None, tools=(),
                  vad: str | None = "server_vad", mode: str | None = None,
                  transcription: str | None = "gpt-4o-mini-transcribe", greeting: str | None = None,
                  speak_first: bool = False, session: dict | None = None, dtmf_to_model: bool = True,
-                 record: str | None = None, reconnect_attempts: int = 4, recycle_after_s: float | None = 55 * 60,
-                 goodbye: str | None = None) -> None:
+                 record: str | None = None, reconnect_attempts: int = 4,
+                 recycle_after_s: float | None = 55 * 60) -> None:
         self.config = CallConfig(instructions=instructions, voice=voice, vad=vad, mode=mode,
                                  transcription=transcription, greeting=greeting, speak_first=speak_first,
                                  session=session)
@@ -194,7 +195,6 @@ class Agent:
         self.record = record
         self.reconnect_attempts = reconnect_attempts
         self.recycle_after_s = recycle_after_s
-        self.goodbye = goodbye
         self.setups: list[Callable] = []
         self.handlers: dict[type, list[Callable]] = {}
 
@@ -238,9 +238,6 @@ class Agent:
         self.dtmf_to_model = False
         self.handlers.setdefault(Dtmf, []).append(lambda ctx, ev: fn(ctx, ev.digit))
         return fn
-
-    def wants(self, cls: type) -> bool:
-        return cls in self.handlers
 
 
 class CallContext:

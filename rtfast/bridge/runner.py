@@ -57,7 +57,6 @@ class AgentCall:
         self.reconnecting = False
         self.closing = False
         self._recycle: asyncio.TimerHandle | None = None
-        self._session_started = _now_ms()
         self._failed_handlers: set = set()
         if self.ready:
             io.call.reconfigure(**self.ctx.config.call_options())
@@ -82,7 +81,6 @@ class AgentCall:
 
     def started(self, loop: asyncio.AbstractEventLoop) -> None:
         """The Realtime socket is open for the first time."""
-        self._session_started = _now_ms()
         self._schedule_recycle(loop)
 
     # -- events from the call ---------------------------------------------------------------------
@@ -309,7 +307,6 @@ class AgentCall:
             items = self.dialog.replay(frames)
             io.attach_realtime(ws, frames)
             self.reconnects += 1
-            self._session_started = _now_ms()
             gap = _now_ms() - t0
             io.log.info("call %s: realtime %s after %.0f ms (attempt %d, %d items replayed)", io.id,
                         "recycled" if planned else "reconnected", gap, attempt, items)
