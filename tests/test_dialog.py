@@ -236,12 +236,15 @@ def test_tool_call_fields_and_repr():
 def test_bounded_partials_and_names():
     d = Driver("beta")
     ids = dict(response_id="resp_1", output_index=0, content_index=0)
-    for i in range(9):                                       # nine replies never finished: the oldest goes
+    for i in range(8):
         d.feed("response.audio_transcript.delta", item_id=f"item_{i}", delta=f"p{i}", **ids)
-    d.feed("response.audio_transcript.delta", item_id="item_8", delta="+", **ids)   # no eviction for a known one
+    d.feed("response.audio_transcript.delta", item_id="item_7", delta="+", **ids)   # a known one evicts nothing
+    d.feed("response.audio_transcript.delta", item_id="item_7", delta="", **ids)    # an empty delta adds nothing
+    assert list(d.dialog._partial.values()) == [f"p{i}" for i in range(7)] + ["p7+"]
+    d.feed("response.audio_transcript.delta", item_id="item_8", delta="p8", **ids)  # a ninth: the oldest goes
     out = []
     d.dialog.replay(out)
-    assert [orjson.loads(f)["item"]["content"][0]["text"] for f in out] == [f"p{i}" for i in range(1, 8)] + ["p8+"]
+    assert [orjson.loads(f)["item"]["content"][0]["text"] for f in out] == [f"p{i}" for i in range(1, 7)] + ["p7+", "p8"]
     for i in range(65):
         d.feed("response.output_item.added", response_id="resp_1", output_index=0,
                item={"id": f"f{i}", "type": "function_call", "name": f"tool{i}", "call_id": f"c{i}", "arguments": ""})
