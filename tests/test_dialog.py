@@ -284,3 +284,23 @@ def test_replay_forgets_say_responses_of_the_old_session():
     d.dialog.session = d.session
     d.dialog.replay([])
     assert not d.dialog.saying and d.dialog.said == 0
+
+
+def test_replay_edges_roles_unsent_says_and_empty_arguments():
+    d = Driver()
+    d.feed("response.output_audio_transcript.delta", response_id="r", item_id="item_a", output_index=0,
+           content_index=0, delta="Cut")
+    out = []
+    d.dialog.replay(out)
+    assert orjson.loads(out[0])["item"]["role"] == "assistant"
+    d = Driver()
+    d.step("say", "Bye.")                                    # asked for, not yet created, when the socket drops
+    assert d.dialog.saying
+    d.session = RealtimeSession("ga")
+    d.dialog.session = d.session
+    d.dialog.replay([])
+    assert not d.dialog.saying
+    d = Driver(history_chars=3)
+    d.dialog._remember({"type": "function_call", "call_id": "c", "name": "n", "arguments": ""})
+    d.step("user_text", "abc")
+    assert len(d.dialog.history) == 2                        # an empty call counts no characters
