@@ -4,7 +4,7 @@ import asyncio
 import dataclasses
 import enum
 import time
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import orjson
 import pytest
@@ -15,6 +15,11 @@ from rtfast.bridge.tools import Tool, ToolError, schema_for, tool
 class Unit(enum.Enum):
     C = "c"
     F = "f"
+
+
+@dataclasses.dataclass
+class Where:
+    city: Annotated[str, "the city"]
 
 
 @dataclasses.dataclass
@@ -215,3 +220,61 @@ def test_context_parameters_annotations_and_forward_references():
         pass
     with pytest.raises(ToolError, match="no JSON schema"):
         Tool(unresolvable)
+
+
+def test_argument_checks_follow_the_signature():
+    @tool
+    async def anything(ctx, city: str, *rest, **more):
+        return {"city": city, **more}
+
+    @tool
+    async def nothing(ctx):
+        return "ok"
+
+    assert list(anything.parameters["properties"]) == ["city"]                      # *rest, **more: not in it
+    assert run(anything, '{"city": "Rome", "zip": 1}') == {"city": "Rome", "zip": 1}  # **more takes the rest
+    assert run(nothing, '{"zip": 1}') == {"error": "unknown argument(s): zip"}
+    assert asyncio.run(nothing.run(None, "{}")) == "ok"
+    assert anything.timeout == 10.0 and anything.parameters["type"] == "object"
+
+
+def test_an_async_callable_object_and_annotation_text_first():
+    from typing import Annotated
+
+    class Lookup:
+        async def __call__(self, ctx, city: Annotated[str, "from the annotation"]) -> str:
+            """Look a city up.
+
+            Args:
+                city: from the docstring
+                    default: Paris
+            """
+            return city.upper()
+
+    t = Tool(Lookup(), name="lookup")
+    assert t.parameters["properties"]["city"]["description"] == "from the annotation"
+    assert asyncio.run(t.run(None, '{"city": "rome"}')) == "ROME"
+
+
+def test_docstring_edges():
+    def f(city: str, when: str) -> None:
+        """Args:
+            city: the city,
+                default: Paris
+        A paragraph after the section.
+            when: not a parameter's text
+        """
+    params = Tool(f).parameters["properties"]
+    assert params["city"]["description"] == "the city, default: Paris" and "description" not in params["when"]
+
+    def g(city: str) -> None:
+        """:param city: the city
+        Prose after the fields.
+        Returns:
+            city: a field of the result
+        """
+    assert Tool(g).parameters["properties"]["city"]["description"] == "the city"
+
+    assert schema_for(Where)["properties"]["city"] == {"type": "string", "description": "the city"}
+    with pytest.raises(ToolError, match=r"tool parameter \?: no JSON schema"):
+        schema_for(object)

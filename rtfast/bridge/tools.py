@@ -154,7 +154,8 @@ class Tool:
     """One function tool: what the model is told (``name``, ``description``,
     ``parameters``) and the handler that answers it."""
 
-    __slots__ = ("name", "description", "parameters", "handler", "timeout", "_context", "_is_async", "_names")
+    __slots__ = ("name", "description", "parameters", "handler", "timeout", "_context", "_is_async", "_names",
+                 "_any_keyword")
 
     def __init__(self, handler: Callable, *, name: str | None = None, description: str | None = None,
                  parameters: dict | None = None, timeout: float | None = 10.0) -> None:
@@ -175,6 +176,7 @@ class Tool:
         if self._context:
             params = params[1:]
         self._names = tuple(p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+        self._any_keyword = any(p.kind is p.VAR_KEYWORD for p in params)    # **kwargs takes what comes
         if parameters is None:
             props, required = {}, []
             for p in params:
@@ -212,7 +214,7 @@ class Tool:
         missing = [n for n in self.parameters.get("required", ()) if n not in args]
         if missing:
             return error_output(f"missing required argument(s): {', '.join(missing)}")
-        if self._names and not any(p == "kwargs" for p in self._names):
+        if not self._any_keyword:
             unknown = [k for k in args if k not in self._names]
             if unknown:
                 return error_output(f"unknown argument(s): {', '.join(unknown)}")
