@@ -278,3 +278,18 @@ def test_docstring_edges():
     assert schema_for(Where)["properties"]["city"] == {"type": "string", "description": "the city"}
     with pytest.raises(ToolError, match=r"tool parameter \?: no JSON schema"):
         schema_for(object)
+
+
+def test_annotation_text_wins_keyword_only_parameters_and_shallow_continuations():
+    from typing import Annotated
+
+    def f(ctx, city: Annotated[str, "from the annotation"], *rest, zip: str = "", **more) -> None:
+        """Find.
+
+        :param city: from the docstring
+        :param zip: the postcode,
+         in full
+        """
+    props = Tool(f).parameters["properties"]
+    assert props["city"]["description"] == "from the annotation"
+    assert props["zip"] == {"type": "string", "description": "the postcode, in full"}
