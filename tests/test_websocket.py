@@ -761,3 +761,110 @@ async def test_a_failed_connect_is_typed_and_leaves_no_socket():
     with pytest.raises(ProxyError) as info:
         await websocket.connect("ws://example.test/", proxy=f"http://u:s3cret@127.0.0.1:{dead}")
     assert f"the proxy 127.0.0.1:{dead}" in str(info.value) and "s3cret" not in str(info.value)
+
+
+# -- pinned by mutation testing (tools/mutate.py, issue 17) -------------------------------------
+
+
+async def test_a_fresh_websocket_has_its_documented_defaults():
+    ws = websocket.WebSocket(client=True)
+    assert (ws.remote_address, ws.request, ws.response, ws.on_close, ws.on_message) == (None,) * 5
+    assert (ws.close_code, ws.close_reason, ws.buffered) == (1006, "", 0)
+    assert repr(ws) == "<WebSocket client CONNECTING>"
+    assert ws.eof_received() is False                 # no handshake under way: nothing to finish
+
+
+async def test_its_log_records_are_rtfast_websocket(caplog):
+    async def handler(ws):
+        ws.set_handlers(lambda data, binary: 1 / 0)
+        await ws.wait_closed()
+
+    server = await websocket.serve(handler, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        ws.send(b"x")
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1011, "internal error")
+    assert [r.name for r in caplog.records if "on_message callback failed" in r.getMessage()] == ["rtfast.websocket"]
+
+
+async def test_a_request_head_may_fill_16_kib_and_not_one_byte_more():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-Pad%d: %s\r\n" % (i, b"a" * 4000) for i in range(5))
+        head = head[:16384]
+        writer.write(head)
+        await writer.drain()
+        with pytest.raises(asyncio.TimeoutError):             # 16384 bytes without an end: still waiting
+            await asyncio.wait_for(reader.read(1), 0.2)
+        writer.write(b"a")                                     # one more: dropped
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        writer.close()
+
+
+async def test_a_refusal_with_an_empty_body_says_so():
+    def refuse(ws, request):
+        return Response(403, "Forbidden", Headers([("Content-Length", "0")]), b"")
+
+    server = await websocket.serve(echo, "127.0.0.1", 0, process_request=refuse)
+    async with server:
+        with pytest.raises(PermissionDeniedError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+    assert (info.value.status, info.value.message, info.value.body) == (403, "(no message)", b"")
+
+
+async def test_a_bad_proxy_url_is_a_status_0_handshake_error():
+    with pytest.raises(HandshakeError) as info:
+        await websocket.connect("ws://127.0.0.1:1/", proxy="ftp://127.0.0.1:1")
+    assert (info.value.status, info.value.message) == (
+        0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://")
+
+
+async def test_a_101_with_a_wrong_accept_key_is_a_handshake_error():
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(ACCEPT)                     # the accept key of another request's key
+        await reader.read()
+        writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(HandshakeError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/")
+    assert type(info.value) is HandshakeError and info.value.status == 0
+    assert info.value.message.startswith("websocket handshake failed: ") and "Sec-WebSocket-Accept" in info.value.message
+
+
+async def test_the_default_max_size_is_16_mib():
+    async def sizes(ws):
+        while True:
+            try:
+                ws.send(b"%d" % len(await ws.recv()))
+            except ConnectionClosed:
+                return
+
+    server = await websocket.serve(sizes, "127.0.0.1", 0)
+    async with server:
+        async with ws_connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None) as c:
+            await c.send(bytes(16 * 2**20))
+            assert await c.recv() == str(16 * 2**20)
+            from websockets.exceptions import ConnectionClosedError
+            with pytest.raises(ConnectionClosedError) as info:
+                await c.send(bytes(16 * 2**20 + 1))
+                await c.recv()
+            assert info.value.rcvd.code == 1009
+
+
+async def test_the_default_close_and_open_timeouts_are_2_and_10_seconds():
+    loop = asyncio.get_running_loop()
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        await asyncio.sleep(0.05)
+        [pending] = server._handshaking
+        assert pending._close_handle.when() - loop.time() == pytest.approx(10.0, abs=0.2)   # the open timer
+        writer.close()
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        ws.close()
+        assert ws._close_handle.when() - loop.time() == pytest.approx(2.0, abs=0.1)        # the abort deadline
+        await ws.wait_closed()
