@@ -613,6 +613,7 @@ async def test_a_close_frame_is_echoed_with_its_full_code_and_sending_stops():
         # The echo carries the 2-byte code (0x0FA0), not a cut one.
         assert echoed == [(0x88, b"\x0f\xa0")]
         assert ws.state == websocket.CLOSING and (ws.close_code, ws.close_reason) == (4000, "bye")
+        assert repr(ws) == "<WebSocket client CLOSING>"
         for attempt in (lambda: ws.send(b"late"), lambda: ws.send_many([b"late"]), ws.ping):
             with pytest.raises(ConnectionClosed) as info:
                 attempt()
@@ -772,6 +773,7 @@ async def test_a_fresh_websocket_has_its_documented_defaults():
     assert (ws.close_code, ws.close_reason, ws.buffered) == (1006, "", 0)
     assert repr(ws) == "<WebSocket client CONNECTING>"
     assert ws.eof_received() is False                 # no handshake under way: nothing to finish
+    assert repr(websocket.WebSocket(client=False)) == "<WebSocket server CONNECTING>"
 
 
 async def test_its_log_records_are_rtfast_websocket(caplog):
@@ -868,3 +870,109 @@ async def test_the_default_close_and_open_timeouts_are_2_and_10_seconds():
         ws.close()
         assert ws._close_handle.when() - loop.time() == pytest.approx(2.0, abs=0.1)        # the abort deadline
         await ws.wait_closed()
+
+
+async def test_limit_backlog_reports_a_peer_that_stopped_reading_once_per_crossing(caplog):
+    released = asyncio.Event()
+
+    async def stuck(ws):
+        ws.transport.pause_reading()
+        await released.wait()
+
+    server = await websocket.serve(stuck, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        seen = []
+        ws.limit_backlog(1 << 20, seen.append)
+        assert ws.transport.get_write_buffer_limits() == (1 << 19, 1 << 20)
+        while not seen:
+            ws.send(b"x" * 65536, binary=True)
+            await asyncio.sleep(0)
+        assert len(seen) == 1 and seen[0] > 1 << 20 and seen[0] == ws.buffered
+        ws.send(b"x" * 65536, binary=True)                    # still above: no second call
+        assert len(seen) == 1
+
+        def broken(size):
+            raise RuntimeError("bug")
+        other = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        other.limit_backlog(1 << 16, broken)
+        other.send(b"x" * 65536 * 4, binary=True)
+        await flood_until_stuck(other)
+        assert other.state == OPEN                            # a failing callback is logged, no more
+        released.set()
+        for c in [ws, other, *server.connections]:
+            c.transport.abort()
+    assert "on_backlog callback failed" in caplog.text
+
+
+async def test_set_handlers_after_the_close_reports_it_at_once():
+    server = await websocket.serve(lambda ws: ws.close(4001, "done") or ws.wait_closed(), "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (4001, "done")
+        closed = []
+        ws.set_handlers(lambda data, binary: None, lambda code, reason: closed.append((code, reason)))
+        assert closed == [(4001, "done")] and ws.on_close is None
+        ws.set_handlers(None, lambda code, reason: closed.append(code))
+        assert closed == [(4001, "done"), 4001]
+
+
+async def test_a_peer_ping_gets_its_pong_and_an_unsendable_fail_code_goes_out_as_1011():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        writer.write(Frame(Opcode.PING, b"abc").serialize(mask=True))
+        assert await reader.readexactly(5) == b"\x8a\x03abc"
+        [ours] = server.connections
+        ours.fail(1005, "no status")                         # 1005 may not be sent
+        assert await reader.readexactly(4 + 9) == b"\x88\x0b\x03\xf3no status"
+        assert (ours.close_code, ours.close_reason) == (1005, "no status")
+        writer.close()
+
+
+async def test_a_failing_handler_is_logged_and_closes_with_1011(caplog):
+    async def broken(ws):
+        raise RuntimeError("bug")
+
+    server = await websocket.serve(broken, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1011, "internal error")
+    assert "connection handler failed" in caplog.text and not server.connections
+
+
+async def test_connect_sends_the_headers_and_user_agent():
+    heads = []
+
+    async def record(reader, writer):
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()                                     # no answer: the handshake fails
+
+    srv = await asyncio.start_server(record, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(HandshakeError):
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/p?q=1", headers={"X-Test": "yes"},
+                                    user_agent="tester/1")
+        with pytest.raises(HandshakeError):
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/")
+    assert heads[0].startswith(b"GET /p?q=1 HTTP/1.1\r\n")
+    assert b"\r\nX-Test: yes\r\n" in heads[0] and b"\r\nUser-Agent: tester/1\r\n" in heads[0]
+    assert b"\r\nUser-Agent: rtfast\r\n" in heads[1]
+
+
+async def test_a_plain_connection_and_a_backlog_without_limit_backlog_log_no_errors(caplog):
+    big = bytes(8 * 2**20)
+
+    async def flood(ws):
+        ws.send(big, binary=True)                  # far past the transport's high mark: pause_writing()
+        await ws.wait_closed()
+
+    server = await websocket.serve(flood, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        assert await asyncio.wait_for(ws.recv(), 5) == big
+        [ours] = server.connections
+        assert repr(ours) == "<WebSocket server OPEN>" and repr(ws) == "<WebSocket client OPEN>"
+        await ws.aclose()
+        assert repr(ws) == "<WebSocket client CLOSED>"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
