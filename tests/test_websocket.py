@@ -171,7 +171,7 @@ async def read_close(reader) -> int:
     (bytes([0xC1, 0x80, 0, 0, 0, 0]), 1002),                                    # reserved bit
     (Frame(Opcode.BINARY, b"x" * 2000).serialize(mask=True), 1009),             # over max_size
 ])
-async def test_a_peer_breaking_the_framing_rules_is_closed_with_the_right_code(frame, code):
+async def test_a_peer_breaking_the_framing_rules_is_closed_with_the_right_code(frame, code, caplog):
     server = await websocket.serve(echo, "127.0.0.1", 0, max_size=1000)
     async with server:
         reader, writer, head = await raw_peer(port_of(server))
@@ -180,6 +180,7 @@ async def test_a_peer_breaking_the_framing_rules_is_closed_with_the_right_code(f
         assert await read_close(reader) == code
         assert await reader.read() == b""                  # then the server ends TCP
         writer.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def test_handshake_split_across_reads_and_frames_right_after_the_101():
@@ -511,6 +512,9 @@ async def test_keep_handshake_false_drops_request_and_response_once_open():
         ws.send(b"still works")
         assert await ws.recv() == b"still works"
         assert ws.request is None and ws.response is None and seen == [(None, None)]
+        import gc
+        from websockets.http11 import Request
+        assert not [o for o in gc.get_referents(*gc.get_referents(ws)) if isinstance(o, Request)]  # nor kept elsewhere
         kept = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/y")     # the default keeps them
         assert kept.response.status_code == 101
         await ws.aclose()
@@ -973,6 +977,8 @@ async def test_a_plain_connection_and_a_backlog_without_limit_backlog_log_no_err
         assert await asyncio.wait_for(ws.recv(), 5) == big
         [ours] = server.connections
         assert repr(ours) == "<WebSocket server OPEN>" and repr(ws) == "<WebSocket client OPEN>"
+        assert ours.remote_address == ws.transport.get_extra_info("sockname")
+        assert ws.remote_address == ("127.0.0.1", port_of(server))
         await ws.aclose()
         assert repr(ws) == "<WebSocket client CLOSED>"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
