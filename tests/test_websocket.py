@@ -982,3 +982,21 @@ async def test_a_plain_connection_and_a_backlog_without_limit_backlog_log_no_err
         await ws.aclose()
         assert repr(ws) == "<WebSocket client CLOSED>"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_refusal_whose_body_comes_in_a_later_read_is_read_whole():
+    async def refuse(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b'{"error":{"message":"model not here"}}')
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+
+    srv = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(PermissionDeniedError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/", open_timeout=2)
+    assert (info.value.status, info.value.message) == (403, "model not here")
