@@ -1000,3 +1000,14 @@ async def test_a_refusal_whose_body_comes_in_a_later_read_is_read_whole():
         with pytest.raises(PermissionDeniedError) as info:
             await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/", open_timeout=2)
     assert (info.value.status, info.value.message) == (403, "model not here")
+
+
+async def test_a_peer_that_ends_tcp_without_a_close_frame_is_1006_without_errors(caplog):
+    async def hang_up(reader, writer):
+        pass                                                 # raw_server then closes: a FIN, no close frame
+
+    server = await raw_server(hang_up)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1006, "")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
