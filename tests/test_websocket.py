@@ -287,8 +287,9 @@ async def test_connection_refused_and_timeouts():
 
     srv = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     async with srv:
-        with pytest.raises(HandshakeError, match="closed during the websocket handshake"):
+        with pytest.raises(HandshakeError, match="closed during the websocket handshake") as info:
             await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/")
+    assert (info.value.status, info.value.message) == (0, "connection closed during the websocket handshake")
 
 
 async def test_keepalive_ends_a_connection_whose_peer_stopped_answering():
@@ -393,9 +394,12 @@ async def test_a_server_drops_connections_that_never_finish_the_handshake():
     server = await websocket.serve(echo, "127.0.0.1", 0, open_timeout=0.2)
     async with server:
         peers = [await asyncio.open_connection("127.0.0.1", port_of(server)) for _ in range(2)]
+        await asyncio.sleep(0.02)
+        pending = list(server._handshaking)
         peers[0][1].write(b"GET / HTTP/1.1\r\nHost: x\r\n")      # a head that never ends
         for reader, _ in peers:                               # the other sends nothing at all
             assert await asyncio.wait_for(reader.read(), 2) == b""
+        assert len(pending) == 2 and all(ws.opened.cancelled() for ws in pending)   # nobody waits on them
         assert not server._handshaking
 
     server = await websocket.serve(echo, "127.0.0.1", 0)      # default: 10 s, but close() drops them
@@ -1011,3 +1015,23 @@ async def test_a_peer_that_ends_tcp_without_a_close_frame_is_1006_without_errors
         ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
         assert await asyncio.wait_for(ws.wait_closed(), 2) == (1006, "")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_pending_ping_fails_when_the_connection_drops_and_timers_let_go():
+    import gc
+    import weakref
+
+    async def vanish_later(reader, writer):
+        await read_client_frame(reader)                     # the ping: never answered
+        writer.transport.abort()
+
+    server = await raw_server(vanish_later)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=30)
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.ping(), 2)
+        assert info.value.code == 1006
+        ref = weakref.ref(ws)
+        del ws, info
+        gc.collect()
+        assert ref() is None                                # the 30 s keepalive timer was cancelled
