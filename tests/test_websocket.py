@@ -171,7 +171,7 @@ async def read_close(reader) -> int:
     (bytes([0xC1, 0x80, 0, 0, 0, 0]), 1002),                                    # reserved bit
     (Frame(Opcode.BINARY, b"x" * 2000).serialize(mask=True), 1009),             # over max_size
 ])
-async def test_a_peer_breaking_the_framing_rules_is_closed_with_the_right_code(frame, code):
+async def test_a_peer_breaking_the_framing_rules_is_closed_with_the_right_code(frame, code, caplog):
     server = await websocket.serve(echo, "127.0.0.1", 0, max_size=1000)
     async with server:
         reader, writer, head = await raw_peer(port_of(server))
@@ -180,6 +180,7 @@ async def test_a_peer_breaking_the_framing_rules_is_closed_with_the_right_code(f
         assert await read_close(reader) == code
         assert await reader.read() == b""                  # then the server ends TCP
         writer.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def test_handshake_split_across_reads_and_frames_right_after_the_101():
@@ -286,8 +287,9 @@ async def test_connection_refused_and_timeouts():
 
     srv = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     async with srv:
-        with pytest.raises(HandshakeError, match="closed during the websocket handshake"):
+        with pytest.raises(HandshakeError, match="closed during the websocket handshake") as info:
             await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/")
+    assert (info.value.status, info.value.message) == (0, "connection closed during the websocket handshake")
 
 
 async def test_keepalive_ends_a_connection_whose_peer_stopped_answering():
@@ -392,9 +394,12 @@ async def test_a_server_drops_connections_that_never_finish_the_handshake():
     server = await websocket.serve(echo, "127.0.0.1", 0, open_timeout=0.2)
     async with server:
         peers = [await asyncio.open_connection("127.0.0.1", port_of(server)) for _ in range(2)]
+        await asyncio.sleep(0.02)
+        pending = list(server._handshaking)
         peers[0][1].write(b"GET / HTTP/1.1\r\nHost: x\r\n")      # a head that never ends
         for reader, _ in peers:                               # the other sends nothing at all
             assert await asyncio.wait_for(reader.read(), 2) == b""
+        assert len(pending) == 2 and all(ws.opened.cancelled() for ws in pending)   # nobody waits on them
         assert not server._handshaking
 
     server = await websocket.serve(echo, "127.0.0.1", 0)      # default: 10 s, but close() drops them
@@ -511,6 +516,9 @@ async def test_keep_handshake_false_drops_request_and_response_once_open():
         ws.send(b"still works")
         assert await ws.recv() == b"still works"
         assert ws.request is None and ws.response is None and seen == [(None, None)]
+        import gc
+        from websockets.http11 import Request
+        assert not [o for o in gc.get_referents(*gc.get_referents(ws)) if isinstance(o, Request)]  # nor kept elsewhere
         kept = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/y")     # the default keeps them
         assert kept.response.status_code == 101
         await ws.aclose()
@@ -613,6 +621,7 @@ async def test_a_close_frame_is_echoed_with_its_full_code_and_sending_stops():
         # The echo carries the 2-byte code (0x0FA0), not a cut one.
         assert echoed == [(0x88, b"\x0f\xa0")]
         assert ws.state == websocket.CLOSING and (ws.close_code, ws.close_reason) == (4000, "bye")
+        assert repr(ws) == "<WebSocket client CLOSING>"
         for attempt in (lambda: ws.send(b"late"), lambda: ws.send_many([b"late"]), ws.ping):
             with pytest.raises(ConnectionClosed) as info:
                 attempt()
@@ -761,3 +770,267 @@ async def test_a_failed_connect_is_typed_and_leaves_no_socket():
     with pytest.raises(ProxyError) as info:
         await websocket.connect("ws://example.test/", proxy=f"http://u:s3cret@127.0.0.1:{dead}")
     assert f"the proxy 127.0.0.1:{dead}" in str(info.value) and "s3cret" not in str(info.value)
+
+
+# -- pinned by mutation testing (tools/mutate.py, issue 17) -------------------------------------
+
+
+async def test_a_fresh_websocket_has_its_documented_defaults():
+    ws = websocket.WebSocket(client=True)
+    assert (ws.remote_address, ws.request, ws.response, ws.on_close, ws.on_message) == (None,) * 5
+    assert (ws.close_code, ws.close_reason, ws.buffered) == (1006, "", 0)
+    assert repr(ws) == "<WebSocket client CONNECTING>"
+    assert ws.eof_received() is False                 # no handshake under way: nothing to finish
+    assert repr(websocket.WebSocket(client=False)) == "<WebSocket server CONNECTING>"
+
+
+async def test_its_log_records_are_rtfast_websocket(caplog):
+    async def handler(ws):
+        ws.set_handlers(lambda data, binary: 1 / 0)
+        await ws.wait_closed()
+
+    server = await websocket.serve(handler, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        ws.send(b"x")
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1011, "internal error")
+    assert [r.name for r in caplog.records if "on_message callback failed" in r.getMessage()] == ["rtfast.websocket"]
+
+
+async def test_a_request_head_may_fill_16_kib_and_not_one_byte_more():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-Pad%d: %s\r\n" % (i, b"a" * 4000) for i in range(5))
+        head = head[:16384]
+        writer.write(head)
+        await writer.drain()
+        with pytest.raises(asyncio.TimeoutError):             # 16384 bytes without an end: still waiting
+            await asyncio.wait_for(reader.read(1), 0.2)
+        writer.write(b"a")                                     # one more: dropped
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        writer.close()
+
+
+async def test_a_refusal_with_an_empty_body_says_so():
+    def refuse(ws, request):
+        return Response(403, "Forbidden", Headers([("Content-Length", "0")]), b"")
+
+    server = await websocket.serve(echo, "127.0.0.1", 0, process_request=refuse)
+    async with server:
+        with pytest.raises(PermissionDeniedError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+    assert (info.value.status, info.value.message, info.value.body) == (403, "(no message)", b"")
+
+
+async def test_a_bad_proxy_url_is_a_status_0_handshake_error():
+    with pytest.raises(HandshakeError) as info:
+        await websocket.connect("ws://127.0.0.1:1/", proxy="ftp://127.0.0.1:1")
+    assert (info.value.status, info.value.message) == (
+        0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://")
+
+
+async def test_a_101_with_a_wrong_accept_key_is_a_handshake_error():
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(ACCEPT)                     # the accept key of another request's key
+        await reader.read()
+        writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(HandshakeError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/")
+    assert type(info.value) is HandshakeError and info.value.status == 0
+    assert info.value.message.startswith("websocket handshake failed: ") and "Sec-WebSocket-Accept" in info.value.message
+
+
+async def test_the_default_max_size_is_16_mib():
+    async def sizes(ws):
+        while True:
+            try:
+                ws.send(b"%d" % len(await ws.recv()))
+            except ConnectionClosed:
+                return
+
+    server = await websocket.serve(sizes, "127.0.0.1", 0)
+    async with server:
+        async with ws_connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None) as c:
+            await c.send(bytes(16 * 2**20))
+            assert await c.recv() == str(16 * 2**20)
+            from websockets.exceptions import ConnectionClosedError
+            with pytest.raises(ConnectionClosedError) as info:
+                await c.send(bytes(16 * 2**20 + 1))
+                await c.recv()
+            assert info.value.rcvd.code == 1009
+
+
+async def test_the_default_close_and_open_timeouts_are_2_and_10_seconds():
+    loop = asyncio.get_running_loop()
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        await asyncio.sleep(0.05)
+        [pending] = server._handshaking
+        assert pending._close_handle.when() - loop.time() == pytest.approx(10.0, abs=0.2)   # the open timer
+        writer.close()
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        ws.close()
+        assert ws._close_handle.when() - loop.time() == pytest.approx(2.0, abs=0.1)        # the abort deadline
+        await ws.wait_closed()
+
+
+async def test_limit_backlog_reports_a_peer_that_stopped_reading_once_per_crossing(caplog):
+    released = asyncio.Event()
+
+    async def stuck(ws):
+        ws.transport.pause_reading()
+        await released.wait()
+
+    server = await websocket.serve(stuck, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        seen = []
+        ws.limit_backlog(1 << 20, seen.append)
+        assert ws.transport.get_write_buffer_limits() == (1 << 19, 1 << 20)
+        while not seen:
+            ws.send(b"x" * 65536, binary=True)
+            await asyncio.sleep(0)
+        assert len(seen) == 1 and seen[0] > 1 << 20 and seen[0] == ws.buffered
+        ws.send(b"x" * 65536, binary=True)                    # still above: no second call
+        assert len(seen) == 1
+
+        def broken(size):
+            raise RuntimeError("bug")
+        other = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        other.limit_backlog(1 << 16, broken)
+        other.send(b"x" * 65536 * 4, binary=True)
+        await flood_until_stuck(other)
+        assert other.state == OPEN                            # a failing callback is logged, no more
+        released.set()
+        for c in [ws, other, *server.connections]:
+            c.transport.abort()
+    assert "on_backlog callback failed" in caplog.text
+
+
+async def test_set_handlers_after_the_close_reports_it_at_once():
+    server = await websocket.serve(lambda ws: ws.close(4001, "done") or ws.wait_closed(), "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (4001, "done")
+        closed = []
+        ws.set_handlers(lambda data, binary: None, lambda code, reason: closed.append((code, reason)))
+        assert closed == [(4001, "done")] and ws.on_close is None
+        ws.set_handlers(None, lambda code, reason: closed.append(code))
+        assert closed == [(4001, "done"), 4001]
+
+
+async def test_a_peer_ping_gets_its_pong_and_an_unsendable_fail_code_goes_out_as_1011():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        writer.write(Frame(Opcode.PING, b"abc").serialize(mask=True))
+        assert await reader.readexactly(5) == b"\x8a\x03abc"
+        [ours] = server.connections
+        ours.fail(1005, "no status")                         # 1005 may not be sent
+        assert await reader.readexactly(4 + 9) == b"\x88\x0b\x03\xf3no status"
+        assert (ours.close_code, ours.close_reason) == (1005, "no status")
+        writer.close()
+
+
+async def test_a_failing_handler_is_logged_and_closes_with_1011(caplog):
+    async def broken(ws):
+        raise RuntimeError("bug")
+
+    server = await websocket.serve(broken, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1011, "internal error")
+    assert "connection handler failed" in caplog.text and not server.connections
+
+
+async def test_connect_sends_the_headers_and_user_agent():
+    heads = []
+
+    async def record(reader, writer):
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()                                     # no answer: the handshake fails
+
+    srv = await asyncio.start_server(record, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(HandshakeError):
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/p?q=1", headers={"X-Test": "yes"},
+                                    user_agent="tester/1")
+        with pytest.raises(HandshakeError):
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/")
+    assert heads[0].startswith(b"GET /p?q=1 HTTP/1.1\r\n")
+    assert b"\r\nX-Test: yes\r\n" in heads[0] and b"\r\nUser-Agent: tester/1\r\n" in heads[0]
+    assert b"\r\nUser-Agent: rtfast\r\n" in heads[1]
+
+
+async def test_a_plain_connection_and_a_backlog_without_limit_backlog_log_no_errors(caplog):
+    big = bytes(8 * 2**20)
+
+    async def flood(ws):
+        ws.send(big, binary=True)                  # far past the transport's high mark: pause_writing()
+        await ws.wait_closed()
+
+    server = await websocket.serve(flood, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        assert await asyncio.wait_for(ws.recv(), 5) == big
+        [ours] = server.connections
+        assert repr(ours) == "<WebSocket server OPEN>" and repr(ws) == "<WebSocket client OPEN>"
+        assert ours.remote_address == ws.transport.get_extra_info("sockname")
+        assert ws.remote_address == ("127.0.0.1", port_of(server))
+        await ws.aclose()
+        assert repr(ws) == "<WebSocket client CLOSED>"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_refusal_whose_body_comes_in_a_later_read_is_read_whole():
+    async def refuse(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b'{"error":{"message":"model not here"}}')
+        await reader.read()                  # TCP stays open: the body alone must end the handshake
+        writer.close()
+
+    srv = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(PermissionDeniedError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/", open_timeout=1)
+    assert (info.value.status, info.value.message) == (403, "model not here")
+
+
+async def test_a_peer_that_ends_tcp_without_a_close_frame_is_1006_without_errors(caplog):
+    async def hang_up(reader, writer):
+        pass                                                 # raw_server then closes: a FIN, no close frame
+
+    server = await raw_server(hang_up)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1006, "")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_pending_ping_fails_when_the_connection_drops_and_timers_let_go():
+    import gc
+    import weakref
+
+    async def vanish_later(reader, writer):
+        await read_client_frame(reader)                     # the ping: never answered
+        writer.transport.abort()
+
+    server = await raw_server(vanish_later)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=30)
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.ping(), 2)
+        assert info.value.code == 1006
+        ref = weakref.ref(ws)
+        del ws, info
+        gc.collect()
+        assert ref() is None                                # the 30 s keepalive timer was cancelled
