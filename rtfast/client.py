@@ -38,7 +38,9 @@ from websockets.uri import parse_uri
 
 from rtfast.errors import (BetaShapeRefused, ConnectError, ConnectionClosed, ConnectTimeout, HandshakeError,
                            MissingCredentials, ProtocolError, ProxyError, RtfastError, handshake_error)
+from rtfast.calls import AsyncCalls
 from rtfast.session import RealtimeSession
+from rtfast.webhooks import Webhooks
 
 __all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "ConnectionManager", "connect",
            "ReconnectingEvent", "ReconnectingOverrides", "WebSocketQueueFullError", "WebSocketConnectionClosedError"]
@@ -908,6 +910,11 @@ class _Realtime:
         return _ClientSecrets(self._client)
 
     @property
+    def calls(self) -> AsyncCalls:
+        """The calls REST API: ``create`` (WebRTC), ``accept``/``reject``/``refer``/``hangup`` (SIP)."""
+        return AsyncCalls(self._client)
+
+    @property
     def sessions(self) -> _BetaSessions:
         return _BetaSessions(self._client)
 
@@ -1027,7 +1034,7 @@ class AsyncOpenAI:
     def __init__(self, api_key: str | None = None, *, base_url: str | None = None,
                  websocket_base_url: str | None = None, organization: str | None = None,
                  project: str | None = None, default_headers: dict[str, str] | None = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, webhook_secret: str | None = None) -> None:
         api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         if not api_key:
             # As the official client: fail when built, not with a 401 that never happened.
@@ -1040,8 +1047,11 @@ class AsyncOpenAI:
         self.project = project if project is not None else os.environ.get("OPENAI_PROJECT_ID")
         self.default_headers = dict(default_headers or {})
         self.timeout = timeout
+        #: What ``webhooks.unwrap``/``verify_signature`` check against (never in a repr or log).
+        self.webhook_secret = webhook_secret if webhook_secret is not None else os.environ.get("OPENAI_WEBHOOK_SECRET")
         self.realtime = _Realtime(self, "ga")
         self.beta = _Beta(self)
+        self.webhooks = Webhooks(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} base_url={self.base_url!r}>"
@@ -1067,7 +1077,7 @@ class AsyncOpenAI:
         await self.close()
 
     _COPY_KEYWORDS = frozenset({"api_key", "organization", "project", "base_url", "websocket_base_url", "timeout",
-                                "default_headers", "set_default_headers"})
+                                "default_headers", "set_default_headers", "webhook_secret"})
 
     def copy(self, **changes) -> AsyncOpenAI:
         """A new client with some options changed (the official ``copy``/``with_options``):
@@ -1084,7 +1094,7 @@ class AsyncOpenAI:
         new = _copy.copy(self)
         if changes.get("api_key") is not None:
             new._set_api_key(changes["api_key"])
-        for name in ("organization", "project", "timeout"):
+        for name in ("organization", "project", "timeout", "webhook_secret"):
             if changes.get(name) is not None:
                 setattr(new, name, changes[name])
         if changes.get("base_url") is not None:
@@ -1098,6 +1108,7 @@ class AsyncOpenAI:
         new._closed = False
         new.realtime = _Realtime(new, "ga")
         new.beta = _Beta(new)
+        new.webhooks = Webhooks(new)
         return new
 
     with_options = copy
@@ -1155,7 +1166,7 @@ class AsyncAzureOpenAI(AsyncOpenAI):
                  azure_ad_token: str | None = None,
                  azure_ad_token_provider: Callable[[], str | Awaitable[str]] | None = None,
                  websocket_base_url: str | None = None, default_headers: dict[str, str] | None = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, webhook_secret: str | None = None) -> None:
         azure_endpoint = azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not azure_endpoint and not websocket_base_url:
             raise ValueError("azure_endpoint is required (or set AZURE_OPENAI_ENDPOINT)")
@@ -1176,7 +1187,7 @@ class AsyncAzureOpenAI(AsyncOpenAI):
         root = (azure_endpoint or "").rstrip("/") + "/openai"
         super().__init__("unused", base_url=root + ("/v1" if self._ga else ""),
                          websocket_base_url=websocket_base_url, default_headers=default_headers,
-                         timeout=timeout)
+                         timeout=timeout, webhook_secret=webhook_secret)
         self._credentials = _Credentials(credentials)
         self.api_key = api_key or ""
         self.api_version = api_version

@@ -170,6 +170,28 @@ class RingOverflow(RtfastError, OverflowError):
         return (type(self), (self.args[0], self.needed, self.room))
 
 
+class InvalidWebhookSignatureError(RtfastError, ValueError):
+    """A webhook delivery is not genuine or not fresh (the official client's name; a ``ValueError``
+    as there): answer it with HTTP 400. ``reason``: ``"signature"`` (no signature matches),
+    ``"missing_header"`` (``webhook-id``, ``-timestamp`` or ``-signature`` absent),
+    ``"timestamp_format"``, ``"too_old"`` or ``"too_new"`` (outside the tolerance)."""
+
+    def __init__(self, message: str, reason: str = "signature") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self):
+        return (type(self), (self.args[0], self.reason))
+
+
+class WebhookSecretError(RtfastError, ValueError):
+    """No webhook secret is configured, or it is malformed: the application's setup, not the
+    sender's fault. The message never holds the secret."""
+
+
+__all__ += ["InvalidWebhookSignatureError", "WebhookSecretError"]
+
+
 class HttpError(RtfastError):
     """An HTTP request got no usable response: the connection failed, the
     server did not answer within the timeout, or the response was malformed.

@@ -1,0 +1,406 @@
+"""OpenAI webhooks: signature checks and typed events, as the official ``client.webhooks``.
+
+OpenAI signs each delivery the Standard Webhooks way: three headers,
+``webhook-id``, ``webhook-timestamp`` (Unix seconds) and ``webhook-signature``
+(space-separated ``v1,<base64 HMAC-SHA256>`` values, several while a secret
+rotates), over ``"{id}.{timestamp}.{body}"`` with the endpoint's secret
+(``whsec_<base64 key>``; a secret without that prefix is used as raw bytes).
+
+    client = rtfast.AsyncOpenAI(webhook_secret=...)   # or OPENAI_WEBHOOK_SECRET
+    event = client.webhooks.unwrap(body, request_headers)
+    if event.type == "realtime.call.incoming":
+        await client.realtime.calls.accept(event.data.call_id, type="realtime", ...)
+
+The same functions work without a client: :func:`verify_signature`,
+:func:`unwrap`, and :func:`sign` (what OpenAI does, for tests and local fakes).
+
+Errors, all ``ValueError`` subclasses as the official ones:
+:class:`~rtfast.errors.InvalidWebhookSignatureError` for a delivery that is not
+genuine or not fresh (``reason``: ``"signature"``, ``"missing_header"``,
+``"timestamp_format"``, ``"too_old"``, ``"too_new"``), to answer with HTTP 400;
+:class:`~rtfast.errors.WebhookSecretError` for a missing or malformed secret (the
+application's configuration, not the sender's fault). No message or repr holds
+the secret. Where the official client raises a bare ``ValueError`` (a missing
+header) rtfast raises ``InvalidWebhookSignatureError``, which is one.
+
+Events: one slotted class per member of the official ``UnwrapWebhookEvent``
+union, with its field names (``event.data.call_id``, ``event.data.sip_headers[0]
+.name``) and the official models' ``model_dump`` / ``to_dict`` / ``to_json``
+family (rtfast.events.Model); an unknown ``type`` gives
+:class:`UnknownWebhookEvent` keeping every key. Unknown fields are kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import time
+import typing
+from collections.abc import Mapping
+from operator import attrgetter
+
+import orjson
+
+from rtfast.errors import InvalidWebhookSignatureError, ProtocolError, WebhookSecretError
+from rtfast.events import FieldInfo, Model, UnknownEvent
+
+__all__ = ["verify_signature", "unwrap", "sign", "parse_event", "WebhookEvent", "UnknownWebhookEvent",
+           "WEBHOOK_EVENTS", "Webhooks", "InvalidWebhookSignatureError", "WebhookSecretError"]
+
+_NO_SECRET = ("The webhook secret must either be set using the env var, OPENAI_WEBHOOK_SECRET, "
+              "on the client class, AsyncOpenAI(webhook_secret='123'), or passed to this function")
+
+# -- signatures ----------------------------------------------------------------------------------
+
+
+def _key(secret: str | bytes | None) -> bytes:
+    """The HMAC key of a secret: ``whsec_`` + base64, else the text's own bytes (as the official client)."""
+    if secret is None:
+        raise WebhookSecretError(_NO_SECRET)
+    if isinstance(secret, (bytes, bytearray)):
+        secret = bytes(secret).decode("latin-1")
+    if not isinstance(secret, str):
+        raise WebhookSecretError(f"the webhook secret must be a str, not {type(secret).__name__}")
+    if secret.startswith("whsec_"):
+        try:
+            key = base64.b64decode(secret[6:])     # not validating, as the official client
+        except (binascii.Error, ValueError):
+            raise WebhookSecretError("the webhook secret starts with 'whsec_' but what follows is not valid "
+                                     "base64 (copy the whole secret from the dashboard)") from None
+    else:
+        key = secret.encode()
+    if not key:
+        # An empty key would let anyone sign: refuse it rather than accept every forgery.
+        raise WebhookSecretError("the webhook secret is empty")
+    return key
+
+
+def _header(headers, name: str) -> str:
+    """A header's value, looked up without regard to case in a mapping (dict, httpx/starlette/aiohttp
+    headers), an object with ``get``, or a list of (name, value) pairs (str or bytes, as ASGI's)."""
+    if isinstance(headers, Mapping) or hasattr(headers, "items"):
+        items = headers.items()
+    elif isinstance(headers, (list, tuple)):
+        items = headers
+    else:
+        raise TypeError(f"headers must be a mapping or a list of (name, value) pairs, not {type(headers).__name__}")
+    for key, value in items:
+        if isinstance(key, (bytes, bytearray)):
+            key = bytes(key).decode("latin-1")
+        if isinstance(key, str) and key.lower() == name:
+            if isinstance(value, (bytes, bytearray)):
+                value = bytes(value).decode("latin-1")
+            if isinstance(value, str) and value:
+                return value
+    raise InvalidWebhookSignatureError(f"Could not find {name} header", "missing_header")
+
+
+def _body(payload: str | bytes | bytearray | memoryview) -> bytes:
+    if isinstance(payload, str):
+        return payload.encode()
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    raise TypeError(f"payload must be str or bytes (the raw request body), not {type(payload).__name__}")
+
+
+def _mac(key: bytes, webhook_id: str, timestamp: str, body: bytes) -> bytes:
+    return hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+
+
+def verify_signature(payload: str | bytes, headers, *, secret: str | bytes | None = None,
+                     tolerance: int = 300) -> None:
+    """Check that ``payload`` (the raw request body, unparsed) was signed by OpenAI with ``secret``
+    no more than ``tolerance`` seconds ago (or ahead: clocks drift both ways). Returns None, or raises
+    :class:`InvalidWebhookSignatureError` / :class:`WebhookSecretError` (see the module docstring)."""
+    key = _key(secret)
+    body = _body(payload)
+    signature_header = _header(headers, "webhook-signature")
+    timestamp = _header(headers, "webhook-timestamp")
+    webhook_id = _header(headers, "webhook-id")
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise InvalidWebhookSignatureError("Invalid webhook timestamp format", "timestamp_format") from None
+    now = int(time.time())
+    if now - sent > tolerance:
+        raise InvalidWebhookSignatureError(f"Webhook timestamp is too old (sent {now - sent} s ago; "
+                                           f"tolerance {tolerance} s)", "too_old")
+    if sent > now + tolerance:
+        raise InvalidWebhookSignatureError(f"Webhook timestamp is too new ({sent - now} s ahead of this clock; "
+                                           f"tolerance {tolerance} s)", "too_new")
+    expected = base64.b64encode(_mac(key, webhook_id, timestamp, body))
+    # Every "v1,<sig>" (or bare value) may match: several are sent while a secret rotates.
+    # Compared as bytes: hmac.compare_digest refuses non-ASCII str, and a header is the sender's input.
+    for part in signature_header.split():
+        candidate = part[3:] if part.startswith("v1,") else part
+        if hmac.compare_digest(expected, candidate.encode("utf-8", "surrogateescape")):
+            return
+    raise InvalidWebhookSignatureError("The given webhook signature does not match the expected signature",
+                                       "signature")
+
+
+def sign(payload: str | bytes, secret: str | bytes, *, webhook_id: str | None = None,
+         timestamp: int | None = None) -> dict[str, str]:
+    """The headers OpenAI sends with ``payload`` signed by ``secret`` (for tests and local senders):
+    ``webhook-id`` (random unless given), ``webhook-timestamp`` (now unless given), ``webhook-signature``."""
+    webhook_id = webhook_id or "wh_" + os.urandom(12).hex()
+    stamp = str(int(time.time()) if timestamp is None else int(timestamp))
+    signature = base64.b64encode(_mac(_key(secret), webhook_id, stamp, _body(payload))).decode()
+    return {"webhook-id": webhook_id, "webhook-timestamp": stamp, "webhook-signature": f"v1,{signature}"}
+
+
+def unwrap(payload: str | bytes, headers, *, secret: str | bytes | None = None, tolerance: int = 300):
+    """Verify (as :func:`verify_signature`), then parse the body into its event class."""
+    verify_signature(payload, headers, secret=secret, tolerance=tolerance)
+    return parse_event(payload)
+
+
+# -- typed events --------------------------------------------------------------------------------
+#
+# The official union (openai.types.webhooks.UnwrapWebhookEvent), member by member; a test checks
+# this table against the installed openai package. Kinds: s str, i int, =X the constant X,
+# @Name a nested object, [@Name a list of them; a trailing ! marks a required field.
+
+_OBJECTS: dict[str, dict[str, str]] = {
+    "DataSipHeader": {"name": "s!", "value": "s!"},
+    "DataRequiredAction": {"type": "s!"},
+    "DataConnect": {"remote_url": "s!"},
+}
+_ID = {"id": "s!"}
+_AGENT_SESSION = {"id": "s!", "environment_type": "s!", "environment_id": "s"}
+_SIP = {"sip_headers": "[@DataSipHeader!", "sip_media_security": "s"}
+# event type -> (official class name, data fields, whether "object" is required)
+_EVENTS: dict[str, tuple[str, dict[str, str], bool]] = {
+    "agent.environment.expired": ("AgentEnvironmentExpiredWebhookEvent", _ID, True),
+    "agent.environment.failed": ("AgentEnvironmentFailedWebhookEvent", _ID, True),
+    "agent.environment.ready": ("AgentEnvironmentReadyWebhookEvent", _ID, True),
+    "agent.environment.suspended": ("AgentEnvironmentSuspendedWebhookEvent", _ID, True),
+    "agent.session.action_required": ("AgentSessionActionRequiredWebhookEvent",
+                                      {"id": "s!", "required_action": "@DataRequiredAction!"}, True),
+    "agent.session.created": ("AgentSessionCreatedWebhookEvent",
+                              {"id": "s!", "environment_type": "s!", "connect": "@DataConnect",
+                               "environment_id": "s"}, True),
+    "agent.session.failed": ("AgentSessionFailedWebhookEvent", _AGENT_SESSION, True),
+    "agent.session.idle": ("AgentSessionIdleWebhookEvent", _AGENT_SESSION, True),
+    "agent.session.in_progress": ("AgentSessionInProgressWebhookEvent", _AGENT_SESSION, True),
+    "batch.cancelled": ("BatchCancelledWebhookEvent", _ID, False),
+    "batch.completed": ("BatchCompletedWebhookEvent", _ID, False),
+    "batch.expired": ("BatchExpiredWebhookEvent", _ID, False),
+    "batch.failed": ("BatchFailedWebhookEvent", _ID, False),
+    "eval.run.canceled": ("EvalRunCanceledWebhookEvent", _ID, False),
+    "eval.run.failed": ("EvalRunFailedWebhookEvent", _ID, False),
+    "eval.run.succeeded": ("EvalRunSucceededWebhookEvent", _ID, False),
+    "fine_tuning.job.cancelled": ("FineTuningJobCancelledWebhookEvent", _ID, False),
+    "fine_tuning.job.failed": ("FineTuningJobFailedWebhookEvent", _ID, False),
+    "fine_tuning.job.succeeded": ("FineTuningJobSucceededWebhookEvent", _ID, False),
+    "live.call.incoming": ("LiveCallIncomingWebhookEvent", {"session_id": "s!", **_SIP}, False),
+    "live.transport.connected": ("LiveTransportConnectedWebhookEvent", {"session_id": "s!", "type": "=webrtc"}, True),
+    "live.transport.incoming": ("LiveTransportIncomingWebhookEvent",
+                                {"session_id": "s!", "sip_headers": "[@DataSipHeader!", "type": "=sip",
+                                 "sip_media_security": "s"}, False),
+    "realtime.call.incoming": ("RealtimeCallIncomingWebhookEvent", {"call_id": "s!", **_SIP}, False),
+    "response.cancelled": ("ResponseCancelledWebhookEvent", _ID, False),
+    "response.completed": ("ResponseCompletedWebhookEvent", _ID, False),
+    "response.failed": ("ResponseFailedWebhookEvent", _ID, False),
+    "response.incomplete": ("ResponseIncompleteWebhookEvent", _ID, False),
+    "safety.alert.created": ("SafetyAlertCreatedWebhookEvent", _ID, True),
+    "safety.deactivation_issued": ("SafetyDeactivationIssuedWebhookEvent", _ID, True),
+    "safety.org_alert.created": ("SafetyOrgAlertCreatedWebhookEvent", _ID, True),
+    "safety.warning_issued": ("SafetyWarningIssuedWebhookEvent", _ID, True),
+}
+
+_JSON = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
+
+
+class WebhookEvent(Model):
+    """Base of the typed webhook events (``TYPE`` is the event type)."""
+
+    __slots__ = ()
+    TYPE: str = ""
+
+
+class UnknownWebhookEvent(UnknownEvent):
+    """A webhook event type this version does not know: every key reads as an attribute; ``raw``."""
+
+    __slots__ = ()
+
+
+def _parse_into(cls, d: dict):
+    o = object.__new__(cls)
+    for name, (kind, required, const, ref, is_list) in cls._spec.items():
+        v = d.get(name)
+        if v is not None:
+            if ref is not None:
+                if is_list:
+                    if type(v) is not list or any(type(x) is not dict for x in v):
+                        raise ProtocolError(f"field {cls.__name__}.{name}: expected an array of objects, "
+                                            f"got {_JSON.get(type(v), type(v).__name__)}")
+                    v = [_parse_into(ref(), x) for x in v]
+                elif type(v) is dict:
+                    v = _parse_into(ref(), v)
+                else:
+                    raise ProtocolError(f"field {cls.__name__}.{name}: expected an object, "
+                                        f"got {_JSON.get(type(v), type(v).__name__)}")
+            elif kind == "i" and (type(v) is not int):
+                raise ProtocolError(f"field {cls.__name__}.{name}: expected an integer, got {_JSON.get(type(v), type(v).__name__)}")
+            elif kind in ("s", "=") and type(v) is not str:
+                raise ProtocolError(f"field {cls.__name__}.{name}: expected a string, got {_JSON.get(type(v), type(v).__name__)}")
+        setattr(o, name, v)
+    extra = {k: v for k, v in d.items() if v is None or k not in cls._known}
+    o._extra = extra or None
+    return o
+
+
+def _plain(v):
+    if isinstance(v, Model):
+        return v._to_dict()
+    return [_plain(x) for x in v] if type(v) is list else v
+
+
+def _to_dict(self) -> dict:
+    out = {name: _plain(v) for name in self._order if (v := getattr(self, name)) is not None}
+    for k, v in (self._extra or {}).items():
+        if out.get(k) is None:
+            out[k] = _plain(v)
+    return out
+
+
+def _init(self, **fields) -> None:
+    cls = type(self)
+    extra = {}
+    for name, (kind, required, const, ref, is_list) in cls._spec.items():
+        if name in fields and fields[name] is None:
+            extra[name] = None              # an explicit null: sent, as the official models keep it
+        v = fields.pop(name, const)
+        if ref is not None and v is not None:
+            v = [_parse_into(ref(), x) if type(x) is dict else x for x in v] if is_list else \
+                _parse_into(ref(), v) if type(v) is dict else v
+        setattr(self, name, v)
+    extra.update(fields)
+    self._extra = extra or None
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def _annotation(kind: str, required: bool, const: str | None, ref):
+    if const is not None:
+        return typing.Literal[const]
+    tp = {"s": str, "i": int}.get(kind)
+    if ref is not None:
+        tp = typing.List[ref()] if kind == "[" else ref()  # noqa: UP006
+    return tp if required else typing.Optional[tp]
+
+
+def _make(name: str, spec: dict[str, str], base: type, module_doc: str, event_type: str | None = None) -> type:
+    parsed = {}
+    for field, kind in spec.items():
+        required = kind.endswith("!") or kind.startswith("=")
+        body = kind.rstrip("!")
+        const = body[1:] if body.startswith("=") else None
+        is_list = body.startswith("[")
+        ref_name = body.lstrip("[@") if body[0] in "[@" else None
+        ref = (lambda n=ref_name: _CLASSES[n]) if ref_name else None
+        parsed[field] = ("[" if is_list else "@" if ref else "=" if const is not None else body, required,
+                         const, ref, is_list)
+    names = tuple(spec)
+    attrs = {
+        "__slots__": names, "__module__": __name__, "__doc__": module_doc,
+        "_fields": names, "_order": names, "_known": frozenset(names), "_kinds": dict(spec),
+        "_key": attrgetter(*names, "_extra"), "_spec": parsed,
+        "__init__": _init, "_to_dict": _to_dict,
+    }
+    if event_type is not None:
+        attrs["TYPE"] = event_type
+    cls = type(name, (base,), attrs)
+    cls._parse = classmethod(_parse_into)
+    _CLASSES[name] = cls
+    return cls
+
+
+class _FieldsOf:
+    """``model_fields`` for these classes: name -> FieldInfo in the official order (built on first use)."""
+
+    def __get__(self, obj, cls):
+        cached = cls.__dict__.get("_wh_fields")
+        if cached is None:
+            cached = {n: FieldInfo(_annotation(k, r, c, ref), r, cls._kinds[n])
+                      for n, (k, r, c, ref, _) in cls._spec.items()}
+            cls._wh_fields = cached
+        return cached
+
+
+for _name, _spec in _OBJECTS.items():
+    _make(_name, _spec, Model, f"``{_name}`` of an official webhook event's data.")
+    _CLASSES[_name].model_fields = _FieldsOf()
+
+#: event type -> class, in the official union's order
+WEBHOOK_EVENTS: dict[str, type] = {}
+for _type, (_name, _data, _object_required) in _EVENTS.items():
+    _data_cls = _make(_name + "Data", _data, Model, f"The ``data`` of :class:`{_name}`.")
+    _data_cls.model_fields = _FieldsOf()
+    _fields = {"id": "s!", "created_at": "i!", "data": f"@{_name}Data!"}
+    # the official declaration order: ``object`` before ``type`` where it is required
+    _fields.update({"object": "=event", "type": f"={_type}"} if _object_required
+                   else {"type": f"={_type}", "object": "s"})
+    _cls = _make(_name, _fields, WebhookEvent,
+                 f"``{_type}``: ``openai.types.webhooks.{_name}`` of the official ``openai`` package.", _type)
+    _cls.model_fields = _FieldsOf()
+    WEBHOOK_EVENTS[_type] = _cls
+    globals()[_name] = _cls
+__all__ += [c.__name__ for c in WEBHOOK_EVENTS.values()]
+del _name, _spec, _type, _data, _object_required, _data_cls, _fields, _cls
+
+
+def parse_event(payload: str | bytes | dict):
+    """A webhook body (JSON text, or an already decoded object) as its event class, without checking
+    the signature (use :func:`unwrap` for a request). Malformed JSON or a field of the wrong JSON kind
+    raises :class:`rtfast.ProtocolError`."""
+    if isinstance(payload, dict):
+        d = payload
+    else:
+        try:
+            d = orjson.loads(_body(payload))
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(f"webhook body is not JSON ({exc.msg})", payload) from None
+    if type(d) is not dict:
+        raise ProtocolError("webhook body is not a JSON object", payload)
+    t = d.get("type")
+    cls = WEBHOOK_EVENTS.get(t) if type(t) is str else None
+    if cls is None:
+        if type(t) is not str:
+            raise ProtocolError("webhook body has no string 'type'", orjson.dumps(d))
+        return UnknownWebhookEvent(d)
+    try:
+        return cls._parse(d)
+    except ProtocolError as exc:
+        raise ProtocolError(exc.reason, orjson.dumps(d)) from None
+
+
+# -- the client attachment -----------------------------------------------------------------------
+
+
+class Webhooks:
+    """``client.webhooks``: ``unwrap`` and ``verify_signature`` with the client's ``webhook_secret``
+    (``OPENAI_WEBHOOK_SECRET``) unless ``secret=`` is given. Synchronous, as the official ones."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<Webhooks secret={'set' if self._client.webhook_secret else 'unset'}>"
+
+    def unwrap(self, payload: str | bytes, headers, *, secret: str | None = None):
+        """Validate that ``payload`` was sent by OpenAI, then parse it into its event class."""
+        return unwrap(payload, headers, secret=self._client.webhook_secret if secret is None else secret)
+
+    def verify_signature(self, payload: str | bytes, headers, *, secret: str | None = None,
+                         tolerance: int = 300) -> None:
+        """Raise unless ``payload`` was signed by OpenAI within ``tolerance`` seconds."""
+        verify_signature(payload, headers, secret=self._client.webhook_secret if secret is None else secret,
+                         tolerance=tolerance)
