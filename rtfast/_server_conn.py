@@ -68,6 +68,7 @@ class _Connection:
         self.stalled = False
         self.tasks: set[asyncio.Task] = set()
         self.misbehave = True
+        self.on_start: Callable | None = None    # a coroutine function run once session.created is out
 
     def new_id(self, kind: str) -> str:
         return f"{kind}_{self._prefix}{next(self._n):09d}"
@@ -114,6 +115,10 @@ class _Connection:
 
     async def run(self) -> None:
         await self.send("session.created", session=self.s.config.render(self.beta))
+        if self.on_start is not None:       # a simulated SIP caller (rtfast._server_calls)
+            task = asyncio.create_task(self.on_start(self))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         while True:
             data = await self.ws.recv(decode=False)
             try:

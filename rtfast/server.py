@@ -94,6 +94,8 @@ class RealtimeServer:
         self.user_transcript = user_transcript
         self.connections: list[ServerSession] = []
         self._server = None
+        #: the SIP side (rtfast._server_calls.SipCalls) once one is started on this server
+        self.sip = None
 
     @property
     def url(self) -> str:
@@ -142,17 +144,24 @@ class RealtimeServer:
             return _json_response(connection, 401, "invalid_request_error", "invalid_api_key",
                                   "You didn't provide an API key. You need to provide your API key in an "
                                   "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+        refused = self.sip.refuse_sideband(_query(request.path)) if self.sip is not None else None
+        if refused is not None:     # a sideband (call_id=) for a call that is unknown or not accepted
+            return _json_response(connection, refused[0], "invalid_request_error", refused[1], refused[2])
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
-        path, _, qs = ws.request.path.partition("?")
-        query = {k: v[-1] for k, v in parse_qs(qs).items()}
+        path = ws.request.path.partition("?")[0]
+        query = _query(ws.request.path)
         beta = "realtime=v1" in ws.request.headers.get("OpenAI-Beta", "")
         config = SessionConfig(model=query.get("model") or query.get("deployment") or self.model,
                                id="sess_" + secrets.token_hex(10))
+        caller = None
+        if self.sip is not None:    # a SIP call's sideband starts with the accepted config; its caller talks
+            config, caller = self.sip.sideband(query, config)
         state = ServerSession(beta, path, query, dict(ws.request.headers.raw_items()), config)
         self.connections.append(state)
         conn = _Connection(self, ws, state)
+        conn.on_start = caller
         conn.misbehave = self.misbehave_connections is None or len(self.connections) <= self.misbehave_connections
         try:
             if beta and self.refuse_beta:
@@ -173,6 +182,10 @@ class RealtimeServer:
                 child.cancel()
             await asyncio.gather(*conn.tasks, return_exceptions=True)
             state.closed = True
+
+
+def _query(target: str) -> dict:
+    return {k: v[-1] for k, v in parse_qs(target.partition("?")[2]).items()}
 
 
 def _json_response(connection: ServerConnection, status: int, type_: str, code: str, message: str):
