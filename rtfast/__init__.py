@@ -20,6 +20,11 @@ __all__ = [
     "WebSocketQueueFullError", "WebSocketConnectionClosedError",
 ]
 
+# the official client's webhook errors (rtfast.webhooks raises them)
+from rtfast.errors import InvalidWebhookSignatureError, WebhookSecretError  # noqa: E402
+
+__all__ += ["InvalidWebhookSignatureError", "WebhookSecretError"]
+
 _CLIENT_NAMES = ("AsyncOpenAI", "AsyncAzureOpenAI", "connect", "ReconnectingEvent", "ReconnectingOverrides",
                  "WebSocketQueueFullError", "WebSocketConnectionClosedError")
 
