@@ -38,9 +38,7 @@ from websockets.uri import parse_uri
 
 from rtfast.errors import (BetaShapeRefused, ConnectError, ConnectionClosed, ConnectTimeout, HandshakeError,
                            MissingCredentials, ProtocolError, ProxyError, RtfastError, handshake_error)
-from rtfast.calls import AsyncCalls
 from rtfast.session import RealtimeSession
-from rtfast.webhooks import Webhooks
 
 __all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "ConnectionManager", "connect",
            "ReconnectingEvent", "ReconnectingOverrides", "WebSocketQueueFullError", "WebSocketConnectionClosedError"]
@@ -910,8 +908,10 @@ class _Realtime:
         return _ClientSecrets(self._client)
 
     @property
-    def calls(self) -> AsyncCalls:
-        """The calls REST API: ``create`` (WebRTC), ``accept``/``reject``/``refer``/``hangup`` (SIP)."""
+    def calls(self):
+        """The calls REST API (rtfast.calls): ``create`` (WebRTC), ``accept``/``reject``/``refer``/``hangup`` (SIP)."""
+        from rtfast.calls import AsyncCalls     # imported on first use: most clients never need it
+
         return AsyncCalls(self._client)
 
     @property
@@ -1051,10 +1051,16 @@ class AsyncOpenAI:
         self.webhook_secret = webhook_secret if webhook_secret is not None else os.environ.get("OPENAI_WEBHOOK_SECRET")
         self.realtime = _Realtime(self, "ga")
         self.beta = _Beta(self)
-        self.webhooks = Webhooks(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} base_url={self.base_url!r}>"
+
+    @property
+    def webhooks(self):
+        """``unwrap`` and ``verify_signature`` with this client's ``webhook_secret`` (rtfast.webhooks)."""
+        from rtfast.webhooks import Webhooks    # imported on first use (hmac, the event classes)
+
+        return Webhooks(self)
 
     def _set_api_key(self, api_key: str) -> None:
         #: The key, as the official client exposes it (never in a repr or log).
@@ -1108,7 +1114,6 @@ class AsyncOpenAI:
         new._closed = False
         new.realtime = _Realtime(new, "ga")
         new.beta = _Beta(new)
-        new.webhooks = Webhooks(new)
         return new
 
     with_options = copy

@@ -45,7 +45,7 @@ from operator import attrgetter
 import orjson
 
 from rtfast.errors import InvalidWebhookSignatureError, ProtocolError, WebhookSecretError
-from rtfast.events import FieldInfo, Model, UnknownEvent
+from rtfast.events import FieldInfo, Model, UnknownObject
 
 __all__ = ["verify_signature", "unwrap", "sign", "parse_event", "WebhookEvent", "UnknownWebhookEvent",
            "WEBHOOK_EVENTS", "Webhooks", "InvalidWebhookSignatureError", "WebhookSecretError"]
@@ -222,10 +222,14 @@ class WebhookEvent(Model):
     TYPE: str = ""
 
 
-class UnknownWebhookEvent(UnknownEvent):
+class UnknownWebhookEvent(UnknownObject, WebhookEvent):
     """A webhook event type this version does not know: every key reads as an attribute; ``raw``."""
 
     __slots__ = ()
+
+    @property
+    def raw(self) -> dict:
+        return self._extra
 
 
 def _parse_into(cls, d: dict):

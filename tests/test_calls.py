@@ -270,3 +270,19 @@ async def test_a_hangup_through_the_api_closes_the_open_sideband():
                     await client.realtime.calls.hangup(call_id)
         # iteration ended: the server closed the sideband normally
         assert sip.calls[call_id].status == "ended"
+
+
+@pytest.mark.parametrize("method", ["create", "accept", "reject", "refer", "hangup"])
+def test_the_signatures_are_the_official_ones(method):
+    import inspect
+
+    from openai.resources.realtime.calls import AsyncCalls as Official
+
+    from rtfast.calls import AsyncCalls
+
+    ours = inspect.signature(getattr(AsyncCalls, method)).parameters
+    theirs = inspect.signature(getattr(Official, method)).parameters
+    assert [(p.name, p.kind) for p in ours.values()] == [(p.name, p.kind) for p in theirs.values()]
+    # the same required arguments; optional ones left out by default
+    assert [n for n, p in ours.items() if p.default is p.empty] == [n for n, p in theirs.items() if p.default is p.empty]
+    assert inspect.iscoroutinefunction(getattr(AsyncCalls, method))
