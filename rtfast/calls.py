@@ -37,7 +37,7 @@ from typing import Any
 
 from rtfast.errors import ConnectError, ConnectTimeout, handshake_error
 
-__all__ = ["AsyncCalls", "BinaryResponseContent", "NOT_GIVEN"]
+__all__ = ["AsyncCalls", "BinaryResponseContent", "RawResponse", "NOT_GIVEN"]
 
 log = logging.getLogger("rtfast.calls")
 
@@ -108,6 +108,36 @@ class BinaryResponseContent:
         return f"<BinaryResponseContent {self.status_code}, {len(self.content)} bytes>"
 
 
+class RawResponse:
+    """What ``calls.with_raw_response.<method>(...)`` returns, as the official ``LegacyAPIResponse``:
+    ``status_code``, ``headers`` (lower-case names), ``content``, ``text``, ``json()``, ``method``,
+    ``url``, ``request_id``, and ``parse()``: what the plain method returns (None, or the SDP answer)."""
+
+    __slots__ = ("status_code", "headers", "content", "method", "url", "_parsed")
+
+    def __init__(self, status_code: int, headers: dict[str, str], content: bytes, method: str, url: str,
+                 parsed: Any) -> None:
+        self.status_code, self.headers, self.content = status_code, headers, content
+        self.method, self.url, self._parsed = method, url, parsed
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id")
+
+    def json(self, **kwargs: Any) -> Any:
+        return json.loads(self.content, **kwargs)
+
+    def parse(self) -> Any:
+        return self._parsed
+
+    def __repr__(self) -> str:
+        return f"<RawResponse [{self.status_code}] {self.method} {self.url}>"
+
+
 def _path_segment(value: str) -> str:
     """A call id as one path segment, escaped as the official ``path_template`` does ('/' included)."""
     quoted = urllib.parse.quote(str(value), safe="!$&'()*+,;=:@")
@@ -163,13 +193,25 @@ def _dumps(obj: Any) -> bytes:
 class AsyncCalls:
     """``client.realtime.calls`` (see the module docstring)."""
 
-    __slots__ = ("_client",)
+    __slots__ = ("_client", "_raw")
 
-    def __init__(self, client) -> None:
+    def __init__(self, client, _raw: bool = False) -> None:
         self._client = client
+        self._raw = _raw
 
     def __repr__(self) -> str:
         return f"<AsyncCalls {self._client.base_url}>"
+
+    @property
+    def with_raw_response(self) -> AsyncCalls:
+        """The same methods, returning a :class:`RawResponse` (status, headers, body; ``parse()``)."""
+        return AsyncCalls(self._client, True)
+
+    def _result(self, result: tuple, parsed: Any) -> Any:
+        if not self._raw:
+            return parsed
+        status, headers, content, url = result
+        return RawResponse(status, headers, content, "POST", url, parsed)
 
     async def _request(self, path: str, body: bytes | None, headers: dict[str, str],
                        extra_headers: dict | None, extra_query: dict | None, timeout: float | None) -> tuple:
@@ -187,7 +229,8 @@ class AsyncCalls:
         def call() -> tuple:
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
-                    return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+                    return (response.status, {k.lower(): v for k, v in response.headers.items()}, response.read(),
+                            url)
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
                 raise handshake_error(exc.code, _api_message(payload), payload) from None
@@ -202,14 +245,13 @@ class AsyncCalls:
         log.debug("POST %s -> %d", path, result[0])   # the path only: no headers, no body
         return result
 
-    async def _json(self, path: str, fields: dict | None, extra_headers, extra_query, extra_body, timeout) -> None:
+    async def _json(self, path: str, fields: dict | None, extra_headers, extra_query, extra_body, timeout) -> Any:
         body = None
         # the official client declares JSON even when it sends no body (hangup)
         headers = {"Accept": "*/*", "Content-Type": "application/json"}
         if fields is not None or extra_body:
             body = _dumps({**(fields or {}), **(extra_body or {})})
-        await self._request(path, body, headers, extra_headers, extra_query, timeout)
-        return None
+        return self._result(await self._request(path, body, headers, extra_headers, extra_query, timeout), None)
 
     async def create(self, *, sdp: str, session: dict = NOT_GIVEN, extra_headers: dict | None = None,
                      extra_query: dict | None = None, extra_body: dict | None = None,
@@ -233,10 +275,9 @@ class AsyncCalls:
             for name, value in merged.items():     # other extra_body keys: plain form fields
                 parts.append((name, str(value).encode(), "text/plain"))
             body, ctype = _multipart(parts)
-        status, headers, content = await self._request(
-            "/realtime/calls", body, {"Accept": "application/sdp", "Content-Type": ctype},
-            extra_headers, extra_query, timeout)
-        return BinaryResponseContent(content, status, headers)
+        result = await self._request("/realtime/calls", body, {"Accept": "application/sdp", "Content-Type": ctype},
+                                     extra_headers, extra_query, timeout)
+        return self._result(result, BinaryResponseContent(result[2], result[0], result[1]))
 
     async def accept(self, call_id: str, *, type: str, audio: dict = NOT_GIVEN, include: list = NOT_GIVEN,
                      instructions: str = NOT_GIVEN, max_output_tokens: int | str = NOT_GIVEN,

@@ -286,3 +286,17 @@ def test_the_signatures_are_the_official_ones(method):
     # the same required arguments; optional ones left out by default
     assert [n for n, p in ours.items() if p.default is p.empty] == [n for n, p in theirs.items() if p.default is p.empty]
     assert inspect.iscoroutinefunction(getattr(AsyncCalls, method))
+
+
+async def test_with_raw_response_like_the_official_client():
+    async with FakeServer(api) as fake:
+        got = {}
+        for kind in KINDS:
+            calls = client_for(kind, fake.base_url + "/v1").realtime.calls.with_raw_response
+            accepted = await calls.accept("rtc_1", type="realtime")
+            answer = await calls.create(sdp="v=0\r\n")
+            got[kind] = (accepted.status_code, accepted.content, accepted.parse(), answer.status_code,
+                         answer.headers["content-type"], answer.text, answer.parse().content, accepted.method,
+                         str(accepted.url))
+        assert got["rtfast"] == got["openai"]
+        assert got["rtfast"][:3] == (200, b"", None) and got["rtfast"][6] == SDP_ANSWER

@@ -11,7 +11,6 @@ import os
 import re
 import time
 
-import pytest
 
 from rtfast._server_calls import SipCalls
 from rtfast.server import RealtimeServer
