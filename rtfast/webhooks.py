@@ -232,26 +232,33 @@ class UnknownWebhookEvent(UnknownObject, WebhookEvent):
         return self._extra
 
 
+def _wrong(cls: type, name: str, want: str, value) -> ProtocolError:
+    got = _JSON.get(type(value), type(value).__name__)
+    return ProtocolError(f"field {cls.__name__}.{name}: expected {want}, got {got}")
+
+
 def _parse_into(cls, d: dict):
+    """An instance of ``cls`` from a decoded JSON object, checking each field's JSON kind."""
     o = object.__new__(cls)
-    for name, (kind, required, const, ref, is_list) in cls._spec.items():
+    for name, (kind, _required, _const, ref, is_list) in cls._spec.items():
         v = d.get(name)
         if v is not None:
             if ref is not None:
                 if is_list:
-                    if type(v) is not list or any(type(x) is not dict for x in v):
-                        raise ProtocolError(f"field {cls.__name__}.{name}: expected an array of objects, "
-                                            f"got {_JSON.get(type(v), type(v).__name__)}")
+                    if type(v) is not list:
+                        raise _wrong(cls, name, "an array of objects", v)
+                    bad = next((x for x in v if type(x) is not dict), None)
+                    if bad is not None:
+                        raise _wrong(cls, name + "[]", "an object", bad)
                     v = [_parse_into(ref(), x) for x in v]
                 elif type(v) is dict:
                     v = _parse_into(ref(), v)
                 else:
-                    raise ProtocolError(f"field {cls.__name__}.{name}: expected an object, "
-                                        f"got {_JSON.get(type(v), type(v).__name__)}")
-            elif kind == "i" and (type(v) is not int):
-                raise ProtocolError(f"field {cls.__name__}.{name}: expected an integer, got {_JSON.get(type(v), type(v).__name__)}")
+                    raise _wrong(cls, name, "an object", v)
+            elif kind == "i" and type(v) is not int:
+                raise _wrong(cls, name, "an integer", v)
             elif kind in ("s", "=") and type(v) is not str:
-                raise ProtocolError(f"field {cls.__name__}.{name}: expected a string, got {_JSON.get(type(v), type(v).__name__)}")
+                raise _wrong(cls, name, "a string", v)
         setattr(o, name, v)
     extra = {k: v for k, v in d.items() if v is None or k not in cls._known}
     o._extra = extra or None
@@ -275,7 +282,7 @@ def _to_dict(self) -> dict:
 def _init(self, **fields) -> None:
     cls = type(self)
     extra = {}
-    for name, (kind, required, const, ref, is_list) in cls._spec.items():
+    for name, (_kind, _required, const, ref, is_list) in cls._spec.items():
         if name in fields and fields[name] is None:
             extra[name] = None              # an explicit null: sent, as the official models keep it
         v = fields.pop(name, const)

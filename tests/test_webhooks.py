@@ -337,6 +337,7 @@ def test_live_transport_incoming_and_unknown_events_and_extra_fields():
     (b'{"type": "realtime.call.incoming", "created_at": "yesterday"}', "created_at: expected an integer"),
     (b'{"type": "realtime.call.incoming", "data": {"sip_headers": {"a": 1}}}', "sip_headers: expected an array"),
     (b'{"type": "realtime.call.incoming", "data": 5}', "data: expected an object"),
+    (b'{"type": "realtime.call.incoming", "data": {"sip_headers": ["From"]}}', r"sip_headers\[\]: expected an object, got string"),
 ])
 def test_a_signed_but_malformed_body_is_a_protocol_error(body, match):
     with pytest.raises(ProtocolError, match=match):
