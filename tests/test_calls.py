@@ -16,6 +16,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 
 import orjson
+import websockets
 import pytest
 
 import rtfast
@@ -300,3 +301,35 @@ async def test_with_raw_response_like_the_official_client():
                          str(accepted.url))
         assert got["rtfast"] == got["openai"]
         assert got["rtfast"][:3] == (200, b"", None) and got["rtfast"][6] == SDP_ANSWER
+
+
+async def test_every_sideband_frame_validates_against_the_official_models():
+    from test_server import Client, connect
+
+    script = Script(reply_text="It has shipped.", function_call=FunctionCall("lookup_order", {"order_id": "A1"}))
+    async with RealtimeServer(script=script) as server, SipCalls(server, webhook_secret=SECRET) as sip, \
+            _Hook() as hook:
+        client = client_for("rtfast", sip.base_url, server.base_url)
+        call_id = await sip.ring(hook.url)
+        await client.realtime.calls.accept(call_id, type="realtime", tools=TOOLS, audio={
+            "input": {"format": {"type": "audio/pcmu"}, "transcription": {"model": "gpt-4o-transcribe"}},
+            "output": {"format": {"type": "audio/pcmu"}}})
+        async with connect(server, path=f"/v1/realtime?call_id={call_id}") as ws:
+            peer = Client(ws, beta=False)
+            created = await peer.recv()
+            assert created["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+            events = await peer.until("response.function_call_arguments.done")
+            types = [e["type"] for e in events]
+            assert types[:4] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+                                 "input_audio_buffer.committed", "conversation.item.added"]
+            done = next(e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed")
+            assert done["transcript"] == "Hello, where is my order A1234?"
+            await peer.send(type="conversation.item.create", item={
+                "type": "function_call_output", "call_id": events[-1]["call_id"], "output": "{}"})
+            await peer.send(type="response.create")
+            await peer.until("response.output_audio_transcript.done")
+            await peer.until("rate_limits.updated")
+            with pytest.raises(websockets.ConnectionClosedOK):
+                await peer.recv()
+            peer.validate()
+        assert sip.calls[call_id].status == "ended"
