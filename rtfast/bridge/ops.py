@@ -114,10 +114,10 @@ class Ops:
             return self.refusal()
         return self.group.admit(self._admitted())
 
-    def released(self) -> None:
-        """A call ended, or an admitted upgrade never became one: tell the group."""
+    def calls_changed(self) -> None:
+        """A call started or ended, or an admitted upgrade never became one: tell the group."""
         if self.group is not None:
-            self.group.release(self._admitted())
+            self.group.release(self._admitted(), len(self._live()))
 
     def publish(self) -> None:
         """Publish this worker's snapshot for the group's scrapes (once a second)."""
@@ -188,7 +188,9 @@ class Ops:
             else:
                 # Every worker's last published snapshot, this one's fresh (the
                 # process_* metrics would describe only whichever worker answered).
-                self._registry.register(Collector(lambda: self.group.snapshots(self.snapshot())))
+                self._registry.register(Collector(lambda: self.group.snapshots(self.snapshot()),
+                                                  lambda: {"active_calls": self.group.active(),
+                                                           "admitted_calls": self.group.held()}))
         return self._registry
 
 
@@ -222,13 +224,16 @@ def merge(snapshots: list[dict]) -> dict:
 class Collector:
     """prometheus_client collector: builds the metric families from snapshots at scrape time."""
 
-    def __init__(self, snapshots: Callable[[], list[dict]]) -> None:
+    def __init__(self, snapshots: Callable[[], list[dict]], current: Callable[[], dict] | None = None) -> None:
         self._snapshots = snapshots
+        self._current = current     # values read fresh at scrape time, over the snapshots' (a group's call counts)
 
     def collect(self):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
         s = merge(self._snapshots())
+        if self._current is not None:
+            s.update(self._current())
         yield GaugeMetricFamily("rtfast_active_calls", "Calls in progress.", value=s.get("active_calls", 0))
         yield GaugeMetricFamily("rtfast_workers", "Bridge processes reporting (--workers).",
                                 value=s.get("workers", 0))

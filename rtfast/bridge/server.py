@@ -451,7 +451,7 @@ class BridgeServer:
 
     def _left(self, connection) -> None:
         self._admitting.discard(connection)
-        self.ops.released()
+        self.ops.calls_changed()
         self._maybe_idle()
 
     def _maybe_idle(self) -> None:
@@ -463,6 +463,7 @@ class BridgeServer:
         io = _CallIO(self, ws, call_id)
         self.active[call_id] = io
         self._admitting.discard(ws)
+        self.ops.calls_changed()
         how = None
         io.log.info("call %s: carrier connected from %s", call_id, ws.remote_address[0] if ws.remote_address else "?")
         try:
@@ -481,7 +482,7 @@ class BridgeServer:
                 how = ("shutdown" if self._closing else "error" if io.failure is not None else io.call.ended or
                        ("application" if io.app is not None and io.app.closing else "realtime_closed"))
             self.ops.call_ended(io, how)
-            self.ops.released()
+            self.ops.calls_changed()
             self._maybe_idle()
         summary["call"] = call_id
         self.summaries.append(summary)

@@ -40,9 +40,11 @@ log = logging.getLogger("rtfast.bridge")
 
 # One slot per worker, plus slot 0 for what workers that died had counted.
 # A slot: seq (u64, odd while its snapshot is being written), the calls the
-# worker holds (i64), the snapshot's length (u32), then the snapshot as JSON.
+# worker holds (admitted: in progress or starting) and those in progress (two
+# i64, always current), the snapshot's length (u32), then the snapshot as JSON.
 _SLOT = 16384
-_HEAD = struct.Struct("<QqI")
+_HEAD = struct.Struct("<QqqI")
+_HELD, _ACTIVE, _LEN = 8, 16, 24
 _MAX_SNAPSHOT = _SLOT - _HEAD.size
 
 # Gauges describe the present: a dead worker's are not kept, and these take
@@ -88,11 +90,15 @@ class Group:
         return _HEAD.unpack_from(self._mem, slot * _SLOT)[1]
 
     def _set_held(self, n: int) -> None:
-        struct.pack_into("<q", self._mem, self.index * _SLOT + 8, n)
+        struct.pack_into("<q", self._mem, self.index * _SLOT + _HELD, n)
 
     def held(self) -> int:
         """Calls held by the whole group now."""
         return sum(self._held(i) for i in range(1, self.workers + 1))
+
+    def active(self) -> int:
+        """Calls in progress in the whole group now."""
+        return sum(_HEAD.unpack_from(self._mem, i * _SLOT)[2] for i in range(1, self.workers + 1))
 
     def admit(self, held_here: int) -> str | None:
         """Take a place for one more call in this worker (which holds ``held_here`` now):
@@ -117,9 +123,11 @@ class Group:
             if locked:
                 self._lock.release()
 
-    def release(self, held_here: int) -> None:
-        """This worker now holds ``held_here`` calls (one ended or never started)."""
+    def release(self, held_here: int, active_here: int) -> None:
+        """This worker now holds ``held_here`` calls, ``active_here`` of them in
+        progress (a call started or ended, or an upgrade never became one)."""
         self._set_held(held_here)
+        struct.pack_into("<q", self._mem, self.index * _SLOT + _ACTIVE, active_here)
 
     # -- metrics snapshots ------------------------------------------------------------------------------
     def publish(self, snapshot: dict) -> None:
@@ -132,14 +140,14 @@ class Group:
         base = slot * _SLOT
         seq = _HEAD.unpack_from(self._mem, base)[0]
         struct.pack_into("<Q", self._mem, base, seq + 1)           # odd: being written
-        struct.pack_into("<I", self._mem, base + 16, len(data))
+        struct.pack_into("<I", self._mem, base + _LEN, len(data))
         self._mem[base + _HEAD.size:base + _HEAD.size + len(data)] = data
         struct.pack_into("<Q", self._mem, base, seq + 2)
 
     def _read(self, slot: int) -> dict | None:
         base = slot * _SLOT
         for _ in range(100):
-            seq, _held, n = _HEAD.unpack_from(self._mem, base)
+            seq, _held, _active, n = _HEAD.unpack_from(self._mem, base)
             if seq & 1:
                 time.sleep(0)
                 continue
@@ -164,17 +172,18 @@ class Group:
     def retire(self, index: int) -> None:
         """Fold a dead worker's counters into slot 0 and empty its slot (for the next one).
         Its calls in progress ended with it: counted as ``ended="worker_died"``."""
-        snap = self._read(index)
-        if snap:
+        snap = self._read(index) or {}
+        # The calls it had in progress: its live count (the snapshot may be a second old).
+        lost = _HEAD.unpack_from(self._mem, index * _SLOT)[2]
+        if snap or lost:
             kept = self._read(0) or {}
-            lost = snap.get("active_calls", 0)
             snap = {k: v for k, v in snap.items() if k not in _GAUGES and k not in _GROUP_WIDE}
             if lost:
-                snap.setdefault("ended", {})
+                snap["ended"] = dict(snap.get("ended", {}))
                 snap["ended"]["worker_died"] = snap["ended"].get("worker_died", 0) + lost
             self._write(0, orjson.dumps(merge([kept, snap]) if kept else snap))
         self._write(index, b"")
-        struct.pack_into("<q", self._mem, index * _SLOT + 8, 0)
+        struct.pack_into("<qq", self._mem, index * _SLOT + _HELD, 0, 0)
 
 
 class Supervisor:
@@ -232,7 +241,8 @@ class Supervisor:
         ready = self._ctx.Event()
         shared = None if self.reuse_port else self.listener
         proc = self._ctx.Process(target=_worker_main, name=f"rtfast-bridge-worker-{index}",
-                                 args=(self._worker, index, self.group, shared, ready, self.port), daemon=False)
+                                 args=(self._worker, index, self.group, shared, ready, self.port, os.getpid()),
+                                 daemon=False)
         proc.start()
         log.info("worker %d started (pid %d)", index, proc.pid)
         self._procs[index], self._ready[index], self._started[index] = proc, ready, time.monotonic()
@@ -335,10 +345,27 @@ class Supervisor:
                 self._start(index)
 
 
-def _worker_main(worker: Callable, index: int, group: Group, listener, ready, port: int) -> None:
+def _worker_main(worker: Callable, index: int, group: Group, listener, ready, port: int, parent: int) -> None:
     """A worker process: default signal handling until its event loop installs its own."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    _drain_with_parent(parent)
     group.join(index)
     code = worker(index, group, listener, ready, port)
     sys.exit(code or 0)
+
+
+def _drain_with_parent(parent: int) -> None:
+    """On Linux, a worker gets SIGTERM (and drains) when its parent dies, killed
+    without a chance to pass signals on; orphans would otherwise serve on unsupervised."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)          # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:                          # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
