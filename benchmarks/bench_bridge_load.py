@@ -269,6 +269,21 @@ async def drive(bridge_url: str, peer: Peer, n: int, measure_s: float, warmup_s:
     }
 
 
+async def _probe(port: int, times: dict) -> None:
+    """Once a second while measuring: time a GET /metrics and a GET /readyz, as a
+    Prometheus scrape and a readiness probe would hit the loaded bridge."""
+    while True:
+        for path in ("/metrics", "/readyz"):
+            t0 = time.perf_counter()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % path.encode())
+            body = await reader.read()
+            writer.close()
+            if body.startswith(b"HTTP/1.1 200"):
+                times[path].append(time.perf_counter() - t0)
+        await asyncio.sleep(1.0)
+
+
 def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = WARMUP_S) -> dict:
     """One load run: bridge process on core 0, this process on core 1; ``workers=2``:
     the ``rtfast bridge --workers 2`` command, the whole machine shared by its two
@@ -304,8 +319,12 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
                     opened.cancel()
                     return await drive_task                  # it failed: raise why
                 cpu0, t0, own0 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+                probes = {"/metrics": [], "/readyz": []}
+                prober = asyncio.create_task(_probe(port, probes)) if kind != "usual" else None
                 await asyncio.sleep(measure_s)
                 cpu1, t1, own1 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+                if prober is not None:
+                    prober.cancel()
                 result = await drive_task
             finally:
                 proc.terminate()
@@ -313,6 +332,10 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
         cpu = (cpu1 - cpu0) / (t1 - t0)
         result.update(bridge_cpu_pct=100 * cpu, cpu_per_call_pct=100 * cpu / n,
                       generator_cpu_pct=100 * (own1 - own0) / (t1 - t0))
+        for path, key in (("/metrics", "scrape"), ("/readyz", "readyz")):
+            if probes[path]:
+                result[f"{key}_max_ms"] = 1000 * max(probes[path])
+                result[f"{key}_p50_ms"] = 1000 * float(np.median(probes[path]))
         cores = int(kind.partition("=")[2]) if group else 1
         result["keeps_real_time"] = bool(result["latency_p99_ms"] < 20 and result["underruns"] == 0
                                          and cpu < 0.95 * cores)
@@ -341,7 +364,9 @@ def _print_row(kind: str, r: dict) -> None:
     print(f"\n  {kind:13} N={r['calls']:4}  bridge CPU {r['bridge_cpu_pct']:5.1f}% "
           f"({r['cpu_per_call_pct']:.3f}%/call)  latency p50 {r['latency_p50_ms']:6.2f} ms "
           f"p99 {r['latency_p99_ms']:7.2f} ms  underruns {r['underruns']:4}  "
-          f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms, CPU {r['generator_cpu_pct']:3.0f}%  real time: {r['keeps_real_time']}")
+          f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms, CPU {r['generator_cpu_pct']:3.0f}%  real time: {r['keeps_real_time']}"
+          + (f"  /metrics {r['scrape_p50_ms']:.1f}/{r['scrape_max_ms']:.1f} ms, /readyz {r['readyz_p50_ms']:.1f}/"
+             f"{r['readyz_max_ms']:.1f} ms (p50/max)" if "scrape_max_ms" in r else ""))
 
 
 def _has_uvloop() -> bool:

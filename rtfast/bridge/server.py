@@ -565,6 +565,9 @@ class BridgeServer:
                 ops.underruns += 1
 
     async def start(self) -> BridgeServer:
+        # Built now, not at the first scrape: importing prometheus_client takes
+        # ~70 ms, which would stall every call in progress once.
+        self.ops.registry()
         if self.gc_freeze:
             # Everything that exists at start-up (modules, classes, caches) lives as
             # long as the process: keep the cyclic collector from walking it again.
