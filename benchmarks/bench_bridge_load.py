@@ -15,6 +15,11 @@ bridge can carry. Measured per N:
   ones had finished playing (stutter), and whether the load generator itself
   kept its 20 ms schedule (if it did not, the row says so).
 
+``workers=2`` is the ``rtfast bridge --workers 2`` command on the whole machine
+(two cores here): its CPU is the parent's and both workers', and the generator
+shares the machine with it, so its row also gives the generator's CPU (if
+the generator falls behind its 20 ms schedule, the row says so).
+
 rtfast's bridge is measured beside a bridge written the usual way (stdlib json
 and the official openai client, after OpenAI's Twilio sample). Run with
 ``pytest benchmarks/bench_bridge_load.py --benchmark-only -s`` for the full
@@ -40,7 +45,7 @@ from rtfast.websocket import OPEN
 
 HERE = os.path.dirname(__file__)
 FULL_N = {"rtfast": [100, 150, 200], "rtfast+uvloop": [200, 250, 300, 400], "rtfast+uvloop+agent": [200, 250, 300],
-          "usual": [25, 35, 50]}
+          "workers=2": [250, 300, 350, 400], "usual": [25, 35, 50]}
 WARMUP_S, MEASURE_S = 3.0, 8.0
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or os.cpu_count() < 2,
@@ -53,10 +58,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, children: bool = False) -> float:
+    """CPU seconds of a process (and, with children=True, of its live child processes: a
+    bridge's workers)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if children:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            total += sum(_cpu_seconds(int(c)) for c in f.read().split())
+    return total
 
 
 # 60 s of distinct μ-law speech-like frames, so every payload identifies its frame.
@@ -258,20 +269,45 @@ async def drive(bridge_url: str, peer: Peer, n: int, measure_s: float, warmup_s:
     }
 
 
+async def _probe(port: int, times: dict) -> None:
+    """Once a second while measuring: time a GET /metrics and a GET /readyz, as a
+    Prometheus scrape and a readiness probe would hit the loaded bridge."""
+    while True:
+        for path in ("/metrics", "/readyz"):
+            t0 = time.perf_counter()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % path.encode())
+            body = await reader.read()
+            writer.close()
+            if body.startswith(b"HTTP/1.1 200"):
+                times[path].append(time.perf_counter() - t0)
+        await asyncio.sleep(1.0)
+
+
 def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = WARMUP_S) -> dict:
-    """One load run: bridge process on core 0, this process on core 1."""
-    os.sched_setaffinity(0, {1})
+    """One load run: bridge process on core 0, this process on core 1; ``workers=2``:
+    the ``rtfast bridge --workers 2`` command, the whole machine shared by its two
+    workers and this process (the generator's own CPU is in the row)."""
+    group = kind.startswith("workers=")
+    os.sched_setaffinity(0, set(range(os.cpu_count())) if group else {1})
     peer = Peer()
 
     async def main() -> dict:
         async with await websocket.serve(peer.handler, "127.0.0.1", 0, max_size=None) as srv:
             base = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1"
             port = _free_port()
-            proc = subprocess.Popen([sys.executable, os.environ.get("LOAD_BRIDGE", os.path.join(HERE, "_load_bridge.py")), kind, str(port), base,
-                                     "0"], stdout=subprocess.PIPE, text=True)
+            if group:
+                cmd = [sys.executable, "-m", "rtfast", "bridge", "--workers", kind.partition("=")[2], "--listen",
+                       f"127.0.0.1:{port}", "--realtime-url", base + "/realtime?model=gpt-realtime",
+                       "--log-format", "json"]
+            else:
+                cmd = [sys.executable, os.environ.get("LOAD_BRIDGE", os.path.join(HERE, "_load_bridge.py")), kind,
+                       str(port), base, "0"]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                    env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"})
             try:
                 line = await asyncio.to_thread(proc.stdout.readline)
-                assert line.strip() == "ready", line
+                assert line.strip() == "ready" or "workers listening on" in line, line
                 # CPU is sampled over the same window as latency and underruns:
                 # after every call has connected and streamed for warmup_s.
                 measuring = asyncio.Event()
@@ -282,9 +318,13 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
                 if not measuring.is_set():
                     opened.cancel()
                     return await drive_task                  # it failed: raise why
-                cpu0, t0, own0 = _cpu_seconds(proc.pid), time.monotonic(), _cpu_seconds(os.getpid())
+                cpu0, t0, own0 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+                probes = {"/metrics": [], "/readyz": []}
+                prober = asyncio.create_task(_probe(port, probes)) if kind != "usual" else None
                 await asyncio.sleep(measure_s)
-                cpu1, t1, own1 = _cpu_seconds(proc.pid), time.monotonic(), _cpu_seconds(os.getpid())
+                cpu1, t1, own1 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+                if prober is not None:
+                    prober.cancel()
                 result = await drive_task
             finally:
                 proc.terminate()
@@ -292,7 +332,13 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
         cpu = (cpu1 - cpu0) / (t1 - t0)
         result.update(bridge_cpu_pct=100 * cpu, cpu_per_call_pct=100 * cpu / n,
                       generator_cpu_pct=100 * (own1 - own0) / (t1 - t0))
-        result["keeps_real_time"] = bool(result["latency_p99_ms"] < 20 and result["underruns"] == 0 and cpu < 0.95)
+        for path, key in (("/metrics", "scrape"), ("/readyz", "readyz")):
+            if probes[path]:
+                result[f"{key}_max_ms"] = 1000 * max(probes[path])
+                result[f"{key}_p50_ms"] = 1000 * float(np.median(probes[path]))
+        cores = int(kind.partition("=")[2]) if group else 1
+        result["keeps_real_time"] = bool(result["latency_p99_ms"] < 20 and result["underruns"] == 0
+                                         and cpu < 0.95 * cores)
         return result
 
     # The generator is the measuring instrument: its own cyclic-GC pauses (it
@@ -318,7 +364,9 @@ def _print_row(kind: str, r: dict) -> None:
     print(f"\n  {kind:13} N={r['calls']:4}  bridge CPU {r['bridge_cpu_pct']:5.1f}% "
           f"({r['cpu_per_call_pct']:.3f}%/call)  latency p50 {r['latency_p50_ms']:6.2f} ms "
           f"p99 {r['latency_p99_ms']:7.2f} ms  underruns {r['underruns']:4}  "
-          f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms, CPU {r['generator_cpu_pct']:3.0f}%  real time: {r['keeps_real_time']}")
+          f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms, CPU {r['generator_cpu_pct']:3.0f}%  real time: {r['keeps_real_time']}"
+          + (f"  /metrics {r['scrape_p50_ms']:.1f}/{r['scrape_max_ms']:.1f} ms, /readyz {r['readyz_p50_ms']:.1f}/"
+             f"{r['readyz_max_ms']:.1f} ms (p50/max)" if "scrape_max_ms" in r else ""))
 
 
 def _has_uvloop() -> bool:
@@ -327,11 +375,12 @@ def _has_uvloop() -> bool:
     return importlib.util.find_spec("uvloop") is not None
 
 
-@pytest.mark.parametrize("kind", ["rtfast", "rtfast+uvloop", "rtfast+uvloop+agent", "usual"])
+@pytest.mark.parametrize("kind", ["rtfast", "rtfast+uvloop", "rtfast+uvloop+agent", "workers=2", "usual"])
 def test_bridge_load(benchmark, kind):
-    if "uvloop" in kind and not _has_uvloop():
+    if ("uvloop" in kind or kind.startswith("workers")) and not _has_uvloop():
         pytest.skip("uvloop is not installed (pip install uvloop)")
-    benchmark.group = "bridge load: N Twilio G.711 calls, bridge pinned to one core"
+    benchmark.group = ("bridge load: N Twilio G.711 calls, bridge pinned to one core; workers=2: "
+                       "`rtfast bridge --workers 2`, the whole machine (the generator on it too)")
     sizes = [4] if benchmark.disabled else FULL_N[kind]
     window = (1.0, 1.0) if benchmark.disabled else (MEASURE_S, WARMUP_S)
     results = []

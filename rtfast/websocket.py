@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import ssl as ssl_module
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -634,11 +635,19 @@ class Server:
 
 async def serve(handler: Callable[[WebSocket], Awaitable[Any]], host: str | None, port: int, *,
                 process_request: Callable[[WebSocket, Request], Response | None] | None = None,
-                logger: logging.Logger | None = None, **options: Any) -> Server:
+                logger: logging.Logger | None = None, reuse_port: bool = False, sock: socket.socket | None = None,
+                **options: Any) -> Server:
     """Accept websockets on host:port; ``handler(ws)`` runs for each one and
     the connection closes when it returns. ``process_request(ws, request)``
     may return a ``websockets.http11.Response`` to refuse the upgrade.
-    ``options`` go to :class:`WebSocket`."""
+    ``reuse_port``: bind with ``SO_REUSEPORT`` (several processes listening on
+    one port, the kernel spreading connections among them); ``sock``: accept on
+    this already bound socket instead of host:port. ``options`` go to
+    :class:`WebSocket`."""
     server = Server(handler, process_request, options, logger)
-    server.server = await asyncio.get_running_loop().create_server(server._protocol, host, port)
+    loop = asyncio.get_running_loop()
+    if sock is not None:
+        server.server = await loop.create_server(server._protocol, sock=sock)
+    else:
+        server.server = await loop.create_server(server._protocol, host, port, reuse_port=reuse_port or None)
     return server

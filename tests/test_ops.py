@@ -6,6 +6,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -19,6 +20,7 @@ from carrier_sim import TwilioCall, silence, tone
 from child import CWD, child_env
 from rtfast.bridge.ops import FrameTimes, JsonFormatter, Ops, merge
 from rtfast.bridge.server import BridgeServer, build_parser, twilio_signature
+from rtfast.bridge.workers import available_cores
 from rtfast.server import RealtimeServer, Script
 
 
@@ -293,8 +295,14 @@ async def test_sigterm_drains_the_bridge_and_it_exits_when_the_last_call_ends():
             proc.kill()
             await proc.wait()
     lines = [json.loads(line) for line in (await proc.stderr.read()).decode().splitlines() if line.strip()]
-    call_lines = [obj for obj in lines if obj["message"].startswith("call call-1")]
-    assert call_lines and all(obj["call"] == "call-1" for obj in call_lines)
+    # The default is a worker per core: call ids say which worker (call-2.1), and so do the lines.
+    call_id = next(obj["call"] for obj in lines if obj["message"].endswith("carrier connected from 127.0.0.1"))
+    call_lines = [obj for obj in lines if obj["message"].startswith(f"call {call_id}:")]
+    assert len(call_lines) >= 2 and all(obj["call"] == call_id for obj in call_lines)
+    workers = available_cores()
+    assert re.fullmatch(r"call-[1-9]\.1" if workers > 1 else "call-1", call_id)
+    if workers > 1:
+        assert all(obj["worker"] == int(call_id[5]) for obj in call_lines)
     assert any("SIGTERM: draining" in obj["message"] for obj in lines)
     assert any(obj["message"] == "drained: no call in progress" for obj in lines)
     assert {"time", "level", "logger", "message"} <= set(lines[0])

@@ -58,11 +58,12 @@ async def test_rtfast_bridge_runs_the_same_agent_with_app(tmp_path):
         async with TwilioCall(url, custom_parameters={"caller_name": "Grace"}) as call:
             await read_until(proc, r"assistant: Hello Grace, Harbour Hotel", lines)
             await call.hang_up()
-            await read_until(proc, r"call-1: summary", lines)
+            call_id = (await read_until(proc, r"(call-[0-9.]+): summary", lines)).group(1)
     finally:
         proc.terminate()
         await proc.wait()
-    assert (tmp_path / "call-1.jsonl").exists()
+    # The recording is named for the call, whose id says which worker took it (call-2.1).
+    assert (tmp_path / f"{call_id}.jsonl").exists()
 
 
 def test_app_names_what_is_wrong():

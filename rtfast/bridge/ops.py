@@ -21,6 +21,7 @@ merge them all (see docs/deploying.md).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
@@ -73,10 +74,14 @@ class Ops:
     upgraded and about to start).
     """
 
-    def __init__(self, *, max_calls: int | None, live: Callable[[], Iterable], admitted: Callable[[], int]) -> None:
+    def __init__(self, *, max_calls: int | None, live: Callable[[], Iterable], admitted: Callable[[], int],
+                 group=None) -> None:
         if max_calls is not None and max_calls < 1:
             raise ValueError(f"max_calls must be at least 1 (or None: no limit), not {max_calls}")
         self.max_calls = max_calls
+        # A worker of a process group (rtfast.bridge.workers.Group): max_calls
+        # counts the group's calls, and a scrape reports the whole group.
+        self.group = group
         self.draining = False
         self._live = live
         self._admitted = admitted
@@ -96,10 +101,28 @@ class Ops:
         if self.draining:
             return "draining: no new calls"
         if self.max_calls is not None:
-            n = self._admitted()
+            n = self._admitted() if self.group is None else self.group.held()
             if n >= self.max_calls:
                 return f"at the call limit: {n} of {self.max_calls} calls"
         return None
+
+    def admit(self) -> str | None:
+        """Take a place for a new call: None when it may start (the caller then
+        counts it in ``admitted``), else why not. In a group the check and the
+        taking are one step under the group's lock."""
+        if self.group is None or self.draining:
+            return self.refusal()
+        return self.group.admit(self._admitted())
+
+    def calls_changed(self) -> None:
+        """A call started or ended, or an admitted upgrade never became one: tell the group."""
+        if self.group is not None:
+            self.group.release(self._admitted(), len(self._live()))
+
+    def publish(self) -> None:
+        """Publish this worker's snapshot for the group's scrapes (once a second)."""
+        if self.group is not None:
+            self.group.publish(self.snapshot())
 
     def refuse(self, why: str) -> Response:
         """The 503 that refuses an upgrade (the carrier fails over to another bridge)."""
@@ -145,7 +168,9 @@ class Ops:
                 tool_calls += app.dialog.tool_calls
                 reconnects += app.reconnects
         ft = self.frame_times
-        return {"active_calls": active, "admitted_calls": self._admitted(), "max_calls": self.max_calls or 0,
+        cpu = os.times()
+        return {"workers": 1, "cpu_seconds": cpu.user + cpu.system, "active_calls": active,
+                "admitted_calls": self._admitted(), "max_calls": self.max_calls or 0,
                 "draining": int(self.draining), "ended": dict(self.ended), **totals, "tool_calls": tool_calls,
                 "reconnects": reconnects, "underruns": self.underruns, "pacer_stalls": self.pacer_stalls,
                 "frame_time_counts": list(ft.counts), "frame_time_sum_ns": ft.sum_ns,
@@ -157,19 +182,33 @@ class Ops:
             from prometheus_client import CollectorRegistry, ProcessCollector
 
             self._registry = CollectorRegistry(auto_describe=False)
-            self._registry.register(Collector(lambda: [self.snapshot()]))
-            ProcessCollector(registry=self._registry)      # CPU seconds, memory, open fds of this process
+            if self.group is None:
+                self._registry.register(Collector(lambda: [self.snapshot()]))
+                ProcessCollector(registry=self._registry)      # CPU seconds, memory, open fds of this process
+            else:
+                # Every worker's last published snapshot, this one's fresh (the
+                # process_* metrics would describe only whichever worker answered).
+                self._registry.register(Collector(lambda: self.group.snapshots(self.snapshot()),
+                                                  lambda: {"active_calls": self.group.active(),
+                                                           "admitted_calls": self.group.held()}))
         return self._registry
+
+
+# Group-wide settings, the same in every worker: a group reports the largest, not a sum.
+_GROUP_WIDE = frozenset({"max_calls", "draining"})
 
 
 def merge(snapshots: list[dict]) -> dict:
     """Sum snapshots of several processes (a process group's view): numbers add,
-    dicts add per key, lists add element-wise; ``max_calls`` too (each has its own)."""
+    dicts add per key, lists add element-wise; ``max_calls`` and ``draining``
+    (one setting for the whole group) take the largest."""
     out: dict = {}
     for snap in snapshots:
         for k, v in snap.items():
             if k == "frame_time_bounds_ns":
                 out[k] = v
+            elif k in _GROUP_WIDE:
+                out[k] = max(out.get(k, 0), v)
             elif isinstance(v, dict):
                 d = out.setdefault(k, {})
                 for kk, vv in v.items():
@@ -185,14 +224,21 @@ def merge(snapshots: list[dict]) -> dict:
 class Collector:
     """prometheus_client collector: builds the metric families from snapshots at scrape time."""
 
-    def __init__(self, snapshots: Callable[[], list[dict]]) -> None:
+    def __init__(self, snapshots: Callable[[], list[dict]], current: Callable[[], dict] | None = None) -> None:
         self._snapshots = snapshots
+        self._current = current     # values read fresh at scrape time, over the snapshots' (a group's call counts)
 
     def collect(self):
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
         s = merge(self._snapshots())
-        yield GaugeMetricFamily("rtfast_active_calls", "Calls in progress.", value=s["active_calls"])
+        if self._current is not None:
+            s.update(self._current())
+        yield GaugeMetricFamily("rtfast_active_calls", "Calls in progress.", value=s.get("active_calls", 0))
+        yield GaugeMetricFamily("rtfast_workers", "Bridge processes reporting (--workers).",
+                                value=s.get("workers", 0))
+        yield CounterMetricFamily("rtfast_cpu_seconds", "CPU time (user and system) of the bridge processes, "
+                                  "workers that died included.", value=s.get("cpu_seconds", 0.0))
         yield GaugeMetricFamily("rtfast_admitted_calls", "Calls holding a place against --max-calls "
                                 "(in progress, or upgraded and starting).", value=s["admitted_calls"])
         yield GaugeMetricFamily("rtfast_max_calls", "The call limit (--max-calls; 0: none).", value=s["max_calls"])
@@ -246,6 +292,9 @@ class JsonFormatter(logging.Formatter):
         call = getattr(record, "call", None)
         if call is not None:
             out["call"] = call
+        worker = getattr(record, "worker", None)
+        if worker is not None:
+            out["worker"] = worker
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(out, default=str).decode()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import gc
 import hashlib
 import hmac
@@ -37,6 +38,7 @@ from rtfast.bridge.call import BargeIn, Call
 from rtfast.bridge.carriers import Dtmf, Start
 from rtfast.bridge.ops import OPS_PATHS, Ops
 from rtfast.bridge.runner import AgentCall
+from rtfast.bridge.workers import Group, Supervisor, available_cores
 from rtfast.client import MAX_MESSAGE, AsyncOpenAI, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
 from rtfast.websocket import OPEN, WebSocket
@@ -314,6 +316,13 @@ class BridgeServer:
     and ``/metrics`` answer on the same port; ``max_calls`` caps the calls
     admitted at once (beyond it an upgrade gets HTTP 503); :meth:`drain`
     stops accepting and waits for the calls in progress to end.
+
+    One of several processes on one port (``rtfast bridge --workers``, see
+    rtfast.bridge.workers): ``reuse_port=True`` binds with ``SO_REUSEPORT``,
+    ``sock`` accepts on a listening socket shared with the others, and
+    ``group`` (a :class:`rtfast.bridge.workers.Group` the worker has joined)
+    makes ``max_calls`` count the group's calls and ``/metrics`` report the
+    whole group.
     """
 
     def __init__(self, *, carrier: str = "twilio", host: str = "127.0.0.1", port: int = 0,
@@ -322,7 +331,7 @@ class BridgeServer:
                  trust_host_header: bool = False, gc_freeze: bool = True, summaries_kept: int = 1000,
                  on_summary: Callable[[dict], Any] | None = None, realtime_open_timeout: float = 10.0,
                  agent: Agent | None = None, control: Any = "env", max_calls: int | None = None,
-                 **call_options: Any) -> None:
+                 reuse_port: bool = False, sock=None, group=None, **call_options: Any) -> None:
         carriers.codec(carrier)   # fail early on an unknown carrier
         if twilio_auth_token and not public_url and not trust_host_header:
             # The signed URL would come from the Host header, which whoever connects picks.
@@ -330,6 +339,8 @@ class BridgeServer:
                              "(or trust_host_header=True to build it from each request's Host header)")
         self.carrier = carrier
         self.host, self.port = host, port
+        self.reuse_port, self._sock, self.group = reuse_port, sock, group
+        self._publisher: asyncio.TimerHandle | None = None
         self.realtime_url, self.model, self.generation = realtime_url, model, generation
         self._api_key = api_key
         self._twilio_token = twilio_auth_token
@@ -344,6 +355,8 @@ class BridgeServer:
         #: Seconds between two log lines about one call's bad carrier frames.
         self.bad_frame_log_interval = 10.0
         self._ids = itertools.count(1)
+        # Call ids stay unique across a group's workers: call-2.17 is worker 2's 17th.
+        self._id_prefix = f"call-{group.index}." if group is not None else "call-"
         self._server = None
         self._pacer: asyncio.Task | None = None
         self.tick_ms = 10
@@ -367,7 +380,7 @@ class BridgeServer:
         # Upgraded connections whose call has not started yet: they hold a place against max_calls.
         self._admitting: set = set()
         self.ops = Ops(max_calls=max_calls, live=self.active.values,
-                       admitted=lambda: len(self.active) + len(self._admitting))
+                       admitted=lambda: len(self.active) + len(self._admitting), group=group)
         self._idle: asyncio.Future | None = None      # resolved when a drain's last call ends
         self._stopped: asyncio.Future | None = None   # resolved by close(): serve_forever returns
         self._closing = False
@@ -420,7 +433,7 @@ class BridgeServer:
         return self._admit(connection)
 
     def _admit(self, connection):
-        why = self.ops.refusal()
+        why = self.ops.admit()
         if why is not None:
             # A carrier retrying hard at the limit must not flood the log: a line per interval.
             self._refused_quiet += 1
@@ -438,6 +451,7 @@ class BridgeServer:
 
     def _left(self, connection) -> None:
         self._admitting.discard(connection)
+        self.ops.calls_changed()
         self._maybe_idle()
 
     def _maybe_idle(self) -> None:
@@ -445,10 +459,11 @@ class BridgeServer:
             self._idle.set_result(None)
 
     async def _handle(self, ws) -> None:
-        call_id = f"call-{next(self._ids)}"
+        call_id = f"{self._id_prefix}{next(self._ids)}"
         io = _CallIO(self, ws, call_id)
         self.active[call_id] = io
         self._admitting.discard(ws)
+        self.ops.calls_changed()
         how = None
         io.log.info("call %s: carrier connected from %s", call_id, ws.remote_address[0] if ws.remote_address else "?")
         try:
@@ -467,6 +482,7 @@ class BridgeServer:
                 how = ("shutdown" if self._closing else "error" if io.failure is not None else io.call.ended or
                        ("application" if io.app is not None and io.app.closing else "realtime_closed"))
             self.ops.call_ended(io, how)
+            self.ops.calls_changed()
             self._maybe_idle()
         summary["call"] = call_id
         self.summaries.append(summary)
@@ -549,6 +565,9 @@ class BridgeServer:
                 ops.underruns += 1
 
     async def start(self) -> BridgeServer:
+        # Built now, not at the first scrape: importing prometheus_client takes
+        # ~70 ms, which would stall every call in progress once.
+        self.ops.registry()
         if self.gc_freeze:
             # Everything that exists at start-up (modules, classes, caches) lives as
             # long as the process: keep the cyclic collector from walking it again.
@@ -559,8 +578,10 @@ class BridgeServer:
         self._server = await websocket.serve(self._handle, self.host, self.port,
                                              process_request=self._check_request, max_size=1 << 20,
                                              ping_interval=self.ping_interval, logger=ws_log,
-                                             keep_handshake=False)
+                                             keep_handshake=False, reuse_port=self.reuse_port, sock=self._sock)
         self._pacer = asyncio.create_task(self._pace())
+        if self.group is not None:
+            self._publish()
         self._stopped = asyncio.get_running_loop().create_future()
         self.port = self._server.sockets[0].getsockname()[1]
         self.url = f"ws://{self.host}:{self.port}/"
@@ -583,16 +604,33 @@ class BridgeServer:
         self._maybe_idle()
         log.info("draining: %d calls in progress, waiting up to %s s", len(self.active),
                  "forever" if timeout is None else f"{timeout:g}")
+        deadline = None if timeout is None else loop.time() + timeout
         try:
             await asyncio.wait_for(asyncio.shield(self._idle), timeout)
+            # Connections accepted just before the drain and still sending their
+            # request (a probe; an upgrade, which gets 503 now) are answered
+            # before the process may go: each is bounded by the handshake timeout.
+            while self._server is not None and self._server._handshaking:
+                if deadline is not None and loop.time() >= deadline:
+                    raise asyncio.TimeoutError
+                await asyncio.sleep(0.02)
         except asyncio.TimeoutError:                 # builtin TimeoutError from 3.11 on
             log.warning("drain timeout: %d calls still in progress", len(self.active))
             return False
         log.info("drained: no call in progress")
         return True
 
+    def _publish(self) -> None:
+        # Once a second, not per call or frame: a scrape answered by another
+        # worker sees this one's counters at most a second old.
+        self.ops.publish()
+        self._publisher = asyncio.get_running_loop().call_later(1.0, self._publish)
+
     async def close(self) -> None:
         self._closing = True                        # the calls still in progress are cut
+        if self._publisher is not None:
+            self._publisher.cancel()
+            self._publisher = None
         if self.control is not None:
             await self.control.aclose()
         if self._pacer is not None:
@@ -602,6 +640,8 @@ class BridgeServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.group is not None:
+            self.ops.publish()      # the last word, calls cut included: what the parent keeps once this worker exits
         if self._stopped is not None and not self._stopped.done():
             self._stopped.set_result(None)
 
@@ -662,9 +702,13 @@ def build_parser():
                         help="write a stereo WAV and a JSONL transcript of every call here (needs no --app)")
     ops = parser.add_argument_group("operations", "GET /healthz, /readyz and /metrics answer plain HTTP on the "
                                     "--listen port (see docs/deploying.md)")
+    ops.add_argument("--workers", type=_positive_int, metavar="N",
+                     help="processes accepting on the --listen port, each with its own event loop "
+                     f"(SO_REUSEPORT on Linux); a dead one is restarted (default: one per core available, "
+                     f"{available_cores()} here)")
     ops.add_argument("--max-calls", type=_positive_int, metavar="N",
-                     help="calls at once; beyond it the upgrade is refused with HTTP 503 and /readyz "
-                     "answers 503 (default: no limit)")
+                     help="calls at once, across the workers; beyond it the upgrade is refused with HTTP 503 "
+                     "and /readyz answers 503 (default: no limit)")
     ops.add_argument("--drain-timeout", type=float, default=3600.0, metavar="SECONDS",
                      help="on SIGTERM: stop taking calls, let those in progress finish, and exit when the last "
                      "ends or after this long; a second SIGTERM or a SIGINT ends at once")
@@ -807,6 +851,56 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.log_format)
     logging.getLogger("websockets.server").setLevel(logging.WARNING)   # the embedded server's chatter
 
+    workers = args.workers or available_cores()
+    if workers == 1:
+        return _run_one(args, host, int(port), token, agent)
+    # A group: the parent binds the port (a port in use fails here, once), then forks.
+    group = Group(workers, args.max_calls)
+    supervisor = Supervisor(workers, functools.partial(_worker, args, host, token, agent), host=host,
+                            port=int(port), group=group)
+    try:
+        supervisor.bind()
+    except OSError as exc:
+        from rtfast._cliutil import listen_failed
+
+        return listen_failed("rtfast bridge", host, int(port), exc, "--listen")
+    if args.realtime_url is None and (args.local or not os.environ.get("OPENAI_API_KEY")):
+        print(f"{_embedded_why(args)}: calls go to the embedded realtime server (one in each worker)", flush=True)
+    return supervisor.run()
+
+
+def _embedded_why(args) -> str:
+    return "--local" if args.local else "no OPENAI_API_KEY"
+
+
+def _worker(args, host: str, token, agent, index: int, group, listener, ready, port: int) -> int:
+    """One worker of ``--workers N`` (in its own process)."""
+    from rtfast.bridge.ops import JsonFormatter
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_WorkerTag(index))
+        if not isinstance(handler.formatter, JsonFormatter):
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s [w%(worker)s] %(levelname)s %(message)s"))
+    return _run_one(args, host, port, token, agent, reuse_port=listener is None, sock=listener,
+                    group=group, ready=ready)
+
+
+class _WorkerTag(logging.Filter):
+    """Says which worker wrote a log line (``worker`` in JSON lines, ``[wN]`` in human ones)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.index
+        return True
+
+
+def _run_one(args, host: str, port: int, token, agent, *, reuse_port: bool = False, sock=None, group=None,
+             ready=None) -> int:
+    """Run one bridge process (the whole bridge, or one worker of a group) until a signal ends it."""
+
     async def run() -> None:
         embedded = None
         url = args.realtime_url
@@ -815,15 +909,19 @@ def main(argv: list[str] | None = None) -> int:
 
             embedded = await RealtimeServer(require_auth=False).start()
             url = embedded.url
-            why = "--local" if args.local else "no OPENAI_API_KEY"
-            print(f"{why}: calls go to the embedded realtime server at {url}", flush=True)
+            if group is None:             # a group's parent says it once
+                print(f"{_embedded_why(args)}: calls go to the embedded realtime server at {url}", flush=True)
         try:
-            server = BridgeServer(carrier=args.carrier, host=host, port=int(port), realtime_url=url,
+            server = BridgeServer(carrier=args.carrier, host=host, port=port, realtime_url=url,
                                   model=args.model, mode=args.mode, instructions=args.instructions,
                                   voice=args.voice, twilio_auth_token=token, public_url=args.public_url,
-                                  trust_host_header=args.trust_host_header, agent=agent, max_calls=args.max_calls)
+                                  trust_host_header=args.trust_host_header, agent=agent, max_calls=args.max_calls,
+                                  reuse_port=reuse_port, sock=sock, group=group)
             async with server:
-                print(f"rtfast bridge ({args.carrier}) listening on {server.url}", flush=True)
+                if ready is not None:
+                    ready.set()                 # the parent says "listening" once every worker is
+                else:
+                    print(f"rtfast bridge ({args.carrier}) listening on {server.url}", flush=True)
                 how = await serve_until_signalled(server, args.drain_timeout)
                 if server.active:
                     log.warning("%s: ending %d calls in progress", how, len(server.active))
@@ -845,5 +943,5 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:          # the port is taken, or not ours to use: one line, not a traceback
         from rtfast._cliutil import listen_failed
 
-        return listen_failed("rtfast bridge", host, int(port), exc, "--listen")
+        return listen_failed("rtfast bridge", host, port, exc, "--listen")
     return 0

@@ -1,0 +1,395 @@
+"""``rtfast bridge --workers N``: the group's shared numbers (sans sockets), then
+the command itself on loopback: calls spread over the workers, admission and
+scrapes cover the group, a dead worker comes back, SIGTERM drains every worker."""
+
+import asyncio
+import json
+import multiprocessing
+import os
+import re
+import signal
+import socket
+import sys
+import time
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from carrier_sim import TwilioCall, silence, tone
+from child import CWD, child_env
+from rtfast.bridge.ops import Collector, Ops, merge
+from rtfast.bridge.workers import Group, available_cores
+from test_ops import get, m, metrics
+
+def val(values: dict, name: str, **labels) -> float:
+    """A sample's value, 0 when the family has no such sample yet."""
+    return values.get((name, frozenset(labels.items())), 0)
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreading is Linux's")
+
+
+# -- the shared numbers ----------------------------------------------------------------------------
+
+def as_worker(group: Group, index: int) -> Group:
+    group.join(index)
+    return group
+
+
+def test_admission_counts_every_worker_and_releases_places():
+    g = Group(2, max_calls=3)
+    assert as_worker(g, 1).admit(0) is None and g.admit(1) is None          # worker 1 holds 2
+    assert as_worker(g, 2).admit(0) is None                                 # the group holds 3
+    assert g.held() == 3
+    assert g.admit(1) == "at the call limit: 3 of 3 calls"
+    assert as_worker(g, 1).admit(2) == "at the call limit: 3 of 3 calls"
+    g.release(1, 1)                                                         # a call of worker 1 ended
+    assert (g.held(), g.active()) == (2, 1)
+    as_worker(g, 2).release(1, 1)                                           # worker 2's call started
+    assert (g.held(), g.active()) == (2, 2)
+    assert g.admit(1) is None and g.held() == 3
+    # Without a limit a place is always taken, and still counted.
+    free = as_worker(Group(2), 2)
+    assert [free.admit(n) for n in range(5)] == [None] * 5 and free.held() == 5
+
+
+def test_a_group_wants_workers_and_indices_in_range():
+    with pytest.raises(ValueError, match="at least one worker"):
+        Group(0)
+    with pytest.raises(ValueError, match=r"worker index 3 is not in 1..2"):
+        Group(2).join(3)
+    with pytest.raises(ValueError, match=r"worker index 0 is not in 1..2"):
+        Group(2).join(0)
+
+
+def _admit_and_release(group: Group, index: int, seconds: float, out, go) -> None:
+    """Take and give back places as fast as it can; count the moments the group held too many."""
+    group.join(index)
+    go.wait(10)
+    held = admitted = over = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if group.admit(held) is None:
+            held += 1
+            admitted += 1
+            if group.held() > group.max_calls:
+                over += 1
+        if held == 2:
+            held = 0
+            group.release(0, 0)
+    group.release(0, 0)
+    out.put((admitted, over))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="workers fork")
+def test_two_processes_admitting_at_once_never_pass_the_limit():
+    # The check and the taking are one step under the group's lock: however the
+    # two race for the last places, the group never holds more than max_calls.
+    ctx = multiprocessing.get_context("fork")
+    g, out, go = Group(2, max_calls=3), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_admit_and_release, args=(g, i, 0.5, out, go)) for i in (1, 2)]
+    for p in procs:
+        p.start()
+    go.set()
+    got = [out.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert all(admitted > 100 for admitted, _ in got), got       # both raced for places
+    assert [over for _, over in got] == [0, 0]
+    assert g.held() == 0
+
+
+def snap(active=0, ended=None, frames=0, max_calls=0, draining=0, cpu=0.0):
+    """A worker's snapshot: every key a real one has (an idle Ops'), some set."""
+    base = Ops(max_calls=None, live=list, admitted=lambda: 0).snapshot()
+    return {**base, "cpu_seconds": cpu, "active_calls": active, "admitted_calls": active, "max_calls": max_calls,
+            "draining": draining, "ended": ended or {}, "frames_from_carrier": frames,
+            "frame_time_counts": [1] * (len(base["frame_time_counts"]) - 1) + [2], "frame_time_sum_ns": 10}
+
+
+def test_snapshots_published_by_each_worker_are_read_by_any():
+    g = Group(3)
+    as_worker(g, 1).publish(snap(active=2, frames=10))
+    as_worker(g, 3).publish(snap(active=1, frames=5, ended={"stop": 4}))
+    as_worker(g, 2)
+    assert g.snapshots() == [snap(active=2, frames=10), snap(active=1, frames=5, ended={"stop": 4})]
+    # The worker answering a scrape reports its own counters fresh, the others' as last published.
+    own = snap(active=7)
+    assert g.snapshots(own) == [snap(active=2, frames=10), own, snap(active=1, frames=5, ended={"stop": 4})]
+    total = merge(g.snapshots(own))
+    assert (total["active_calls"], total["frames_from_carrier"], total["workers"]) == (10, 15, 3)
+    assert total["frame_time_counts"][-2:] == [3, 6] and total["ended"] == {"stop": 4}
+
+
+def test_merge_takes_the_group_wide_settings_once():
+    total = merge([snap(max_calls=200, draining=0), snap(max_calls=200, draining=1), snap(max_calls=200)])
+    assert (total["max_calls"], total["draining"], total["workers"]) == (200, 1, 3)
+
+
+def test_a_dead_workers_counters_are_kept_and_its_calls_counted_as_died():
+    g = Group(2)
+    as_worker(g, 1).publish(snap(active=3, frames=100, ended={"stop": 2}, cpu=1.5))
+    g.release(3, 3)
+    as_worker(g, 2).publish(snap(active=1, frames=7, cpu=0.5))
+    g.join(2)
+    g.index = 0                                  # the parent
+    g.retire(1)
+    assert g._held(1) == 0 and g.active() == 0 and g._read(1) is None
+    kept = g._read(0)
+    assert kept["ended"] == {"stop": 2, "worker_died": 3} and kept["frames_from_carrier"] == 100
+    assert kept["cpu_seconds"] == 1.5
+    assert not {"active_calls", "admitted_calls", "workers", "max_calls", "draining"} & set(kept)
+    # A second death adds to what was kept; the counters never go backwards.
+    as_worker(g, 1).publish(snap(active=0, frames=20, ended={"stop": 1}, cpu=0.25))
+    g.index = 0
+    g.retire(1)
+    kept = g._read(0)
+    assert kept["ended"] == {"stop": 3, "worker_died": 3} and kept["frames_from_carrier"] == 120
+    assert kept["cpu_seconds"] == 1.75
+    # What a scrape sees: the live worker plus what the dead ones counted.
+    families = {f.name: f for f in Collector(lambda: g.snapshots()).collect()}
+    assert families["rtfast_workers"].samples[0].value == 1
+    assert families["rtfast_active_calls"].samples[0].value == 1
+    ended = {s.labels["ended"]: s.value for s in families["rtfast_calls"].samples if s.name.endswith("_total")}
+    assert ended == {"stop": 3, "worker_died": 3}
+    assert families["rtfast_cpu_seconds"].samples[0].value == 2.25
+
+
+def test_a_torn_read_gives_the_last_whole_snapshot():
+    g = as_worker(Group(1), 1)
+    g.publish(snap(active=1))
+    assert g._read(1) == snap(active=1)
+    g._mem[0:8] = (7).to_bytes(8, "little")        # odd: a writer is half way (and never finishes)
+    t0 = time.monotonic()
+    assert g._read(1) == snap(active=1)
+    assert time.monotonic() - t0 < 1
+
+
+def test_a_snapshot_too_large_for_its_slot_is_not_written_past_it():
+    g = as_worker(Group(2), 1)
+    as_worker(g, 2).publish(snap(active=4))
+    g.join(1)
+    g.publish({"ended": {f"how-{i}": i for i in range(5000)}})        # ~80 KB: more than a slot
+    assert g._read(1) is None and g._read(2) == snap(active=4)
+
+
+def test_available_cores_follows_the_affinity():
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert available_cores() == expected >= 1
+
+
+# -- the command ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bridge:
+    """``rtfast bridge --workers N --local --log-format json`` in a child process;
+    its JSON log lines are read as they come."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = args
+        self.port = free_port()
+        self.lines: list[dict] = []
+        self.out: list[str] = []
+
+    async def __aenter__(self):
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rtfast", "bridge", "--local", "--listen", f"127.0.0.1:{self.port}",
+            "--log-format", "json", *self.args, env=child_env(("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN")),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=CWD)
+        self._err = asyncio.create_task(self._read_err())
+        while True:
+            line = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode()
+            assert line, f"the bridge exited: {self.out} {self.lines}"
+            self.out.append(line)
+            if "listening on" in line:
+                return self
+
+    async def _read_err(self) -> None:
+        while line := await self.proc.stderr.readline():
+            try:
+                self.lines.append(json.loads(line))
+            except ValueError:
+                self.lines.append({"message": line.decode(), "level": "RAW"})
+
+    async def __aexit__(self, *exc) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            for pid in self.worker_pids().values():      # they would drain, given time
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            await self.proc.wait()
+        await asyncio.wait_for(self._err, 5)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def scrape(self) -> dict:
+        status, _, body = get(self.port, "/metrics")
+        assert status == 200
+        return metrics(body)
+
+    def worker_pids(self) -> dict[int, int]:
+        pids = {}
+        for obj in self.lines:
+            if found := re.fullmatch(r"worker (\d+) started \(pid (\d+)\)", obj["message"]):
+                pids[int(found[1])] = int(found[2])
+        return pids
+
+    def worker_of(self, call_sid: str) -> int | None:
+        for obj in self.lines:
+            if f"(carrier call {call_sid}," in obj["message"]:
+                return obj["worker"]
+        return None
+
+    async def wait(self, predicate, timeout: float = 15.0, what: str = "") -> None:
+        end = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < end, f"timed out waiting for {what}; log: {self.lines[-5:]}"
+            await asyncio.sleep(0.05)
+
+
+async def open_calls(bridge: Bridge, n: int, tag: str) -> list[TwilioCall]:
+    calls = [TwilioCall(bridge.url, sid=f"MZ{tag}{i}", call_sid=f"CA{tag}{i}") for i in range(n)]
+    for call in calls:
+        await call.__aenter__()
+    await bridge.wait(lambda: all(bridge.worker_of(c.call_sid) for c in calls), what="every call started")
+    return calls
+
+
+async def close_calls(calls) -> None:
+    for call in calls:
+        await call.__aexit__(None, None, None)
+
+
+async def replies(calls, timeout: float = 15.0) -> None:
+    """Each call speaks and hears the model answer: it is alive end to end."""
+    before = [c.played_ms for c in calls]
+    await asyncio.gather(*(c.say(silence(100) + tone(500) + silence(800)) for c in calls))
+    await asyncio.gather(*(c.wait_for(lambda c=c, b=b: c.played_ms >= b + 200, timeout)
+                           for c, b in zip(calls, before)))
+
+
+@linux_only
+async def test_calls_spread_over_the_workers_and_any_scrape_reports_the_group():
+    async with Bridge("--workers", "2") as bridge:
+        assert set(bridge.worker_pids()) == {1, 2}
+        calls = await open_calls(bridge, 16, "S")
+        try:
+            # The kernel spreads connections by their addresses: 16 calls all on one of
+            # two workers would happen once in 32,768 runs.
+            workers = {bridge.worker_of(c.call_sid) for c in calls}
+            assert workers == {1, 2}
+            # Whichever worker answers (each scrape is a new connection), it counts every call;
+            # the others' counters are at most a second old.
+            await bridge.wait(lambda: m(bridge.scrape(), "rtfast_active_calls") == 16, what="16 active calls")
+            for _ in range(6):
+                values = bridge.scrape()
+                assert m(values, "rtfast_active_calls") == 16 and m(values, "rtfast_workers") == 2
+            await replies(calls[:4])
+            for call in calls:
+                await call.hang_up()
+            await bridge.wait(lambda: val(bridge.scrape(), "rtfast_calls_total", ended="stop") == 16, what="16 ended")
+            values = bridge.scrape()
+            assert m(values, "rtfast_active_calls") == 0
+            assert m(values, "rtfast_frames_total", direction="from_carrier") >= 16 * 2
+        finally:
+            await close_calls(calls)
+        ids = {obj["call"] for obj in bridge.lines if "call" in obj}
+        assert len(ids) == 16 and all(re.fullmatch(r"call-[12]\.\d+", i) for i in ids)
+
+
+@linux_only
+async def test_max_calls_is_the_groups_limit():
+    async with Bridge("--workers", "2", "--max-calls", "4") as bridge:
+        calls, refused = [], 0
+        try:
+            for i in range(8):
+                call = TwilioCall(bridge.url, sid=f"MZL{i}", call_sid=f"CAL{i}")
+                try:
+                    await call.__aenter__()
+                    calls.append(call)
+                except InvalidStatus as exc:
+                    assert exc.response.status_code == 503
+                    assert b"at the call limit: 4 of 4 calls" in exc.response.body
+                    refused += 1
+            assert (len(calls), refused) == (4, 4)
+            status, _, body = get(bridge.port, "/readyz")
+            assert (status, body) == (503, "at the call limit: 4 of 4 calls\n")
+            await calls.pop().hang_up()                 # a place comes free, in whichever worker
+            await bridge.wait(lambda: get(bridge.port, "/readyz")[0] == 200, what="ready again")
+            call = TwilioCall(bridge.url, sid="MZL9", call_sid="CAL9")
+            await call.__aenter__()
+            calls.append(call)
+            await bridge.wait(lambda: val(bridge.scrape(), "rtfast_calls_total", ended="refused") == 4,
+                              what="4 refusals counted")
+            assert m(bridge.scrape(), "rtfast_max_calls") == 4
+        finally:
+            await close_calls(calls)
+
+
+@linux_only
+async def test_a_dead_worker_comes_back_and_the_other_workers_calls_go_on():
+    async with Bridge("--workers", "2") as bridge:
+        calls = await open_calls(bridge, 12, "D")
+        try:
+            pid = bridge.worker_pids()[1]
+            doomed = [c for c in calls if bridge.worker_of(c.call_sid) == 1]
+            spared = [c for c in calls if bridge.worker_of(c.call_sid) == 2]
+            assert doomed and spared
+            await bridge.wait(lambda: m(bridge.scrape(), "rtfast_active_calls") == 12, what="12 active")
+            os.kill(pid, signal.SIGKILL)
+            await bridge.wait(lambda: bridge.worker_pids()[1] != pid, what="worker 1 restarted")
+            assert any(re.fullmatch(rf"worker 1 \(pid {pid}\) died \(exit -9\) after [\d.]+ s; restarting it.*",
+                                    obj["message"]) for obj in bridge.lines)
+            for call in doomed:                            # its calls ended with it
+                await asyncio.wait_for(call.ws.wait_closed(), 10)
+            await replies(spared)                          # the other worker's calls never noticed
+            assert all(c.ws.close_code is None for c in spared)
+            # The group is whole again, and counts what the dead worker had counted.
+            await bridge.wait(lambda: m(bridge.scrape(), "rtfast_workers") == 2, what="2 workers")
+            await bridge.wait(lambda: m(bridge.scrape(), "rtfast_active_calls") == len(spared), what="active")
+            values = bridge.scrape()
+            assert val(values, "rtfast_calls_total", ended="worker_died") == len(doomed)
+            new = await open_calls(bridge, 6, "N")         # new calls are taken (by both workers)
+            calls += new
+            await replies(new[:2])
+        finally:
+            await close_calls(calls)
+
+
+@linux_only
+async def test_sigterm_drains_every_worker_and_cuts_no_call():
+    async with Bridge("--workers", "2") as bridge:
+        calls = await open_calls(bridge, 8, "T")
+        try:
+            assert {bridge.worker_of(c.call_sid) for c in calls} == {1, 2}
+            bridge.proc.send_signal(signal.SIGTERM)
+            await bridge.wait(lambda: sum("drained" in o["message"] or "draining:" in o["message"]
+                                          for o in bridge.lines) >= 2, what="both workers draining")
+
+            def refused() -> bool:
+                try:
+                    socket.create_connection(("127.0.0.1", bridge.port), timeout=1).close()
+                    return False
+                except ConnectionRefusedError:
+                    return True
+            await bridge.wait(refused, what="no new connections")
+            await replies(calls)                           # every call goes on, in both workers
+            assert bridge.proc.returncode is None
+            for call in calls:
+                await call.hang_up()
+            assert await asyncio.wait_for(bridge.proc.wait(), 15) == 0
+            assert all(c.ws.close_code in (None, 1000, 1001) for c in calls)
+        finally:
+            await close_calls(calls)
+    ended = [o for o in bridge.lines if re.match(r"call call-[12]\.\d+: summary", o["message"])]
+    assert len(ended) == 8
+    assert not [o for o in bridge.lines if o.get("level") in ("ERROR", "RAW")], bridge.lines
