@@ -72,3 +72,112 @@ def test_builders_speak_live():
     ev = events.input_audio_buffer_append("AAAA", generation="live")
     assert type(ev) is live.InputAudioAppendEvent
     assert ev.to_dict() == {"type": "session.input_audio.append", "audio": "AAAA"}
+
+
+# -- the wire fast path: session.output_audio.delta in, session.input_audio.append out ----------
+
+import base64  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from rtfast import wire  # noqa: E402
+
+openai_live = pytest.importorskip("openai.types.live")
+
+
+@settings(max_examples=60, deadline=None)
+@given(audio=st.binary(max_size=700), event_id=st.none() | st.text(max_size=12),
+       reflected=st.booleans())
+def test_output_delta_scanned_in_place_matches_the_official_model(audio, event_id, reflected):
+    fields = {"type": "session.output_audio.delta", "delta": base64.b64encode(audio).decode()}
+    if reflected:
+        fields.update(start_ms=40, end_ms=60)
+    if event_id is not None:
+        fields["event_id"] = event_id
+    frame = orjson.dumps(fields)
+    official = openai_live.OutputAudioDeltaEvent.model_validate_json(frame)
+    ev = wire.parse_audio_delta(frame)
+    plain = event_id is None or event_id.isascii() and event_id.isprintable() and '"' not in event_id \
+        and "\\" not in event_id
+    assert (wire.scan_audio_delta(frame) is not None) == plain   # escapes go the orjson way
+    assert ev.audio() == audio and ev.audio_length == len(audio) and ev.generation == "live"
+    assert ev.delta == official.delta and ev.start_ms == official.start_ms and ev.end_ms == official.end_ms
+    out = bytearray(len(audio))
+    assert ev.audio_into(out) == len(audio) and bytes(out) == audio
+    assert ev.to_dict() == fields
+    # the session parser takes the same path
+    from rtfast.live import LiveSession
+
+    assert LiveSession().receive(frame) == ev
+
+
+def test_output_delta_other_protocols_keys_fall_back_and_are_kept():
+    for extra in (b',"item_id":"i"', b',"content_index":0', b',"response_id":"r"', b',"future":1'):
+        frame = b'{"type":"session.output_audio.delta","delta":"AQID"' + extra + b"}"
+        assert wire.scan_audio_delta(frame) is None
+        ev = wire.parse_audio_delta(frame)
+        assert ev.audio() == b"\x01\x02\x03" and ev.to_dict() == orjson.loads(frame)
+    # and a GA delta with GPT-Live's keys is not a plain GA delta either
+    assert wire.scan_audio_delta(b'{"type":"response.output_audio.delta","delta":"AQID","end_ms":3}') is None
+    assert wire.scan_audio_delta(b'{"type":"response.output_audio.delta","delta":"AQID"}').generation == "ga"
+
+
+@settings(max_examples=60, deadline=None)
+@given(audio=st.binary(max_size=700), event_id=st.none() | st.text(max_size=12))
+def test_input_append_built_without_dicts_matches_the_official_model(audio, event_id):
+    b64 = base64.b64encode(audio).decode()
+    frame = wire.build_append(audio, event_id, generation="live")
+    official = openai_live.InputAudioAppendEvent(type="session.input_audio.append", audio=b64,
+                                                 **({} if event_id is None else {"event_id": event_id}))
+    assert orjson.loads(frame) == official.model_dump(exclude_unset=True)
+    assert wire.build_append_b64(b64, event_id, generation="live") == frame
+    assert wire.build_append_b64(b64.encode(), event_id, generation="live") == frame
+    assert wire.append_frame_length(len(audio), event_id, generation="live") == len(frame)
+    out = bytearray(len(frame) + 3)
+    assert wire.build_append_into(audio, out, event_id, generation="live") == len(frame)
+    assert bytes(out[:len(frame)]) == frame
+    assert parse_client(frame, generation="live") == live.InputAudioAppendEvent(**orjson.loads(frame))
+
+
+def test_input_append_checks():
+    from rtfast.errors import Base64Error
+
+    with pytest.raises(ValueError, match="generation"):
+        wire.build_append(b"x", generation="v9")
+    with pytest.raises(ValueError, match="generation"):
+        wire.build_append(b"x", "e", generation="v9")
+    with pytest.raises(Base64Error):
+        wire.build_append_b64("AQ=D", generation="live")
+    # the default stays the Realtime append
+    assert wire.build_append(b"\x01\x02\x03") == b'{"type":"input_audio_buffer.append","audio":"AQID"}'
+    assert wire.APPEND_TYPES["live"] == "session.input_audio.append"
+
+
+# -- the sans-I/O session -----------------------------------------------------------------------
+
+
+def test_live_session_tracks_start_format_audio_and_delegations():
+    from rtfast.live import LiveSession
+
+    s = LiveSession()
+    frame = s.send({"type": "session.start", "session": {"model": "gpt-live-1",
+                                                         "audio": {"format": {"type": "audio/pcmu", "rate": 8000}}}})
+    assert s.last_session_start == frame and str(s.format) == "pcmu/8000" and not s.started
+    assert s.append_audio(b"\xff" * 160) == wire.build_append(b"\xff" * 160, generation="live")
+    started = {"type": "session.started", "event_id": "e1",
+               "session": {"id": "sess_9", "expires_at": 1, "model": "gpt-live-1", "status": "active",
+                           "audio": {"format": {"type": "audio/pcm", "rate": 16000}}}}
+    ev = s.receive(orjson.dumps(started))
+    assert s.started and s.session_id == "sess_9" and str(s.format) == "pcm16/16000"
+    assert s.input_format is s.output_format is s.format and ev.session.id == "sess_9"
+    s.receive(b'{"type":"session.output_audio.delta","delta":"' + base64.b64encode(b"\0" * 640) + b'"}')
+    assert s.audio_received == 640 and s.audio_received_ms == 20          # 16 kHz PCM16: 32 bytes a ms
+    s.receive(orjson.dumps({"type": "session.delegation.created", "event_id": "e2", "offset_ms": 5,
+                            "delegation": {"id": "del_1", "target": "client", "type": "delegation"}}))
+    assert list(s.delegations) == ["del_1"]
+    s.send(live.CommentaryAppendEvent(content="42", delegation_id="del_1"))
+    assert s.delegations == {}
+    s.receive(orjson.dumps({"type": "session.closed", "event_id": "e3", "reason": "close_requested",
+                            "session": started["session"], "usage": {}}))
+    assert s.closed and s.frames_in == 4 and s.frames_out == 3
