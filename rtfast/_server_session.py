@@ -452,3 +452,5 @@ class ServerSession:
     received: list = field(default_factory=list)
     items: list = field(default_factory=list)
     closed: bool = False
+    #: "realtime", or "live" on a GPT-Live socket (``items`` then holds its turns as plain dicts)
+    protocol: str = "realtime"

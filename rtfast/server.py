@@ -9,7 +9,8 @@ realtime=v1``. The official ``openai`` client works against it unchanged::
         async with client.realtime.connect(model="gpt-realtime") as conn: ...
 
 Paths: ``/v1/realtime?model=M``, ``/openai/v1/realtime?model=M`` and the Azure
-preview ``/openai/realtime?api-version=V&deployment=M``. Auth: an
+preview ``/openai/realtime?api-version=V&deployment=M``; GPT-Live on ``/v1/live/sessions``
+(``client.live.connect()``, see rtfast/_server_live.py). Auth: an
 ``Authorization: Bearer ...`` or ``api-key`` header (unless ``require_auth=False``);
 without one the handshake gets HTTP 401 with the API's JSON error body.
 
@@ -41,12 +42,15 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from rtfast._server_conn import _Connection
+from rtfast._server_live import LiveConnection
 from rtfast._server_session import (ClientError, FunctionCall, Reply, Script, ServerSession, SessionConfig,
                                     UserInput)
 
 __all__ = ["RealtimeServer", "Script", "Reply", "FunctionCall", "UserInput", "ServerSession", "main"]
 
 PATHS = ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime")
+#: GPT-Live's websocket (``client.live.connect()``; the model is named in session.start)
+LIVE_PATHS = ("/v1/live/sessions", "/openai/v1/live/sessions")
 
 
 # -- the server --------------------------------------------------------------------------------
@@ -100,6 +104,11 @@ class RealtimeServer:
         return f"ws://{self.host}:{self.port}/v1/realtime"
 
     @property
+    def live_url(self) -> str:
+        """The GPT-Live websocket, ``ws://HOST:PORT/v1/live/sessions``."""
+        return f"ws://{self.host}:{self.port}/v1/live/sessions"
+
+    @property
     def base_url(self) -> str:
         """The ``websocket_base_url`` to give ``openai.AsyncOpenAI``."""
         return f"ws://{self.host}:{self.port}/v1"
@@ -132,9 +141,9 @@ class RealtimeServer:
 
     def _process_request(self, connection: ServerConnection, request):
         path = request.path.partition("?")[0].rstrip("/")
-        if path not in PATHS:
+        if path not in PATHS and path not in LIVE_PATHS:
             return _json_response(connection, 404, "invalid_request_error", "not_found",
-                                  f"Invalid URL (GET {path}): this server serves {', '.join(PATHS)}.")
+                                  f"Invalid URL (GET {path}): this server serves {', '.join(PATHS + LIVE_PATHS)}.")
         headers = request.headers
         auth = headers.get("Authorization", "")
         if self.require_auth and not (auth.startswith("Bearer ") and auth[7:].strip()) \
@@ -150,12 +159,14 @@ class RealtimeServer:
         beta = "realtime=v1" in ws.request.headers.get("OpenAI-Beta", "")
         config = SessionConfig(model=query.get("model") or query.get("deployment") or self.model,
                                id="sess_" + secrets.token_hex(10))
-        state = ServerSession(beta, path, query, dict(ws.request.headers.raw_items()), config)
+        live = path.rstrip("/") in LIVE_PATHS
+        state = ServerSession(beta and not live, path, query, dict(ws.request.headers.raw_items()), config,
+                              protocol="live" if live else "realtime")
         self.connections.append(state)
-        conn = _Connection(self, ws, state)
+        conn = LiveConnection(self, ws, state) if live else _Connection(self, ws, state)
         conn.misbehave = self.misbehave_connections is None or len(self.connections) <= self.misbehave_connections
         try:
-            if beta and self.refuse_beta:
+            if beta and self.refuse_beta and not live:
                 await conn.error(ClientError("beta_api_shape_disabled", "The beta Realtime API shape is no "
                                              "longer supported; use the GA shape (no OpenAI-Beta header)."), None)
                 await ws.close(4000, "beta_api_shape_disabled")
