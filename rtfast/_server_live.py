@@ -85,9 +85,10 @@ def _tone(ms: int, codec: str, rate: int) -> bytes:
 class _Turn:
     """One spoken reply of the model: cancelled by barge-in or session.close."""
 
-    __slots__ = ("stop", "task", "reason")
+    __slots__ = ("stop", "task", "reason", "at")
 
-    def __init__(self) -> None:
+    def __init__(self, at: float) -> None:
+        self.at = int(at)                   # where on the session timeline the turn began
         self.stop = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.reason: str | None = None
@@ -367,7 +368,7 @@ class LiveConnection:
 
     def start_turn(self, user: UserInput) -> None:
         self.stop_turn("superseded")
-        turn = self.turn = _Turn()
+        turn = self.turn = _Turn(self.clock_ms)
         turn.task = asyncio.create_task(self.speak(turn, user))
         self.tasks.add(turn.task)
         turn.task.add_done_callback(self.tasks.discard)
@@ -397,7 +398,7 @@ class LiveConnection:
             if reply.function_call is not None and delegation == "client":
                 did = self.new_id("del")
                 self.pending[did] = {"name": reply.function_call.name, "arguments": reply.function_call.arguments}
-                await self.send("session.delegation.created", offset_ms=int(self.clock_ms),
+                await self.send("session.delegation.created", offset_ms=turn.at,
                                 delegation={"id": did, "target": "client", "type": "delegation"})
                 return
             await self.stream(turn, reply)
@@ -415,7 +416,7 @@ class LiveConnection:
         chunks = max(1, math.ceil(len(audio) / step))
         words = re.findall(r"\s*\S+", reply.text) or [reply.text]
         said = 0
-        at = int(self.clock_ms)
+        at = turn.at
         loop = asyncio.get_running_loop()
         start = loop.time()
         for i in range(chunks):
