@@ -402,17 +402,16 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
     headers = _merge_headers(await auth() if auth else None, client._headers(),
                              {"Accept": "*/*" if empty else "application/json"})
     data = None
-    if body is not None:
+    if method == "POST":                # as the official client: JSON even for an empty POST
         headers["Content-Type"] = "application/json"
-        data = orjson.dumps(body)
+        data = b"" if body is None else orjson.dumps(body)
     headers = _merge_headers(headers, extra_headers)
-    http = getattr(client, "_http", None) or HttpClient()
+    http = HttpClient()                 # one connection per call, as rtfast.http does anyway
     try:
         response = await http.request(method, url, headers=headers, body=data,
                                       timeout=client.timeout if timeout is None else timeout)
     finally:
-        if getattr(client, "_http", None) is None:
-            await http.aclose()
+        await http.aclose()
     if response.status >= 400:
         raise handshake_error(response.status, _server_message(response.body), response.body)
     if binary:
