@@ -12,6 +12,14 @@ that is a function call becomes ``session.delegation.created``; the client answe
 ``session.commentary.append`` (or ``instructions``/``thinking``) naming the delegation, and the
 model then speaks the script's answer. Refused commands get an ``error`` event (the API's
 ``Error`` shape, ``client_event_id`` carried) and the connection stays open.
+
+A sideband (``/v1/live/sessions/{id}/attach``, :class:`SidebandConnection`) sees the session's
+server events, with the audio reflected as the API does (mono PCM16 24 kHz: input as
+``session.input_audio.append`` server events, output deltas with ``start_ms``/``end_ms``), and
+its commands act on the session (answering a delegation from a backend, say). A fork
+(``/v1/live/sessions/{id}/fork``) of a session started with ``store: true`` is a new session
+whose ``session.start`` carries overrides only: the model, instructions and conversation are
+the stored session's.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ _EVENT_ID = re.compile(rb'"event_id"\s*:\s*"([^"\\]{0,128})"')
 _SESSION_KEYS = ("model", "audio", "client", "delegation", "input", "instructions", "safety_identifier", "store",
                  "triggers")
 _UPDATE_KEYS = ("delegation", "triggers")
+_FORK_KEYS = ("audio", "client", "delegation", "store")
 _FORMATS = {"audio/pcmu": "pcmu", "audio/pcma": "pcma", "audio/pcm": "pcm"}
 _VOICES = ("marin", "cedar", "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse")
 
@@ -94,11 +103,35 @@ class _Turn:
         self.reason: str | None = None
 
 
-class LiveConnection:
-    """Drives one GPT-Live websocket of the embedded server."""
+def to_pcm24(raw: bytes, codec: str, rate: int) -> bytes:
+    """Wire audio as the sideband hears it: mono PCM16 at 24 kHz (a stand-in resampler)."""
+    import numpy as np
 
-    def __init__(self, server: RealtimeServer, ws: ServerConnection, state: ServerSession) -> None:
+    pcm = np.frombuffer(decode_audio(raw, codec), "<i2")
+    rate = 8000 if codec != "pcm" else rate
+    if rate == 24000:
+        return pcm.tobytes()
+    return pcm.repeat(3)[:: rate // 8000].astype("<i2").tobytes()
+
+
+def _error_event(err: ClientError, event_id: str | None, new_id: str) -> bytes:
+    error = {"type": err.type, "code": err.code or "invalid_request", "message": err.message}
+    if err.param is not None:
+        error["param"] = err.param
+    event = {"type": "error", "event_id": new_id, "error": error}
+    if event_id is not None:
+        error["client_event_id"] = event["client_event_id"] = event_id
+    return orjson.dumps(event)
+
+
+class LiveConnection:
+    """Drives one GPT-Live websocket of the embedded server (a primary one, or a fork)."""
+
+    def __init__(self, server: RealtimeServer, ws: ServerConnection, state: ServerSession,
+                 fork_of: LiveConnection | None = None) -> None:
         self.server, self.ws, self.s = server, ws, state
+        self.fork_of = fork_of
+        self.observers: set[SidebandConnection] = set()
         self._prefix = secrets.token_hex(5)
         self._n = itertools.count(1)
         self.started = False
@@ -127,15 +160,27 @@ class LiveConnection:
             event["client_event_id"] = client_event_id
         await self.send_frame(orjson.dumps(event))
 
-    send_frame = _Connection.send_frame     # one implementation of the fault switches
+    async def send_frame(self, data: bytes, reflect: bool = True) -> None:
+        await _Connection.send_frame(self, data)    # one implementation of the fault switches
+        if reflect and self.observers:
+            await self.reflect(data)
+
+    async def reflect(self, data: bytes) -> None:
+        for observer in list(self.observers):
+            await observer.push(data)
+
+    async def send_audio(self, chunk: bytes, start_ms: int, end_ms: int) -> None:
+        """One output delta: the primary's shape (no dict), and the sideband's (PCM16 24 kHz, timed)."""
+        await self.send_frame(b'{"type":"session.output_audio.delta","delta":"' + b64.encode(chunk) + b'"}',
+                              reflect=False)
+        if self.observers:
+            await self.reflect(orjson.dumps({"type": "session.output_audio.delta",
+                                             "delta": b64.encode(to_pcm24(chunk, self.codec, self.rate)).decode(),
+                                             "start_ms": start_ms, "end_ms": end_ms}))
 
     async def error(self, err: ClientError, event_id: str | None) -> None:
-        error = {"type": err.type, "code": err.code or "invalid_request", "message": err.message}
-        if err.param is not None:
-            error["param"] = err.param
-        if event_id is not None:
-            error["client_event_id"] = event_id
-        await self.send("error", event_id, error=error)
+        # errors go to the connection whose command failed, not to observers
+        await self.send_frame(_error_event(err, event_id, self.new_id("event")), reflect=False)
 
     async def expire(self, seconds: float) -> None:
         try:
@@ -148,6 +193,14 @@ class LiveConnection:
     # -- the read loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            for observer in list(self.observers):   # the session is over: so are its sidebands
+                self.observers.discard(observer)
+                await observer.ws.close(1000, "session ended")
+
+    async def _run(self) -> None:
         while True:
             data = await self.ws.recv(decode=False)
             try:
@@ -200,6 +253,8 @@ class LiveConnection:
         if self.started:
             raise ClientError("session_already_started", "The session has already started.", "type")
         session = _field(ev, "session", dict)
+        if self.fork_of is not None:
+            session = self._fork_session(session)
         for key in session:
             if key not in _SESSION_KEYS:
                 raise ClientError("unknown_parameter", f"Unknown parameter: 'session.{key}'.", f"session.{key}")
@@ -224,7 +279,26 @@ class LiveConnection:
         self.vad.reset(self.rate if self.codec == "pcm" else 8000)
         self.resource = self._resource(session)
         self.started = True
+        self.server.live_sessions[self.s.config.id] = self
         await self.send("session.started", event_id, session=self.resource)
+
+    def _fork_session(self, overrides: dict) -> dict:
+        """A fork's session.start: overrides only; the rest (and the conversation) is the stored session's."""
+        for key in overrides:
+            if key not in _FORK_KEYS:
+                raise ClientError("unknown_parameter", f"Unknown parameter: 'session.{key}'.", f"session.{key}")
+        stored = self.fork_of.resource
+        session = {k: stored[k] for k in ("model", "instructions", "input", "triggers", "client") if k in stored}
+        session["audio"] = {"format": stored["audio"]["format"], "output": stored["audio"].get("output") or {}}
+        if "format" in (overrides.get("audio") or {}):
+            session["audio"]["format"] = overrides["audio"]["format"]
+        if stored.get("delegation") is not None:
+            session["delegation"] = stored["delegation"]
+        for key in ("client", "delegation", "store"):
+            if key in overrides:
+                session[key] = overrides[key]
+        self.s.items = [dict(item) for item in self.fork_of.s.items]
+        return session
 
     async def session_update(self, ev: dict, event_id: str | None) -> None:
         session = _field(ev, "session", dict)
@@ -261,6 +335,9 @@ class LiveConnection:
             raise ClientError("invalid_value", f"Invalid 'audio': not valid base64 ({exc}).", "audio") from None
         start_ms = self.clock_ms
         self.clock_ms += len(raw) / _bytes_per_ms(self.codec, self.rate)
+        if self.observers:          # reflected before muting, as the API does: PCM16 24 kHz, no event_id
+            await self.reflect(orjson.dumps({"type": "session.input_audio.append",
+                                             "audio": b64.encode(to_pcm24(raw, self.codec, self.rate)).decode()}))
         if self.muted:
             return
         if self.vad.speaking:
@@ -337,7 +414,8 @@ class LiveConnection:
             raise ClientError("invalid_value", f"Invalid 'audio': not valid base64 ({exc}).", "audio") from None
         self.stop_turn("fixture")
         await self.send("session.output_audio.fixture.playing", event_id)
-        await self.send_frame(b'{"type":"session.output_audio.delta","delta":"' + b64.encode(raw) + b'"}')
+        at = int(self.clock_ms)
+        await self.send_audio(raw, at, at + len(raw) // _bytes_per_ms(self.codec, self.rate))
         await self.send("session.output_audio.fixture.played", event_id)
 
     HANDLERS: dict[str, Any] = {
@@ -430,12 +508,68 @@ class LiveConnection:
             if turn.stop.is_set():
                 break
             # the hot frame, from a template: no dict, no event_id (the API's primary-socket shape)
-            await self.send_frame(b'{"type":"session.output_audio.delta","delta":"'
-                                  + b64.encode(audio[i * step:(i + 1) * step]) + b'"}')
+            await self.send_audio(audio[i * step:(i + 1) * step], at + i * reply.chunk_ms, at + (i + 1) * reply.chunk_ms)
             delay = start + (i + 1) * reply.chunk_ms / 1000 - loop.time()
             await self.pause(turn, delay if reply.realtime else 0)
         self.s.items.append({"role": "assistant", "text": "".join(words[:said]),
                              "interrupted": turn.reason if turn.stop.is_set() else None})
+
+
+class SidebandConnection:
+    """A sideband attached to a running session: sees its events, sends commands on its behalf."""
+
+    def __init__(self, server: RealtimeServer, ws: ServerConnection, state: ServerSession,
+                 primary: LiveConnection) -> None:
+        self.server, self.ws, self.s, self.primary = server, ws, state, primary
+        self.tasks: set[asyncio.Task] = set()
+        self.misbehave = False
+        self._n = itertools.count(1)
+        self._prefix = secrets.token_hex(5)
+
+    async def push(self, data: bytes) -> None:
+        try:
+            await self.ws.send(data, text=True)
+        except ConnectionClosed:
+            self.primary.observers.discard(self)
+
+    async def expire(self, seconds: float) -> None:
+        await self.ws.close(1000, "session expired")
+
+    async def run(self) -> None:
+        self.primary.observers.add(self)
+        try:
+            while True:
+                data = await self.ws.recv(decode=False)
+                try:
+                    event = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    self.s.received.append({"_invalid": data.decode("utf-8", "replace")})
+                    m = _EVENT_ID.search(data)
+                    await self.error(ClientError("invalid_json", "Invalid JSON: the event could not be parsed."),
+                                     m.group(1).decode() if m else None)
+                    continue
+                self.s.received.append(event)
+                event_id = event.get("event_id") if isinstance(event, dict) else None
+                event_id = event_id if isinstance(event_id, str) else None
+                try:
+                    kind = event.get("type") if isinstance(event, dict) else None
+                    if kind == "session.start":
+                        raise ClientError("invalid_request", "The session has already started: do not send "
+                                          "session.start on a sideband.", "type")
+                    if kind == "session.input_audio.append":
+                        raise ClientError("invalid_request", "session.input_audio.append is accepted on the "
+                                          "primary WebSocket only.", "type")
+                    if kind == "transport.dtmf.send":
+                        raise ClientError("invalid_request", "transport.dtmf.send is supported only for SIP "
+                                          "calls.", "type")
+                    await self.primary.dispatch(event, event_id)
+                except ClientError as err:
+                    await self.error(err, event_id)
+        finally:
+            self.primary.observers.discard(self)
+
+    async def error(self, err: ClientError, event_id: str | None) -> None:
+        await self.ws.send(_error_event(err, event_id, f"event_{self._prefix}{next(self._n):09d}"), text=True)
 
 
 def _field(obj: dict, key: str, kind: type, prefix: str = "") -> Any:

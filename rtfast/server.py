@@ -33,16 +33,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import secrets
 from typing import Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from rtfast._server_conn import _Connection
-from rtfast._server_live import LiveConnection
+from rtfast._server_live import LiveConnection, SidebandConnection
 from rtfast._server_session import (ClientError, FunctionCall, Reply, Script, ServerSession, SessionConfig,
                                     UserInput)
 
@@ -51,6 +52,8 @@ __all__ = ["RealtimeServer", "Script", "Reply", "FunctionCall", "UserInput", "Se
 PATHS = ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime")
 #: GPT-Live's websocket (``client.live.connect()``; the model is named in session.start)
 LIVE_PATHS = ("/v1/live/sessions", "/openai/v1/live/sessions")
+# a sideband (attach) to a running session, or a fork of a stored one: /v1/live/sessions/{id}/attach
+_LIVE_SESSION_PATH = re.compile(r"^(?:/openai)?/v1/live/sessions/([^/]+)/(attach|fork)$")
 
 
 # -- the server --------------------------------------------------------------------------------
@@ -97,6 +100,8 @@ class RealtimeServer:
         self.misbehave_connections, self.max_session_s = misbehave_connections, max_session_s
         self.user_transcript = user_transcript
         self.connections: list[ServerSession] = []
+        #: GPT-Live sessions by id (once started), for sidebands and forks
+        self.live_sessions: dict = {}
         self._server = None
 
     @property
@@ -141,7 +146,8 @@ class RealtimeServer:
 
     def _process_request(self, connection: ServerConnection, request):
         path = request.path.partition("?")[0].rstrip("/")
-        if path not in PATHS and path not in LIVE_PATHS:
+        attach = _LIVE_SESSION_PATH.match(path)
+        if path not in PATHS and path not in LIVE_PATHS and attach is None:
             return _json_response(connection, 404, "invalid_request_error", "not_found",
                                   f"Invalid URL (GET {path}): this server serves {', '.join(PATHS + LIVE_PATHS)}.")
         headers = request.headers
@@ -151,6 +157,17 @@ class RealtimeServer:
             return _json_response(connection, 401, "invalid_request_error", "invalid_api_key",
                                   "You didn't provide an API key. You need to provide your API key in an "
                                   "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+        if attach is not None:
+            session_id, action = unquote(attach.group(1)), attach.group(2)
+            target = self.live_sessions.get(session_id)
+            if target is None or (action == "attach" and target.s.closed):
+                return _json_response(connection, 404, "invalid_request_error", "session_not_found",
+                                      f"No {'active ' if action == 'attach' else ''}Live session with id "
+                                      f"'{session_id}'.")
+            if action == "fork" and not target.resource.get("store"):
+                return _json_response(connection, 400, "invalid_request_error", "session_not_stored",
+                                      f"Live session '{session_id}' was not stored: only sessions started with "
+                                      "store: true can be forked.")
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -159,11 +176,20 @@ class RealtimeServer:
         beta = "realtime=v1" in ws.request.headers.get("OpenAI-Beta", "")
         config = SessionConfig(model=query.get("model") or query.get("deployment") or self.model,
                                id="sess_" + secrets.token_hex(10))
-        live = path.rstrip("/") in LIVE_PATHS
+        attach = _LIVE_SESSION_PATH.match(path.rstrip("/"))
+        live = path.rstrip("/") in LIVE_PATHS or attach is not None
         state = ServerSession(beta and not live, path, query, dict(ws.request.headers.raw_items()), config,
                               protocol="live" if live else "realtime")
         self.connections.append(state)
-        conn = LiveConnection(self, ws, state) if live else _Connection(self, ws, state)
+        if attach is not None:
+            target = self.live_sessions[unquote(attach.group(1))]
+            if attach.group(2) == "attach":
+                state.protocol = "live-sideband"
+                conn = SidebandConnection(self, ws, state, target)
+            else:
+                conn = LiveConnection(self, ws, state, fork_of=target)
+        else:
+            conn = LiveConnection(self, ws, state) if live else _Connection(self, ws, state)
         conn.misbehave = self.misbehave_connections is None or len(self.connections) <= self.misbehave_connections
         try:
             if beta and self.refuse_beta and not live:

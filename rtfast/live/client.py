@@ -6,7 +6,8 @@ official resources (``session.start/update/close``, ``session.input_audio.append
 ``session.instructions/thinking/commentary.append``, ``session.output_audio.fixture.play``,
 ``decision.create``, ``decision.item.create/delete``, ``response.create``,
 ``response.item.create``), ``send``/``recv``/``recv_bytes``/``async for``/``on``/``off``/``once``/
-``dispatch_events``. As with the official client, ``session.start`` is yours to send, then wait
+``dispatch_events``; ``sideband.connect(session_id=)`` attaches to a running session,
+``forks.connect(session_id=)`` forks a stored one. As with the official client, ``session.start`` is yours to send, then wait
 for ``session.started`` (``await conn.start(...)`` does both).
 
 Beyond the official surface, audio goes out without a dict: ``send_audio(bytes)`` base64-encodes
@@ -35,7 +36,8 @@ from rtfast.live.session import LiveSession
 if TYPE_CHECKING:
     from rtfast.client import AsyncOpenAI
 
-__all__ = ["AsyncLive", "LiveConnection", "LiveConnectionManager", "LiveSessions", "BinaryResponse"]
+__all__ = ["AsyncLive", "LiveConnection", "LiveConnectionManager", "LiveSessions", "LiveSideband", "LiveForks",
+           "BinaryResponse"]
 
 log = logging.getLogger("rtfast.live")
 
@@ -45,18 +47,25 @@ _OMIT: Any = object()       # "not given", distinct from None (delegation_id is 
 
 
 class LiveConnection(RealtimeConnection):
-    """One GPT-Live websocket: the official ``AsyncLiveConnection``'s names, rtfast's fast paths."""
+    """One GPT-Live websocket: the official ``AsyncLiveConnection``'s names, rtfast's fast paths.
+
+    ``kind`` is ``"primary"`` (``live.connect()``), ``"sideband"`` (``live.sideband.connect()``: no
+    ``session.start`` nor audio append, and ``transport.dtmf.send``) or ``"fork"``
+    (``live.forks.connect()``: ``session.start`` takes overrides only)."""
 
     state: LiveSession
 
-    def __init__(self, ws, state: LiveSession, reopen=None, **kwargs) -> None:
+    def __init__(self, ws, state: LiveSession, reopen=None, *, kind: str = "primary", **kwargs) -> None:
         super().__init__(ws, state, reopen, **kwargs)
-        self.session = _Session(self)
+        self.kind = kind
+        self.session = _SidebandSession(self) if kind == "sideband" else _Session(self)
         self.decision = _Decision(self)
         self.response = _Response(self)
+        if kind == "sideband":
+            self.transport = _Transport(self)
 
     def __repr__(self) -> str:
-        return f"<LiveConnection {getattr(self._ws, 'id', '')}>"
+        return f"<LiveConnection {self.kind} {getattr(self._ws, 'id', '')}>"
 
     def _new_state(self) -> LiveSession:
         # a reconnect opens a new session (GPT-Live cannot resume one): keep what started the old one
@@ -135,6 +144,45 @@ class _Session(_Resource):
     async def close(self, *, event_id: str | None = None) -> None:
         """``session.close``: the server answers ``session.closed`` with the reason and usage."""
         await self._send("session.close", event_id)
+
+
+class _SidebandSession(_Resource):
+    """A sideband's ``session``: the session has started (no ``start``); audio comes from the primary."""
+
+    __slots__ = ("input_audio", "instructions", "thinking", "commentary", "output_audio")
+
+    def __init__(self, conn: LiveConnection) -> None:
+        super().__init__(conn)
+        self.input_audio = _SidebandInputAudio(conn)
+        self.instructions = _Append(conn, "session.instructions.append")
+        self.thinking = _Append(conn, "session.thinking.append")
+        self.commentary = _Append(conn, "session.commentary.append")
+        self.output_audio = _OutputAudio(conn)
+
+    update = _Session.update
+    close = _Session.close
+
+
+class _SidebandInputAudio(_Resource):
+    async def mute(self, *, event_id: str | None = None) -> None:
+        await self._send("session.input_audio.mute", event_id)
+
+    async def unmute(self, *, event_id: str | None = None) -> None:
+        await self._send("session.input_audio.unmute", event_id)
+
+
+class _Dtmf(_Resource):
+    async def send(self, *, event: str, event_id: str | None = None) -> None:
+        """One DTMF key (``0``-``9``, ``A``-``D``, ``*``, ``#``) to the SIP trunk; SIP calls only."""
+        await self._send("transport.dtmf.send", event_id, event=event)
+
+
+class _Transport(_Resource):
+    __slots__ = ("dtmf",)
+
+    def __init__(self, conn: LiveConnection) -> None:
+        super().__init__(conn)
+        self.dtmf = _Dtmf(conn)
 
 
 class _InputAudio(_Resource):
@@ -216,14 +264,16 @@ class LiveConnectionManager(ConnectionManager):
     """``async with client.live.connect(...) as conn`` (or ``await mgr.enter()``): the official
     manager's ``send``/``on``/``off``/``once`` before connecting, and its reconnect options."""
 
-    def __init__(self, url: str, headers: dict[str, str], options: dict, auth=None, **kwargs) -> None:
+    def __init__(self, url: str, headers: dict[str, str], options: dict, auth=None, *, kind: str = "primary",
+                 **kwargs) -> None:
         # the base builds a Realtime state for its generation: give it one, then put Live's in its place
         super().__init__(url, headers, "ga", options, auth, **kwargs)
         self._generation = "live"
+        self._kind = kind
         self._state = LiveSession()
 
     def __repr__(self) -> str:
-        return f"<LiveConnectionManager {self._url.split('?')[0]}>"
+        return f"<LiveConnectionManager {self._kind} {self._url.split('?')[0]}>"
 
     async def enter(self) -> LiveConnection:
         ws = await self._open()
@@ -231,7 +281,7 @@ class LiveConnectionManager(ConnectionManager):
         if self._conn is not None:      # entered again: a new session
             self._state = LiveSession()
         conn = LiveConnection(ws, self._state, reopen=self._open, policy=self._policy, queue=self._queue,
-                              extra_query=self._extra_query, extra_headers=self._extra_headers)
+                              extra_query=self._extra_query, extra_headers=self._extra_headers, kind=self._kind)
         for event_type, handler, once in self._pending_handlers:
             conn._add(event_type, handler, once)
         try:
@@ -276,20 +326,18 @@ class AsyncLive:
         for ``session.started``. Reconnecting as :meth:`AsyncOpenAI.realtime.connect
         <rtfast.client._Realtime.connect>` documents (only with ``on_reconnecting``); a new connection
         is a new session: start it again (``conn.reconnect()`` re-sends the last ``session.start``)."""
-        client = self._client
-        extra_query = dict(extra_query or {})
+        return _manager(self._client, "/live/sessions", "primary", extra_query, extra_headers,
+                        websocket_connection_options, proxy, on_reconnecting=on_reconnecting,
+                        max_retries=max_retries, initial_delay=initial_delay, max_delay=max_delay,
+                        max_queue_size=max_queue_size)
 
-        def url_for(query: dict) -> str:
-            return _with_query(_ws_url(client.websocket_base_url or client.base_url) + "/live/sessions", dict(query))
+    @property
+    def sideband(self) -> LiveSideband:
+        return LiveSideband(self._client)
 
-        options = dict(websocket_connection_options or {})
-        if proxy is not True:
-            options["proxy"] = proxy
-        return LiveConnectionManager(url_for(extra_query), client._headers(), options, client._fresh_auth(),
-                                     url_for=url_for, extra_query=extra_query, extra_headers=extra_headers,
-                                     on_reconnecting=on_reconnecting, max_retries=max_retries,
-                                     initial_delay=initial_delay, max_delay=max_delay,
-                                     max_queue_size=max_queue_size)
+    @property
+    def forks(self) -> LiveForks:
+        return LiveForks(self._client)
 
     async def create(self, *, session: dict, transport: dict, extra_headers: dict | None = None,
                      extra_query: dict | None = None, extra_body: dict | None = None,
@@ -301,6 +349,71 @@ class AsyncLive:
     @property
     def sessions(self) -> LiveSessions:
         return LiveSessions(self._client)
+
+
+def _manager(client: AsyncOpenAI, path: str, kind: str, extra_query, extra_headers, websocket_connection_options,
+             proxy, **reconnect) -> LiveConnectionManager:
+    extra_query = dict(extra_query or {})
+
+    def url_for(query: dict) -> str:
+        return _with_query(_ws_url(client.websocket_base_url or client.base_url) + path, dict(query))
+
+    options = dict(websocket_connection_options or {})
+    if proxy is not True:
+        options["proxy"] = proxy
+    return LiveConnectionManager(url_for(extra_query), client._headers(), options, client._fresh_auth(), kind=kind,
+                                 url_for=url_for, extra_query=extra_query, extra_headers=extra_headers, **reconnect)
+
+
+def _session_path(session_id: str, action: str) -> str:
+    if not isinstance(session_id, str) or not session_id:
+        raise ValueError(f"Expected a non-empty value for `session_id` but received {session_id!r}")
+    from rtfast.http import quote_segment
+
+    return f"/live/sessions/{quote_segment(session_id)}/{action}"
+
+
+class LiveSideband:
+    """``client.live.sideband``: attach to a running session (``/live/sessions/{id}/attach``)."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    def connect(self, *, session_id: str, graceful_close: bool | None = None, extra_query: dict | None = None,
+                extra_headers: dict | None = None, websocket_connection_options: dict | None = None,
+                on_reconnecting: Callable[[ReconnectingEvent], ReconnectingOverrides | None] | None = None,
+                max_retries: int = 5, initial_delay: float = 0.5, max_delay: float = 8.0,
+                max_queue_size: int = DEFAULT_QUEUE_BYTES,
+                proxy: str | Literal[True] | None = True) -> LiveConnectionManager:
+        """A sideband to an existing session: its events (audio reflected as PCM16 24 kHz) and commands on
+        its behalf. Do not send ``session.start``: the session has started."""
+        query = dict(extra_query or {})
+        if graceful_close is not None:
+            query["graceful_close"] = "true" if graceful_close else "false"   # as openai's query string
+        return _manager(self._client, _session_path(session_id, "attach"), "sideband", query, extra_headers,
+                        websocket_connection_options, proxy, on_reconnecting=on_reconnecting,
+                        max_retries=max_retries, initial_delay=initial_delay, max_delay=max_delay,
+                        max_queue_size=max_queue_size)
+
+
+class LiveForks:
+    """``client.live.forks``: fork a stored session over a websocket (``/live/sessions/{id}/fork``)."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    def connect(self, *, session_id: str, extra_query: dict | None = None, extra_headers: dict | None = None,
+                websocket_connection_options: dict | None = None,
+                on_reconnecting: Callable[[ReconnectingEvent], ReconnectingOverrides | None] | None = None,
+                max_retries: int = 5, initial_delay: float = 0.5, max_delay: float = 8.0,
+                max_queue_size: int = DEFAULT_QUEUE_BYTES,
+                proxy: str | Literal[True] | None = True) -> LiveConnectionManager:
+        """Send ``session.start`` with an overrides object (may be empty), then wait for
+        ``session.started``; the model, instructions and conversation are the stored session's."""
+        return _manager(self._client, _session_path(session_id, "fork"), "fork", extra_query, extra_headers,
+                        websocket_connection_options, proxy, on_reconnecting=on_reconnecting,
+                        max_retries=max_retries, initial_delay=initial_delay, max_delay=max_delay,
+                        max_queue_size=max_queue_size)
 
 
 class BinaryResponse:
@@ -340,11 +453,7 @@ class LiveSessions:
         self._client = client
 
     def _path(self, session_id: str, action: str) -> str:
-        if not isinstance(session_id, str) or not session_id:
-            raise ValueError(f"Expected a non-empty value for `session_id` but received {session_id!r}")
-        from rtfast.http import quote_segment
-
-        return f"/live/sessions/{quote_segment(session_id)}/{action}"
+        return _session_path(session_id, action)
 
     async def accept(self, session_id: str, *, session: dict, extra_headers: dict | None = None,
                      extra_query: dict | None = None, extra_body: dict | None = None,
