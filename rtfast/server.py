@@ -227,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="rtfast serve", formatter_class=HelpFormatter,
-        description="A local OpenAI Realtime API server (GA, and beta with OpenAI-Beta: realtime=v1)\n"
+        description="A local OpenAI Realtime API server (GA, beta with OpenAI-Beta: realtime=v1, and GPT-Live\n"
+                    "on /v1/live/sessions)\n"
                     "with scripted replies. Point a client at it with websocket_base_url=ws://HOST:PORT/v1.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one")
@@ -247,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         async with RealtimeServer(args.host, args.port, script=script, require_auth=not args.no_auth) as server:
-            print(f"rtfast realtime server on {server.url}  (websocket_base_url={server.base_url})", flush=True)
+            print(f"rtfast realtime server on {server.url}, GPT-Live on {server.live_url}  "
+                  f"(websocket_base_url={server.base_url})", flush=True)
             await server.serve_forever()
 
     try:
