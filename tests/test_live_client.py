@@ -183,3 +183,17 @@ async def test_the_official_reconnect_options_are_accepted():
     assert ours["max_queue_size"].default == theirs["max_queue_size"].default
     for name in ("max_retries", "initial_delay", "max_delay"):
         assert ours[name].default == theirs[name].default
+
+
+async def test_module_connect_and_manual_reconnect_start_the_same_session_again():
+    from rtfast.live import connect
+
+    async with RealtimeServer() as server:
+        async with connect(server.live_url.replace("ws://", "http://"), api_key="sk-test") as conn:
+            first = await conn.start({**SESSION, "delegation": None})
+            await conn.reconnect()                          # a new socket: the last session.start goes again
+            again = await conn.recv()
+            assert again.type == "session.started" and again.session.id != first.session.id
+            assert conn.state.started and conn.state.session_id == again.session.id
+        assert [c.received[0]["type"] for c in server.connections] == ["session.start", "session.start"]
+        assert server.connections[0].received[0] == server.connections[1].received[0]
