@@ -2,8 +2,9 @@
 asyncio client behind ``rtfast.AsyncOpenAI(...).live`` (:mod:`rtfast.live.client`, the official
 ``client.live`` surface: ``connect``, ``create``, ``sessions``)."""
 
-from rtfast.live.client import AsyncLive, BinaryResponse, LiveConnection, LiveConnectionManager, LiveSessions, connect
+from rtfast.live.client import (AsyncLive, BinaryResponse, LiveConnection, LiveConnectionManager, LiveForks,
+                                LiveSessions, LiveSideband, connect)
 from rtfast.live.session import LiveSession, audio_format
 
 __all__ = ["LiveSession", "audio_format", "AsyncLive", "LiveConnection", "LiveConnectionManager", "LiveSessions",
-           "BinaryResponse", "connect"]
+           "LiveSideband", "LiveForks", "BinaryResponse", "connect"]

@@ -7,8 +7,8 @@ official resources (``session.start/update/close``, ``session.input_audio.append
 ``decision.create``, ``decision.item.create/delete``, ``response.create``,
 ``response.item.create``), ``send``/``recv``/``recv_bytes``/``async for``/``on``/``off``/``once``/
 ``dispatch_events``; ``sideband.connect(session_id=)`` attaches to a running session,
-``forks.connect(session_id=)`` forks a stored one. As with the official client, ``session.start`` is yours to send, then wait
-for ``session.started`` (``await conn.start(...)`` does both).
+``forks.connect(session_id=)`` forks a stored one. As with the official client, ``session.start``
+is yours to send, then wait for ``session.started`` (``await conn.start(...)`` does both).
 
 Beyond the official surface, audio goes out without a dict: ``send_audio(bytes)`` base64-encodes
 G.711 or PCM16 straight into the frame, ``send_audio_b64(payload)`` splices a carrier's base64
@@ -22,9 +22,10 @@ this module adds GPT-Live's state (:class:`rtfast.live.LiveSession`) and resourc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import orjson
 
@@ -43,7 +44,6 @@ log = logging.getLogger("rtfast.live")
 
 #: The official default for max_queue_size on a Live connection (openai._constants).
 DEFAULT_QUEUE_BYTES = 2_097_152
-_OMIT: Any = object()       # "not given", distinct from None (delegation_id is required and nullable)
 
 
 class LiveConnection(RealtimeConnection):
@@ -76,8 +76,8 @@ class LiveConnection(RealtimeConnection):
     async def start(self, session: dict, *, event_id: str | None = None, timeout: float | None = 30.0):
         """Send ``session.start`` and return the ``session.started`` event (an ``error`` raises
         :class:`rtfast.RtfastError`; other events before it are handed to the handlers)."""
-        import asyncio
-
+        if self.kind == "sideband":
+            raise RuntimeError("a sideband joins a session that has started: it sends no session.start")
         await self.session.start(session=session, event_id=event_id)
 
         async def wait():
@@ -106,7 +106,7 @@ class LiveConnection(RealtimeConnection):
             await self.send_raw(self.state.last_session_start)
 
 
-# -- resources (the official names; None-valued optional fields are left out, as openai's omit) ---
+# -- resources (the official names and keywords; event_id is left out when None, as openai's omit) --
 
 
 class _Resource:
@@ -116,8 +116,7 @@ class _Resource:
         self._conn = conn
 
     async def _send(self, event_type: str, event_id: str | None, **fields) -> None:
-        event: dict = {"type": event_type}
-        event.update((k, v) for k, v in fields.items() if v is not _OMIT)
+        event: dict = {"type": event_type, **fields}    # delegation_id=None stays: required, nullable
         if event_id is not None:
             event["event_id"] = event_id
         await self._conn.send(event)
