@@ -163,6 +163,8 @@ async def test_attach_and_fork_refusals():
                     pass
             async with client.live.sideband.connect(session_id=started.session.id) as side:
                 assert not hasattr(side.session, "start") and not hasattr(side.session.input_audio, "append")
+                with pytest.raises(RuntimeError, match="sideband"):
+                    await side.start({"model": "gpt-live-1"})
                 await side.transport.dtmf.send(event="5", event_id="d1")
                 err = await side.recv()
                 assert err.type == "error" and "SIP" in err.error.message and err.client_event_id == "d1"
