@@ -333,7 +333,6 @@ class LiveConnection:
             raw = b64.decode(_field(ev, "audio", str))
         except Base64Error as exc:
             raise ClientError("invalid_value", f"Invalid 'audio': not valid base64 ({exc}).", "audio") from None
-        start_ms = self.clock_ms
         self.clock_ms += len(raw) / _bytes_per_ms(self.codec, self.rate)
         if self.observers:          # reflected before muting, as the API does: PCM16 24 kHz, no event_id
             await self.reflect(orjson.dumps({"type": "session.input_audio.append",
@@ -342,14 +341,15 @@ class LiveConnection:
             return
         if self.vad.speaking:
             self.speech.append(raw)
-        for what, ms in self.vad.feed(decode_audio(raw, self.codec), 0.5, 300, 500):
+        for what, _ in self.vad.feed(decode_audio(raw, self.codec), 0.5, 300, 500):
             if what == "start":
                 self.speech = [raw]
                 self.stop_turn("barge_in")       # the model owns barge-in: stop talking at once
             else:
-                await self.end_of_turn(start_ms, ms)
+                # on the session's timeline (the VAD's clock stops while input is muted)
+                await self.end_of_turn(int(self.clock_ms))
 
-    async def end_of_turn(self, start_ms: float, end_ms: int) -> None:
+    async def end_of_turn(self, end_ms: int) -> None:
         audio_ms = sum(len(r) for r in self.speech) // _bytes_per_ms(self.codec, self.rate)
         self.speech = []
         given = self.server.user_transcript

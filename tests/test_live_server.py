@@ -253,3 +253,24 @@ async def test_the_official_client_works_unchanged():
             closed = await conn.recv()
             assert closed.type == "session.closed"
         assert server.connections[0].received[0]["type"] == "session.start"
+
+
+async def test_muted_input_is_not_heard_and_times_stay_on_the_session_timeline():
+    async with RealtimeServer(script=Script(reply_text="ok", audio_ms=200)) as server:
+        async with await open_live(server) as ws:
+            c = Client(ws)
+            await c.send(**START)
+            await c.until("session.started")
+            await c.send(type="session.input_audio.mute")
+            await c.until("session.input_audio.muted")
+            turn = speech(500) + silence(700)               # 1200 ms
+            await say(c, turn)
+            with pytest.raises(asyncio.TimeoutError):       # muted: no turn, no reply
+                await c.recv(timeout=0.4)
+            await c.send(type="session.input_audio.unmute")
+            await c.until("session.input_audio.unmuted")
+            await say(c, turn)
+            got = await c.until("session.usage.updated")
+            heard = [e for e in got if e["type"] == "session.input_transcript.delta"]
+            assert heard and 1200 < heard[-1]["end_ms"] <= 2400    # after the muted 1200 ms, not from 0
+            assert server.connections[0].items[0]["role"] == "user"
