@@ -452,3 +452,6 @@ class ServerSession:
     received: list = field(default_factory=list)
     items: list = field(default_factory=list)
     closed: bool = False
+    #: "realtime", "live" on a GPT-Live socket (``items`` then holds its turns as plain dicts; a fork is
+    #: "live" too), "live-sideband" on a sideband attached to one
+    protocol: str = "realtime"

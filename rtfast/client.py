@@ -314,6 +314,8 @@ class RealtimeConnection:
         self._closing = False           # close() was called: never reconnect
         self._hold = bool(self._queue)  # sends go through the queue (reconnecting, or frames waiting)
         generation = state.generation
+        if generation == "live":
+            return                      # rtfast.live.LiveConnection sets up its own resources
         if generation == "translation":
             self.session = _TranslationSessionResource(self)
             return
@@ -428,9 +430,7 @@ class RealtimeConnection:
                 return False
             self._ws = ws
             # A new conversation: fresh state (the old items' audio means nothing to it).
-            last = self.state.last_session_update
-            self.state = RealtimeSession(self.state.generation)
-            self.state.last_session_update = last
+            self.state = self._new_state()
             try:
                 await self._flush()
             except ConnectionClosed as exc:
@@ -465,6 +465,12 @@ class RealtimeConnection:
         # what the reconnect policy reads: the code the peer sent (1006 without a close frame)
         error.rcvd_code = exc.rcvd.code if exc.rcvd is not None else 1006
         return error
+
+    def _new_state(self) -> RealtimeSession:
+        """The state of a new connection after a reconnect: fresh, keeping the last session.update."""
+        state = RealtimeSession(self.state.generation)
+        state.last_session_update = self.state.last_session_update
+        return state
 
     # -- sending -------------------------------------------------------------------------------
     async def send_raw(self, data: bytes | str) -> None:
@@ -516,10 +522,9 @@ class RealtimeConnection:
             raise RuntimeError("this connection was not opened by a client that can reopen it")
         await self._ws.close()
         self._ws = await self._reopen(self._extra_query, self._extra_headers)
+        self.state = self._new_state()
         last = self.state.last_session_update
-        self.state = RealtimeSession(self.state.generation)
         if last is not None:
-            self.state.last_session_update = last
             await self.send_raw(last)
 
     # -- handlers (ordered, as the Go SDK's handler loop) --------------------------------------
@@ -1117,6 +1122,13 @@ class AsyncOpenAI:
         return new
 
     with_options = copy
+
+    @property
+    def live(self):
+        """GPT-Live (``/v1/live/sessions``): ``connect``, ``create``, ``sessions`` (rtfast.live.client)."""
+        from rtfast.live.client import AsyncLive
+
+        return AsyncLive(self)
 
     def _headers(self) -> dict[str, str]:
         headers = self._credentials.headers()

@@ -1,11 +1,12 @@
-"""Typed OpenAI Realtime events: every client and server event of the GA, beta and translation protocols.
+"""Typed OpenAI voice events: every client and server event of Realtime GA, beta, translation and GPT-Live.
 
 One slotted class per event type and per nested object, built at import from the
 spec in ``rtfast/_events_spec.py`` (generated from the official ``openai`` package's
 models by ``tools/gen_events.py``; ``openai`` is not imported at run time). Class and
 field names are the official ones, so ``event.response.usage.total_tokens`` and
 ``event.item.content[0].transcript`` work as with the official client. Beta classes
-live in ``rtfast.events.beta``, translation classes also in ``rtfast.events.translation``.
+live in ``rtfast.events.beta``, translation classes also in ``rtfast.events.translation``, GPT-Live
+classes (``openai.types.live``) in ``rtfast.events.live``.
 
 Semantics, mirroring the official models built with ``exclude_unset``:
 
@@ -56,6 +57,8 @@ __all__ = [
     "BETA_CLIENT_EVENTS",
     "TRANSLATION_SERVER_EVENTS",
     "TRANSLATION_CLIENT_EVENTS",
+    "LIVE_SERVER_EVENTS",
+    "LIVE_CLIENT_EVENTS",
     "session_update_g711",
     "input_audio_buffer_append",
     "response_create",
@@ -64,7 +67,7 @@ __all__ = [
     "function_call_output",
 ]
 
-GENERATIONS = ("ga", "beta", "translation")
+GENERATIONS = ("ga", "beta", "translation", "live")
 
 
 class _Bad(Exception):
@@ -733,7 +736,7 @@ def _build() -> None:
         side = event_side.get(key)
         attrs = {
             "__slots__": names,
-            "__module__": "rtfast.events.beta" if key.startswith("beta.") else __name__,
+            "__module__": f"{__name__}.{key.split('.', 1)[0]}" if "." in key else __name__,
             "__doc__": (f"``{spec['type'][1:] if 'type' in spec else key}``: sent by the API but not typed by the "
                         "official ``openai`` package (added by tools/gen_events.py)." if origin.startswith("+")
                         else f"``{origin}`` of the official ``openai`` package."),
@@ -765,8 +768,12 @@ BETA_SERVER_EVENTS = _registry("beta", "server")
 BETA_CLIENT_EVENTS = _registry("beta", "client")
 TRANSLATION_SERVER_EVENTS = _registry("translation", "server")
 TRANSLATION_CLIENT_EVENTS = _registry("translation", "client")
-SERVER_EVENTS = {"ga": GA_SERVER_EVENTS, "beta": BETA_SERVER_EVENTS, "translation": TRANSLATION_SERVER_EVENTS}
-CLIENT_EVENTS = {"ga": GA_CLIENT_EVENTS, "beta": BETA_CLIENT_EVENTS, "translation": TRANSLATION_CLIENT_EVENTS}
+LIVE_SERVER_EVENTS = _registry("live", "server")
+LIVE_CLIENT_EVENTS = _registry("live", "client")
+SERVER_EVENTS = {"ga": GA_SERVER_EVENTS, "beta": BETA_SERVER_EVENTS, "translation": TRANSLATION_SERVER_EVENTS,
+                 "live": LIVE_SERVER_EVENTS}
+CLIENT_EVENTS = {"ga": GA_CLIENT_EVENTS, "beta": BETA_CLIENT_EVENTS, "translation": TRANSLATION_CLIENT_EVENTS,
+                 "live": LIVE_CLIENT_EVENTS}
 
 # type -> parse function, per generation and side: the one lookup parse() does per frame
 def _parsers(registries: dict[str, dict[str, type]]) -> dict[str, dict[str, object]]:
@@ -807,7 +814,7 @@ def _submodule(name: str, doc: str, members: dict[str, object]) -> types.ModuleT
     return mod
 
 
-_ga_names = _namespace([k for k in CLASSES if not k.startswith("beta.")], [GA_SERVER_EVENTS, GA_CLIENT_EVENTS])
+_ga_names = _namespace([k for k in CLASSES if "." not in k], [GA_SERVER_EVENTS, GA_CLIENT_EVENTS])
 globals().update({k: v for k, v in _ga_names.items() if k not in globals()})
 __all__ += sorted(k for k in _ga_names if k not in __all__)
 
@@ -830,6 +837,18 @@ translation = _submodule(
         "CLIENT_EVENTS": TRANSLATION_CLIENT_EVENTS,
     },
 )
+live = _submodule(
+    "live",
+    "GPT-Live (``/v1/live/sessions``) event classes, named as in ``openai.types.live`` (the sideband's\n"
+    "``session.paused``/``session.resumed`` and ``transport.dtmf.send`` included). The server's legacy\n"
+    "``transport.dtmf.send`` notification is ``ServerEventTransportDtmfSend``, the client command\n"
+    "``ConnectClientEventTransportDtmfSend``.",
+    {
+        **_namespace([k for k in CLASSES if k.startswith("live.")], [LIVE_SERVER_EVENTS, LIVE_CLIENT_EVENTS]),
+        "SERVER_EVENTS": LIVE_SERVER_EVENTS,
+        "CLIENT_EVENTS": LIVE_CLIENT_EVENTS,
+    },
+)
 
 
 # -- parse / dumps -------------------------------------------------------------------------------
@@ -838,7 +857,7 @@ translation = _submodule(
 def parse(data: bytes | bytearray | memoryview | str, *, generation: str = "ga", _side=_SERVER_PARSERS) -> ServerEvent:
     """Parse one server frame (UTF-8 JSON text) into its event class.
 
-    ``generation`` is ``"ga"``, ``"beta"`` or ``"translation"``: the same type name
+    ``generation`` is ``"ga"``, ``"beta"``, ``"translation"`` or ``"live"``: the same type name
     (``session.created``) has different payloads in each. Unknown types give an
     :class:`UnknownEvent`; malformed frames raise :class:`rtfast.ProtocolError`.
     """
@@ -948,11 +967,13 @@ def session_update_g711(
     return _client(generation, "session.update")(**_set({"session": session}, event_id=event_id))
 
 
-_APPEND = {g: CLIENT_EVENTS[g]["session.input_audio_buffer.append" if g == "translation" else "input_audio_buffer.append"] for g in GENERATIONS}
+_APPEND_TYPES = {"translation": "session.input_audio_buffer.append", "live": "session.input_audio.append"}
+_APPEND = {g: CLIENT_EVENTS[g][_APPEND_TYPES.get(g, "input_audio_buffer.append")] for g in GENERATIONS}
 
 
 def input_audio_buffer_append(audio_b64: str, event_id: str | None = None, *, generation: str = "ga") -> ClientEvent:
-    """``input_audio_buffer.append`` (translation: ``session.input_audio_buffer.append``) of base64 audio
+    """``input_audio_buffer.append`` (translation: ``session.input_audio_buffer.append``, GPT-Live:
+    ``session.input_audio.append``) of base64 audio
     in the session's input format."""
     try:
         cls = _APPEND[generation]

@@ -9,7 +9,8 @@ realtime=v1``. The official ``openai`` client works against it unchanged::
         async with client.realtime.connect(model="gpt-realtime") as conn: ...
 
 Paths: ``/v1/realtime?model=M``, ``/openai/v1/realtime?model=M`` and the Azure
-preview ``/openai/realtime?api-version=V&deployment=M``. Auth: an
+preview ``/openai/realtime?api-version=V&deployment=M``; GPT-Live on ``/v1/live/sessions``
+(``client.live.connect()``, see rtfast/_server_live.py). Auth: an
 ``Authorization: Bearer ...`` or ``api-key`` header (unless ``require_auth=False``);
 without one the handshake gets HTTP 401 with the API's JSON error body.
 
@@ -32,21 +33,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import secrets
 from typing import Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from rtfast._server_conn import _Connection
+from rtfast._server_live import LiveConnection, SidebandConnection
 from rtfast._server_session import (ClientError, FunctionCall, Reply, Script, ServerSession, SessionConfig,
                                     UserInput)
 
 __all__ = ["RealtimeServer", "Script", "Reply", "FunctionCall", "UserInput", "ServerSession", "main"]
 
 PATHS = ("/v1/realtime", "/openai/v1/realtime", "/openai/realtime")
+#: GPT-Live's websocket (``client.live.connect()``; the model is named in session.start)
+LIVE_PATHS = ("/v1/live/sessions", "/openai/v1/live/sessions")
+# a sideband (attach) to a running session, or a fork of a stored one: /v1/live/sessions/{id}/attach
+_LIVE_SESSION_PATH = re.compile(r"^(?:/openai)?/v1/live/sessions/([^/]+)/(attach|fork)$")
 
 
 # -- the server --------------------------------------------------------------------------------
@@ -93,6 +100,8 @@ class RealtimeServer:
         self.misbehave_connections, self.max_session_s = misbehave_connections, max_session_s
         self.user_transcript = user_transcript
         self.connections: list[ServerSession] = []
+        #: GPT-Live sessions by id (once started), for sidebands and forks
+        self.live_sessions: dict = {}
         self._server = None
         #: the SIP side (rtfast._server_calls.SipCalls) once one is started on this server
         self.sip = None
@@ -100,6 +109,11 @@ class RealtimeServer:
     @property
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}/v1/realtime"
+
+    @property
+    def live_url(self) -> str:
+        """The GPT-Live websocket, ``ws://HOST:PORT/v1/live/sessions``."""
+        return f"ws://{self.host}:{self.port}/v1/live/sessions"
 
     @property
     def base_url(self) -> str:
@@ -134,9 +148,10 @@ class RealtimeServer:
 
     def _process_request(self, connection: ServerConnection, request):
         path = request.path.partition("?")[0].rstrip("/")
-        if path not in PATHS:
+        attach = _LIVE_SESSION_PATH.match(path)
+        if path not in PATHS and path not in LIVE_PATHS and attach is None:
             return _json_response(connection, 404, "invalid_request_error", "not_found",
-                                  f"Invalid URL (GET {path}): this server serves {', '.join(PATHS)}.")
+                                  f"Invalid URL (GET {path}): this server serves {', '.join(PATHS + LIVE_PATHS)}.")
         headers = request.headers
         auth = headers.get("Authorization", "")
         if self.require_auth and not (auth.startswith("Bearer ") and auth[7:].strip()) \
@@ -147,6 +162,17 @@ class RealtimeServer:
         refused = self.sip.refuse_sideband(_query(request.path)) if self.sip is not None else None
         if refused is not None:     # a sideband (call_id=) for a call that is unknown or not accepted
             return _json_response(connection, refused[0], "invalid_request_error", refused[1], refused[2])
+        if attach is not None:
+            session_id, action = unquote(attach.group(1)), attach.group(2)
+            target = self.live_sessions.get(session_id)
+            if target is None or (action == "attach" and target.s.closed):
+                return _json_response(connection, 404, "invalid_request_error", "session_not_found",
+                                      f"No {'active ' if action == 'attach' else ''}Live session with id "
+                                      f"'{session_id}'.")
+            if action == "fork" and not target.resource.get("store"):
+                return _json_response(connection, 400, "invalid_request_error", "session_not_stored",
+                                      f"Live session '{session_id}' was not stored: only sessions started with "
+                                      "store: true can be forked.")
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -155,16 +181,29 @@ class RealtimeServer:
         beta = "realtime=v1" in ws.request.headers.get("OpenAI-Beta", "")
         config = SessionConfig(model=query.get("model") or query.get("deployment") or self.model,
                                id="sess_" + secrets.token_hex(10))
+        attach = _LIVE_SESSION_PATH.match(path.rstrip("/"))
+        live = path.rstrip("/") in LIVE_PATHS or attach is not None
         caller = None
-        if self.sip is not None:    # a SIP call's sideband starts with the accepted config; its caller talks
+        if self.sip is not None and not live:   # a SIP call's sideband starts with the accepted config; its caller talks
             config, caller = self.sip.sideband(query, config)
-        state = ServerSession(beta, path, query, dict(ws.request.headers.raw_items()), config)
+        state = ServerSession(beta and not live, path, query, dict(ws.request.headers.raw_items()), config,
+                              protocol="live" if live else "realtime")
         self.connections.append(state)
-        conn = _Connection(self, ws, state)
-        conn.on_start = caller
+        if attach is not None:
+            target = self.live_sessions[unquote(attach.group(1))]
+            if attach.group(2) == "attach":
+                state.protocol = "live-sideband"
+                conn = SidebandConnection(self, ws, state, target)
+            else:
+                conn = LiveConnection(self, ws, state, fork_of=target)
+        elif live:
+            conn = LiveConnection(self, ws, state)
+        else:
+            conn = _Connection(self, ws, state)
+            conn.on_start = caller
         conn.misbehave = self.misbehave_connections is None or len(self.connections) <= self.misbehave_connections
         try:
-            if beta and self.refuse_beta:
+            if beta and self.refuse_beta and not live:
                 await conn.error(ClientError("beta_api_shape_disabled", "The beta Realtime API shape is no "
                                              "longer supported; use the GA shape (no OpenAI-Beta header)."), None)
                 await ws.close(4000, "beta_api_shape_disabled")
@@ -203,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="rtfast serve", formatter_class=HelpFormatter,
-        description="A local OpenAI Realtime API server (GA, and beta with OpenAI-Beta: realtime=v1)\n"
+        description="A local OpenAI Realtime API server (GA, beta with OpenAI-Beta: realtime=v1, and GPT-Live\n"
+                    "on /v1/live/sessions)\n"
                     "with scripted replies. Point a client at it with websocket_base_url=ws://HOST:PORT/v1.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one")
@@ -223,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         async with RealtimeServer(args.host, args.port, script=script, require_auth=not args.no_auth) as server:
-            print(f"rtfast realtime server on {server.url}  (websocket_base_url={server.base_url})", flush=True)
+            print(f"rtfast realtime server on {server.url}, GPT-Live on {server.live_url}  "
+                  f"(websocket_base_url={server.base_url})", flush=True)
             await server.serve_forever()
 
     try:

@@ -39,7 +39,8 @@ class AudioFormat:
 
     @property
     def bytes_per_ms(self) -> int:
-        return _BYTES_PER_MS[self.codec]
+        # PCM16 at 24 kHz is 48 bytes a millisecond; GPT-Live also takes PCM16 at 16 kHz (32)
+        return _BYTES_PER_MS[self.codec] if self.rate in (8000, 24000) else self.rate * (2 if self.codec == "pcm16" else 1) // 1000
 
     def ms(self, nbytes: int) -> int:
         """Whole milliseconds of audio in nbytes."""

@@ -1,10 +1,12 @@
 """The two hot Realtime messages, never turned into dicts (private; see rtfast.wire).
 
-Inbound, ``response.output_audio.delta`` (GA) / ``response.audio.delta`` (beta)
-is scanned in place (wirescan.h) and its base64 audio decoded straight into
-a caller's buffer. Outbound, ``input_audio_buffer.append`` is built from a
-byte template, base64-encoding the audio straight into the frame, or
-splicing an already-base64 payload (a carrier's) without decoding it.
+Inbound, ``response.output_audio.delta`` (GA) / ``response.audio.delta`` (beta) /
+``session.output_audio.delta`` (GPT-Live) is scanned in place (wirescan.h) and its
+base64 audio decoded straight into a caller's buffer. Outbound,
+``input_audio_buffer.append`` (GPT-Live: ``session.input_audio.append``; translation:
+``session.input_audio_buffer.append``) is built from a byte template, base64-encoding
+the audio straight into the frame, or splicing an already-base64 payload (a
+carrier's) without decoding it.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeASCII
@@ -27,33 +29,41 @@ cdef extern from "wirescan.h" nogil:
         Py_ssize_t end[5]
         long long output_index
         long long content_index
+        long long start_ms
+        long long end_ms
         int generation
     int rt_scan_audio_delta(const uint8_t *p, Py_ssize_t n, rt_scan_t *s)
 
-AUDIO_DELTA_TYPES = ("response.output_audio.delta", "response.audio.delta")
-_FIELDS = ("type", "event_id", "response_id", "item_id", "output_index", "content_index", "delta")
+AUDIO_DELTA_TYPES = ("response.output_audio.delta", "response.audio.delta", "session.output_audio.delta")
+_GENERATIONS = {"response.output_audio.delta": "ga", "response.audio.delta": "beta",
+                "session.output_audio.delta": "live"}
+_FIELDS = ("type", "event_id", "response_id", "item_id", "output_index", "content_index", "start_ms", "end_ms",
+           "delta")
+_INT_FIELDS = ("output_index", "content_index", "start_ms", "end_ms")
 
 
 cdef class AudioDelta:
-    """An audio delta event; field names as the official models'.
+    """An audio delta event; field names as the official models' (GA/beta: the ids and
+    indexes; GPT-Live: ``start_ms``/``end_ms``, set only on a sideband's reflected audio).
 
     ``delta`` (the base64 text, as ``str``) is only materialised when read;
     ``audio()`` / ``audio_into(out)`` decode it straight from the raw frame.
     """
     cdef readonly str type
-    cdef readonly object event_id, response_id, item_id, output_index, content_index
+    cdef readonly object event_id, response_id, item_id, output_index, content_index, start_ms, end_ms
     cdef bytes _frame        # bytes holding the base64 audio at [_start, _end): the raw
     cdef Py_ssize_t _start, _end  # frame (scanned), or the delta's ASCII (built/slow path)
     cdef object _delta       # str, when parsed the slow way or once read
     cdef dict _extra         # keys the spec does not know (kept for round trips)
 
     def __init__(self, *, type, delta, event_id=None, response_id=None, item_id=None,
-                 output_index=None, content_index=None, **extra):
+                 output_index=None, content_index=None, start_ms=None, end_ms=None, **extra):
         if type not in AUDIO_DELTA_TYPES:
             raise ValueError(f"not an audio delta type: {type!r}")
         if not isinstance(delta, str):
             raise ProtocolError(f"{type}: field 'delta' must be a string", repr(delta)[:200])
-        for name, value in (("output_index", output_index), ("content_index", content_index)):
+        for name, value in (("output_index", output_index), ("content_index", content_index),
+                            ("start_ms", start_ms), ("end_ms", end_ms)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ProtocolError(f"{type}: field {name!r} must be an integer", repr(value))
         for name, value in (("event_id", event_id), ("response_id", response_id), ("item_id", item_id)):
@@ -66,6 +76,8 @@ cdef class AudioDelta:
         self.item_id = item_id
         self.output_index = output_index
         self.content_index = content_index
+        self.start_ms = start_ms
+        self.end_ms = end_ms
         self._extra = extra or None
         self._frame = delta.encode("ascii", "replace")   # non-ASCII fails as bad base64
         self._start = 0
@@ -81,7 +93,7 @@ cdef class AudioDelta:
 
     @property
     def generation(self):
-        return "ga" if self.type == "response.output_audio.delta" else "beta"
+        return _GENERATIONS[self.type]
 
     cdef inline const uint8_t* _text(self) noexcept:
         return <const uint8_t*>PyBytes_AS_STRING(self._frame) + self._start
@@ -126,7 +138,7 @@ cdef class AudioDelta:
 
     def to_dict(self):
         d = {"type": self.type}
-        for name in _FIELDS[1:6]:
+        for name in _FIELDS[1:8]:
             value = getattr(self, name)
             if value is not None:
                 d[name] = value
@@ -171,6 +183,8 @@ def scan_audio_delta(frame, /):
     ev.item_id = _span_str(base, &s, RT_F_ITEM_ID)
     ev.output_index = s.output_index if s.output_index >= 0 else None
     ev.content_index = s.content_index if s.content_index >= 0 else None
+    ev.start_ms = s.start_ms if s.start_ms >= 0 else None
+    ev.end_ms = s.end_ms if s.end_ms >= 0 else None
     ev._frame = frame
     ev._start = s.start[RT_F_DELTA]
     ev._end = s.end[RT_F_DELTA]
@@ -203,19 +217,32 @@ def parse_audio_delta(frame, /):
 
 cdef bytes _APPEND_HEAD = b'{"type":"input_audio_buffer.append","audio":"'
 cdef bytes _APPEND_TAIL = b'"}'
+# the append event's type per protocol generation (GPT-Live's carries the same "audio" key)
+APPEND_TYPES = {"ga": "input_audio_buffer.append", "beta": "input_audio_buffer.append",
+                "translation": "session.input_audio_buffer.append", "live": "session.input_audio.append"}
+cdef dict _HEADS = {g: b'{"type":"' + t.encode() + b'","audio":"' for g, t in APPEND_TYPES.items()}
 
 
-cdef bytes _head(object event_id):
+cdef bytes _head(object event_id, object generation):
+    cdef object head
     if event_id is None:
-        return _APPEND_HEAD
+        if generation == "ga":
+            return _APPEND_HEAD
+        head = _HEADS.get(generation)
+        if head is None:
+            raise ValueError(f"generation must be one of {tuple(APPEND_TYPES)}, not {generation!r}")
+        return head
     if not isinstance(event_id, str):
         raise TypeError(f"event_id must be a str, not {type(event_id).__name__}")
-    return b'{"type":"input_audio_buffer.append","event_id":' + orjson.dumps(event_id) + b',"audio":"'
+    if generation not in APPEND_TYPES:
+        raise ValueError(f"generation must be one of {tuple(APPEND_TYPES)}, not {generation!r}")
+    return (b'{"type":"' + APPEND_TYPES[generation].encode() + b'","event_id":' + orjson.dumps(event_id)
+            + b',"audio":"')
 
 
-def append_frame_length(Py_ssize_t audio_bytes, event_id=None):
+def append_frame_length(Py_ssize_t audio_bytes, event_id=None, *, generation="ga"):
     """Length of the frame build_append() makes for audio_bytes of raw audio."""
-    return len(_head(event_id)) + rt_b64_encoded_len(audio_bytes) + 2
+    return len(_head(event_id, generation)) + rt_b64_encoded_len(audio_bytes) + 2
 
 
 cdef Py_ssize_t _write_append(bytes head, const uint8_t* audio, Py_ssize_t n, uint8_t* out) noexcept:
@@ -227,12 +254,13 @@ cdef Py_ssize_t _write_append(bytes head, const uint8_t* audio, Py_ssize_t n, ui
     return h + m + 2
 
 
-def build_append(audio, /, event_id=None):
+def build_append(audio, /, event_id=None, *, generation="ga"):
     """An input_audio_buffer.append frame (bytes, compact JSON) for raw audio
-    (PCM16 or G.711 bytes, any buffer): base64 is written straight into it."""
+    (PCM16 or G.711 bytes, any buffer): base64 is written straight into it.
+    ``generation="live"`` makes GPT-Live's ``session.input_audio.append``."""
     cdef Py_buffer src
     cdef uint8_t* dst
-    head = _head(event_id)
+    head = _head(event_id, generation)
     get_buffer(audio, &src, False, ANY_ITEMS, b"audio")
     try:
         out = new_bytes(PyBytes_GET_SIZE(head) + rt_b64_encoded_len(src.len) + 2, &dst)
@@ -242,13 +270,13 @@ def build_append(audio, /, event_id=None):
     return out
 
 
-def build_append_into(audio, out, /, event_id=None):
+def build_append_into(audio, out, /, event_id=None, *, generation="ga"):
     """build_append into a caller's writable buffer; returns bytes written.
 
     A too-small out raises ValueError before anything is written.
     """
     cdef Py_buffer src, dst
-    head = _head(event_id)
+    head = _head(event_id, generation)
     get_buffer(audio, &src, False, ANY_ITEMS, b"audio")
     try:
         get_buffer(out, &dst, True, BYTE_ITEMS, b"out")
@@ -284,19 +312,20 @@ cdef int _check_b64(const uint8_t* text, Py_ssize_t n) except -1:
             return 0
 
 
-def build_append_b64(payload, /, event_id=None, bint validate=True):
+def build_append_b64(payload, /, event_id=None, bint validate=True, *, generation="ga"):
     """An input_audio_buffer.append frame around an already-base64 payload
     (bytes or str, e.g. a Twilio media payload), spliced without decoding.
 
     The payload is checked to be strict base64 (so the frame is valid JSON and
-    the server will accept it) unless validate=False.
+    the server will accept it) unless validate=False. ``generation="live"``
+    makes GPT-Live's ``session.input_audio.append``.
     """
     cdef Py_buffer src
     cdef const char* text = NULL
     cdef Py_ssize_t n
     cdef uint8_t* dst
     cdef Py_ssize_t h
-    head = _head(event_id)
+    head = _head(event_id, generation)
     if get_text(payload, &src, &text, &n, b"payload") == 1:
         raise_b64_error(RT_B64_BAD_CHAR, n, <const uint8_t*>b"", 0)
     try:

@@ -3,6 +3,10 @@
  *   {"type":"response.output_audio.delta","event_id":"...","response_id":"...",
  *    "item_id":"...","output_index":0,"content_index":0,"delta":"<base64>"}
  *
+ * or GPT-Live's (start_ms/end_ms only on a sideband's reflected audio):
+ *
+ *   {"type":"session.output_audio.delta","delta":"<base64>","start_ms":0,"end_ms":20}
+ *
  * It finds the spans of the string fields and the two indexes in the raw
  * frame, in any key order, without building anything.  It accepts only the
  * plain shape: exactly these keys (each at most once), strings without
@@ -29,7 +33,10 @@ typedef struct {
     Py_ssize_t end[RT_F_NSTR];
     long long output_index;        /* -1 if absent */
     long long content_index;
-    int generation;                /* 1 = GA (response.output_audio.delta), 2 = beta (response.audio.delta) */
+    long long start_ms;            /* GPT-Live only */
+    long long end_ms;
+    int generation;                /* 1 = GA (response.output_audio.delta), 2 = beta (response.audio.delta),
+                                      3 = GPT-Live (session.output_audio.delta) */
 } rt_scan_t;
 
 static inline int rt_scan_ws(uint8_t c)
@@ -49,6 +56,8 @@ static inline int rt_scan_field(const uint8_t *k, Py_ssize_t len, long long **nu
     if (RT_KEY_IS(k, len, "response_id")) return RT_F_RESPONSE_ID;
     if (RT_KEY_IS(k, len, "output_index")) { *num = &s->output_index; return -2; }
     if (RT_KEY_IS(k, len, "content_index")) { *num = &s->content_index; return -2; }
+    if (RT_KEY_IS(k, len, "start_ms")) { *num = &s->start_ms; return -2; }
+    if (RT_KEY_IS(k, len, "end_ms")) { *num = &s->end_ms; return -2; }
     return -1;
 }
 
@@ -86,7 +95,7 @@ static inline int rt_scan_audio_delta(const uint8_t *p, Py_ssize_t n, rt_scan_t 
 
     for (f = 0; f < RT_F_NSTR; f++)
         s->start[f] = s->end[f] = -1;
-    s->output_index = s->content_index = -1;
+    s->output_index = s->content_index = s->start_ms = s->end_ms = -1;
     s->generation = 0;
 
     while (i < n && rt_scan_ws(p[i])) i++;
@@ -141,6 +150,8 @@ static inline int rt_scan_audio_delta(const uint8_t *p, Py_ssize_t n, rt_scan_t 
                     s->generation = 1;
                 else if (RT_KEY_IS(t, len, "response.audio.delta"))
                     s->generation = 2;
+                else if (RT_KEY_IS(t, len, "session.output_audio.delta"))
+                    s->generation = 3;
                 else
                     return RT_SCAN_OTHER;
             }
@@ -160,6 +171,14 @@ static inline int rt_scan_audio_delta(const uint8_t *p, Py_ssize_t n, rt_scan_t 
     while (i < n && rt_scan_ws(p[i])) i++;
     if (i != n || s->generation == 0 || s->start[RT_F_DELTA] < 0)
         return RT_SCAN_FALLBACK;
+    /* Each protocol's own keys only: another's is an extra key, kept by the full parser. */
+    if (s->generation == 3) {
+        if (s->start[RT_F_RESPONSE_ID] >= 0 || s->start[RT_F_ITEM_ID] >= 0 ||
+            s->output_index >= 0 || s->content_index >= 0)
+            return RT_SCAN_FALLBACK;
+    } else if (s->start_ms >= 0 || s->end_ms >= 0) {
+        return RT_SCAN_FALLBACK;
+    }
     return RT_SCAN_OK;
 }
 

@@ -30,6 +30,11 @@ from openai.types.realtime import realtime_client_event as ga_client
 from openai.types.realtime import realtime_server_event as ga_server
 from openai.types.realtime import realtime_translation_client_event as tr_client
 from openai.types.realtime import realtime_translation_server_event as tr_server
+from openai.types.live import client_event as live_client
+from openai.types.live import connect_client_event as live_sideband_client
+from openai.types.live import connect_server_event as live_sideband_server
+from openai.types.live import fork_client_event as live_fork_client
+from openai.types.live import server_event as live_server
 
 OUT = Path(__file__).resolve().parent.parent / "rtfast" / "_events_spec.py"
 
@@ -37,10 +42,19 @@ GENERATIONS = {
     "ga": (ga_server.RealtimeServerEvent, ga_client.RealtimeClientEvent),
     "beta": (beta_server.RealtimeServerEvent, beta_client.RealtimeClientEvent),
     "translation": (tr_server.RealtimeTranslationServerEvent, tr_client.RealtimeTranslationClientEvent),
+    # GPT-Live: the primary socket's unions, then the event types only the sideband (and fork)
+    # sockets have (session.paused/resumed, transport.dtmf.send, fork.session.start), so one
+    # registry parses every socket's frames.
+    "live": (
+        (live_server.ServerEvent, live_sideband_server.ConnectServerEvent),
+        (live_client.ClientEvent, live_sideband_client.ConnectClientEvent, live_fork_client.ForkClientEvent),
+    ),
 }
 
-# Where a spec class's name may have to be qualified: the beta models live in their own namespace.
+# Where a spec class's name may have to be qualified: the beta models live in their own namespace,
+# and so do the GPT-Live ones (and the models only GPT-Live events reach, e.g. openai.types.decision).
 BETA_PREFIX = "openai.types.beta."
+LIVE_PREFIX = "openai.types.live."
 # Events the API sends that the official package does not type, declared here
 # the way openai would (their spec origin starts with ADDED_ORIGIN).
 ADDED_MODULE = "openai.types.beta.realtime.rtfast_added"
@@ -60,6 +74,13 @@ TranscriptionSessionCreatedEvent.__module__ = ADDED_MODULE
 
 #: generation -> side -> added event models, appended after the official union's members.
 ADDED = {"beta": {"server": [TranscriptionSessionCreatedEvent]}}
+# Fields typed here instead of from the official annotation, by (official model, field).
+# GPT-Live's response.item.create carries a Responses API input item: that union reaches ~60
+# Responses models (one with a keyword field, ``async``) that are not part of the voice protocol,
+# so the item stays a free-form object (a dict, round-tripped intact).
+from openai.types.live.response_item_create_event import ResponseItemCreateEvent as _LiveResponseItemCreate  # noqa: E402
+
+OVERRIDES = {(_LiveResponseItemCreate, "item"): "d!"}
 SCALARS = {str: "s", int: "i", float: "f", bool: "b", object: "a", Any: "a"}
 RESERVED = {"to_dict", "_extra"}  # names the runtime classes use themselves
 
@@ -102,13 +123,15 @@ class Collector:
         self.unions: dict[tuple, tuple] = {}  # member tuple -> (discriminator, mapping)
         self.union_names: dict[tuple, str] = {}
         self.names: dict[type, str] = {}
+        self.first_gen: dict[type, str] = {}  # model -> the generation that reached it first
+        self.gen = ""
         self._alias_names = self._find_aliases()
 
     @staticmethod
     def _find_aliases() -> dict[tuple, str]:
         """Module-level union aliases (``ConversationItem = Annotated[Union[...]]``) by member tuple."""
         found: dict[tuple, str] = {}
-        for pkg in ("openai.types.realtime", "openai.types.beta.realtime", "openai.types.responses"):
+        for pkg in ("openai.types.realtime", "openai.types.beta.realtime", "openai.types.responses", "openai.types.live"):
             mod = importlib.import_module(pkg)
             for info in pkgutil.iter_modules(mod.__path__):
                 sub = importlib.import_module(f"{pkg}.{info.name}")
@@ -117,18 +140,23 @@ class Collector:
                         continue
                     members = tuple(m for m in union_members(value) if is_model(m)) if get_origin(strip(value)) is Union else ()
                     if len(members) > 1 and members not in found:
-                        found[members] = ("beta." if pkg.startswith(BETA_PREFIX.rstrip(".")) else "") + name
+                        found[members] = namespace_of_module(pkg + ".") + name
         return found
 
     def model(self, m: type) -> None:
         if m in self.models:
             return
         self.models[m] = {}  # placeholder against recursion
+        self.first_gen[m] = self.gen
         fields = {}
         for name, f in m.model_fields.items():
             api = f.alias or name
             if keyword.iskeyword(api) or api in RESERVED or not api.isidentifier():
                 raise SystemExit(f"{m.__module__}.{m.__name__}: field {api!r} needs special handling")
+            override = OVERRIDES.get((m, api))
+            if override is not None:
+                fields[api] = override
+                continue
             kind = self.kind(f.annotation)
             lit = literal_values(f.annotation)
             if f.is_required() and lit is not None and len(lit) == 1 and isinstance(lit[0], str):
@@ -226,7 +254,7 @@ class Collector:
     def assign_names(self, events: set[type]) -> None:
         by_ns: dict[str, dict[str, list[type]]] = {}
         for m in self.models:
-            ns = "beta." if m.__module__.startswith(BETA_PREFIX) else ""
+            ns = namespace_of_module(m.__module__) or ("live." if self.first_gen[m] == "live" else "")
             by_ns.setdefault(ns, {}).setdefault(m.__name__, []).append(m)
         for ns, names in by_ns.items():
             taken = set()
@@ -237,9 +265,12 @@ class Collector:
             for name, ms in names.items():
                 if len(ms) == 1:
                     continue
+                n_events = sum(m in events for m in ms)
                 for m in ms:
-                    # the module's main class keeps its name; helpers get the module's name in front
-                    full = name if (self.module_stem(m) == name or m in events) else self.module_stem(m) + name
+                    # the module's main class keeps its name; helpers get the module's name in front,
+                    # and so do events that share a name (GPT-Live's transport.dtmf.send, one per side)
+                    keep = self.module_stem(m) == name or (m in events and n_events == 1)
+                    full = name if keep else self.module_stem(m) + name
                     if full in taken:
                         raise SystemExit(f"name clash {ns}{full}")
                     taken.add(full)
@@ -248,8 +279,9 @@ class Collector:
         for members in self.unions:
             name = self._alias_names.get(members)
             if name is None or name in used:
-                first = self.names[members[0]]
-                name = first + "Union"
+                # the first member's name, else the first free one of the others' (GPT-Live has three
+                # delegation unions, each led by ClientDelegation)
+                name = next(n for n in (self.names[m] + "Union" for m in members) if n not in used)
             used.add(name)
             self.union_names[members] = name
 
@@ -263,8 +295,22 @@ class Collector:
         return re.sub(r"<(u?\d+)>", sub, kind)
 
 
-def events_of(union: Any) -> list[type]:
-    return list(union_members(union))
+def namespace_of_module(module: str) -> str:
+    return "beta." if module.startswith(BETA_PREFIX) else "live." if module.startswith(LIVE_PREFIX) else ""
+
+
+def events_of(unions: Any) -> list[type]:
+    """The members of a union, or of several (later ones add only event types not seen yet)."""
+    if not isinstance(unions, tuple):
+        return list(union_members(unions))
+    out, seen = [], set()
+    for union in unions:
+        for m in union_members(union):
+            t = literal_values(m.model_fields["type"].annotation)[0]
+            if t not in seen:
+                seen.add(t)
+                out.append(m)
+    return out
 
 
 def emit_mapping(c: Collector, mapping: tuple) -> tuple:
@@ -277,6 +323,7 @@ def render() -> tuple[str, dict]:
     c = Collector()
     events: dict[str, dict[str, list[type]]] = {}
     for gen, (server, client) in GENERATIONS.items():
+        c.gen = gen
         events[gen] = {"server": events_of(server), "client": events_of(client)}
         for side, extra in ADDED.get(gen, {}).items():
             events[gen][side] += extra
