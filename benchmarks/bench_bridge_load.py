@@ -36,6 +36,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -303,11 +304,17 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
             else:
                 cmd = [sys.executable, os.environ.get("LOAD_BRIDGE", os.path.join(HERE, "_load_bridge.py")), kind,
                        str(port), base, "0"]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            # From outside the checkout, so `-m rtfast` is the installed rtfast (as in CI)
+            # unless PYTHONPATH says otherwise; its log goes to a file (a pipe nobody
+            # reads would fill and stall it).
+            log = tempfile.TemporaryFile()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=tempfile.gettempdir(),
                                     env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"})
             try:
                 line = await asyncio.to_thread(proc.stdout.readline)
-                assert line.strip() == "ready" or "workers listening on" in line, line
+                if not (line.strip() == "ready" or "workers listening on" in line):
+                    log.seek(0)
+                    raise AssertionError(f"the bridge did not start: {line!r}\n{log.read()[-2000:].decode()}")
                 # CPU is sampled over the same window as latency and underruns:
                 # after every call has connected and streamed for warmup_s.
                 measuring = asyncio.Event()
@@ -329,6 +336,7 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
             finally:
                 proc.terminate()
                 proc.wait()
+                log.close()
         cpu = (cpu1 - cpu0) / (t1 - t0)
         result.update(bridge_cpu_pct=100 * cpu, cpu_per_call_pct=100 * cpu / n,
                       generator_cpu_pct=100 * (own1 - own0) / (t1 - t0))
