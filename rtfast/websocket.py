@@ -37,7 +37,7 @@ from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
 from rtfast._wsframe import FrameParser, FrameWriter, close_payload, parse_close
-from rtfast.client import _RedactHeaders, _connect_error, _server_message
+from rtfast.connection import _RedactHeaders, _connect_error, _server_message
 from rtfast.errors import ConnectionClosed, FrameError, HandshakeError, handshake_error
 
 __all__ = ["WebSocket", "connect", "serve", "Server"]

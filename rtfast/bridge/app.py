@@ -32,7 +32,6 @@ Nothing here runs per audio frame.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import inspect
 import logging

@@ -39,7 +39,8 @@ from rtfast.bridge.carriers import Dtmf, Start
 from rtfast.bridge.ops import OPS_PATHS, Ops
 from rtfast.bridge.runner import AgentCall
 from rtfast.bridge.workers import Group, Supervisor, available_cores
-from rtfast.client import MAX_MESSAGE, AsyncOpenAI, ConnectionManager, connect, ws_log
+from rtfast.client import AsyncOpenAI
+from rtfast.connection import MAX_MESSAGE, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
 from rtfast.websocket import OPEN, WebSocket
 from rtfast import websocket

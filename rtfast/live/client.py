@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Literal
 
 import orjson
 
-from rtfast.client import (ConnectionManager, ReconnectingEvent, ReconnectingOverrides, RealtimeConnection,
-                           _merge_headers, _server_message, _with_query, _ws_url)
+from rtfast.connection import (ConnectionManager, ReconnectingEvent, ReconnectingOverrides, RealtimeConnection,
+                               _merge_headers, _server_message, _with_query, _ws_url)
 from rtfast.errors import RtfastError, handshake_error
 from rtfast.live.session import LiveSession
 
