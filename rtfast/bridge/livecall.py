@@ -335,11 +335,13 @@ class LiveCall(Call):
         return a
 
     def wake_at(self, now_ms: float) -> float | None:
-        due = super().wake_at(now_ms)
-        if self._receiving is not None or self._arm is not None:
-            quiet = self._last_delta + self.silence_ms
-            due = quiet if due is None else min(due, quiet)
-        return due
+        # Call's, inlined (the pacer asks every tick), and the end of the model's silence
+        # when a run is open or a cut armed.
+        watch = self._receiving is not None or self._arm is not None
+        if len(self._pending) >= self._chunk:
+            due = max(now_ms, self._play_end + self._refill_ms - self.lead_ms)
+            return min(due, self._last_delta + self.silence_ms) if watch else due
+        return self._last_delta + self.silence_ms if watch else None
 
     def summary(self, now_ms: float | None = None) -> dict:
         s = super().summary(now_ms)
