@@ -13,7 +13,7 @@ import time
 import pytest
 
 from carrier_sim import TwilioCall, settle, silence, tone
-from carrier_sims_more import VonageSim
+from carrier_sims_more import ExotelSim, TelnyxSim, VonageSim
 from test_bridge_carriers import FIRST_MS, SECOND_MS, _pad, reference_audio, scripted_call
 from rtfast._server_session import tone as model_tone
 from rtfast.bridge.server import BridgeServer, main
@@ -134,25 +134,34 @@ async def test_a_model_streaming_in_real_time_stops_within_the_lead():
     assert bridge.summaries[0]["errors"] == 0
 
 
-async def test_vonage_pcm16_is_transcoded_and_barge_in_clears():
+@pytest.mark.parametrize("carrier,sim_factory,mode,chunk", [
+    ("vonage", lambda url: VonageSim(url, "pcm16/16000"), "transcode", 640),
+    ("exotel", lambda url: ExotelSim(url, "pcm16/8000"), "transcode", 3200),
+    ("telnyx", lambda url: TelnyxSim(url, "pcma/8000"), "passthrough", 160),
+])
+async def test_other_carriers_on_live_transcode_or_pass_through_and_barge_in_clears(carrier, sim_factory, mode, chunk):
     async with RealtimeServer(script=first_reply_then_short) as rt, \
-            BridgeServer(carrier="vonage", realtime_url=rt.live_url, api_key="sk-test", protocol="live") as bridge:
-        sim = VonageSim(bridge.url, "pcm16/16000")
+            BridgeServer(carrier=carrier, realtime_url=rt.live_url, api_key="sk-test", protocol="live") as bridge:
+        sim = sim_factory(bridge.url)
         await scripted_call(sim, bridge)
     sent = live_frames(rt)
     assert sent[0]["type"] == "session.start"
-    assert sent[0]["session"]["audio"]["format"] == {"type": "audio/pcm", "rate": 24000}
-    appends = [m["audio"] for m in sent if m["type"] == "session.input_audio.append"]
-    assert b"".join(base64.b64decode(a) for a in appends) == \
-        Transcoder("pcm16/16000", "pcm16/24000", quality="HQ-LL").feed(sim.sent_audio)
-    assert sim.clears == 1 and len(sim.played) == 2
+    want = {"type": "audio/pcm", "rate": 24000} if mode == "transcode" else {"type": "audio/pcma", "rate": 8000}
+    assert sent[0]["session"]["audio"]["format"] == want
+    appends = [m["audio"].encode() for m in sent if m["type"] == "session.input_audio.append"]
+    if mode == "transcode":
+        assert b"".join(base64.b64decode(a) for a in appends) == \
+            Transcoder(sim.fmt, "pcm16/24000", quality="HQ-LL").feed(sim.sent_audio)
+    else:
+        assert appends == sim.sent_payloads          # in chunk order, untouched
+    assert sim.clears == 1 and len(sim.played) == 2 and set(sim.chunks) == {chunk}
     first, second = sim.played
     ref_first, ref_second = reference_audio(FIRST_MS, sim.fmt), reference_audio(SECOND_MS, sim.fmt)
     assert 0 < len(first) < len(ref_first) and first == ref_first[:len(first)]
-    assert second == ref_second + _pad(sim.fmt) * (-len(ref_second) % 640)
+    assert second == ref_second + _pad(sim.fmt) * (-len(ref_second) % chunk)
     s = bridge.summaries[0]
-    assert s["mode"] == "transcode" and s["protocol"] == "live" and s["barge_ins"] == 1 and s["errors"] == 0
-    assert s["ended"] == "carrier_closed"
+    assert s["mode"] == mode and s["protocol"] == "live" and s["barge_ins"] == 1 and s["errors"] == 0
+    assert s["ended"] == ("carrier_closed" if carrier == "vonage" else "stop")
 
 
 async def test_server_errors_are_logged_and_the_call_goes_on(caplog):
