@@ -126,8 +126,9 @@ async def test_a_model_streaming_in_real_time_stops_within_the_lead():
             await call.say(tone(600) + silence(600))       # the caller talks; the model stops at its onset
             after = call.played_ms
             # what the carrier got after the caller began: the VAD's onset (a frame or two of
-            # speech), the lead at the carrier and the rest of the 100 ms delta the bridge held
-            assert after - at <= 60 + 100 + 100 + 40, (at, after)
+            # speech, and a loaded machine's delays), the lead at the carrier and the rest of the
+            # 100 ms delta the bridge held; not the 3 s the model had left to say
+            assert after - at <= 150 + 100 + 100 + 40, (at, after)
             assert io.call.buffered_ms == 0 and call.clears == 0
             await call.hang_up()
             await settle(lambda: bridge.summaries)
