@@ -1,9 +1,10 @@
 """A bridge under load, in its own process pinned to one core.
 
-    python benchmarks/_load_bridge.py rtfast|rtfast+uvloop|rtfast+uvloop+agent|usual PORT REALTIME_BASE_URL CPU
+    python benchmarks/_load_bridge.py rtfast|rtfast+uvloop|rtfast+uvloop+agent|rtfast+uvloop+live|usual PORT BASE_URL CPU
 
 ``rtfast``: rtfast's BridgeServer (G.711 passthrough, 20 ms paced frames,
-marks); ``+agent``: with a phone agent (a tool, a transcript handler). ``usual``: a bridge written the usual way, after the official
+marks); ``+agent``: with a phone agent (a tool, a transcript handler); ``+live``: on GPT-Live
+(``protocol="live"``, ``BASE_URL/live/sessions``). ``usual``: a bridge written the usual way, after the official
 openai Twilio sample: stdlib json + the official openai realtime client,
 each model delta forwarded as one Twilio media message plus a mark.
 Prints "ready" once listening.
@@ -74,11 +75,13 @@ def load_agent():
     return agent
 
 
-async def rtfast_bridge(port: int, base_url: str, agent=None) -> None:
+async def rtfast_bridge(port: int, base_url: str, agent=None, live: bool = False) -> None:
     from rtfast.bridge.server import BridgeServer
 
-    async with BridgeServer(port=port, realtime_url=base_url + "/realtime?model=gpt-realtime", api_key="sk-load",
-                            vad=None, agent=agent, control=None):
+    # The same bridge on GPT-Live: the peer's /v1/live/sessions, session.start from the carrier's format.
+    where = ({"realtime_url": base_url + "/live/sessions", "protocol": "live"} if live else
+             {"realtime_url": base_url + "/realtime?model=gpt-realtime", "vad": None, "agent": agent})
+    async with BridgeServer(port=port, api_key="sk-load", control=None, **where):
         print("ready", flush=True)
         await asyncio.Future()
 
@@ -89,7 +92,7 @@ if __name__ == "__main__":
     if kind == "usual":
         coro = usual(port, base_url)
     else:
-        coro = rtfast_bridge(port, base_url, load_agent() if kind.endswith("+agent") else None)
+        coro = rtfast_bridge(port, base_url, load_agent() if kind.endswith("+agent") else None, kind.endswith("+live"))
     if "uvloop" in kind:
         import uvloop
 

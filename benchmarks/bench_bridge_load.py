@@ -20,6 +20,13 @@ bridge can carry. Measured per N:
 shares the machine with it, so its row also gives the generator's CPU (if
 the generator falls behind its 20 ms schedule, the row says so).
 
+``rtfast+uvloop+live`` is the same bridge on GPT-Live (``--protocol live``): its
+peer answers ``session.start`` with ``session.started`` and speaks the same 2 s
+in 100 ms ``session.output_audio.delta`` frames at 1x (with
+``session.output_transcript.delta``), so its CPU per call sits beside the
+Realtime path's. ``LOAD_N=50,100`` runs those sizes for every kind instead of
+the full table.
+
 rtfast's bridge is measured beside a bridge written the usual way (stdlib json
 and the official openai client, after OpenAI's Twilio sample). Run with
 ``pytest benchmarks/bench_bridge_load.py --benchmark-only -s`` for the full
@@ -46,6 +53,7 @@ from rtfast.websocket import OPEN
 
 HERE = os.path.dirname(__file__)
 FULL_N = {"rtfast": [100, 150, 200], "rtfast+uvloop": [200, 250, 300, 400], "rtfast+uvloop+agent": [200, 250, 300],
+          "rtfast+uvloop+live": [200, 250, 300, 400],
           "workers=2": [250, 300, 350, 400], "usual": [25, 35, 50]}
 WARMUP_S, MEASURE_S = 3.0, 8.0
 
@@ -84,6 +92,8 @@ SESSION_CREATED = (b'{"type":"session.created","event_id":"e0","session":{"type"
                    b'"object":"realtime.session","audio":{"input":{"format":{"type":"audio/pcmu"}},'
                    b'"output":{"format":{"type":"audio/pcmu"}}}}}')
 SESSION_UPDATED = SESSION_CREATED.replace(b"session.created", b"session.updated")
+SESSION_STARTED = (b'{"type":"session.started","event_id":"e0","session":{"id":"sess_1","model":"gpt-live-1",'
+                   b'"status":"active","audio":{"format":{"type":"audio/pcmu","rate":8000}}}}')
 
 
 class PeerCall:
@@ -121,6 +131,25 @@ class PeerCall:
         self.next_at = now + 1.0
 
 
+class LivePeerCall(PeerCall):
+    """The same script on GPT-Live: 100 ms output deltas (no ids) with their transcript at 1x, then
+    1 s quiet; no event ends a turn."""
+
+    def step(self, now: float) -> None:
+        if self.k < 0:
+            self.k, self.started = 0, now
+        if self.k < len(DELTA_AUDIO):
+            at = self.k * 100
+            self.ws.send_many([b'{"type":"session.output_audio.delta","delta":"%s"}' % DELTA_AUDIO[self.k],
+                               b'{"type":"session.output_transcript.delta","event_id":"e","delta":"word ",'
+                               b'"start_ms":%d,"end_ms":%d}' % (at, at + 100)])
+            self.k += 1
+            self.next_at = self.started + self.k * 0.1
+            return
+        self.k = -1
+        self.next_at = now + 1.0
+
+
 class Peer:
     """A light Realtime peer: session events, appends timed, responses at 1x.
 
@@ -128,7 +157,8 @@ class Peer:
     simulated callers fit on one core while the bridge under test uses the other.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, live: bool = False) -> None:
+        self.live = live                    # speak GPT-Live instead of Realtime
         self.sent_at: dict[bytes, collections.deque] = collections.defaultdict(collections.deque)
         self.latencies: list[float] = []
         self.measuring = False
@@ -136,8 +166,9 @@ class Peer:
         self.lateness: list[float] = []     # how late the peer sent what it had scheduled
 
     async def handler(self, ws) -> None:
-        ws.send(SESSION_CREATED)
-        call = PeerCall(ws, time.monotonic() + 1.0 + self.rng.random())
+        if not self.live:
+            ws.send(SESSION_CREATED)        # GPT-Live says nothing until session.start
+        call = (LivePeerCall if self.live else PeerCall)(ws, time.monotonic() + 1.0 + self.rng.random())
         ws.set_handlers(lambda msg, binary: self.received(ws, msg))
         loop = asyncio.get_running_loop()
         delta = loop.time() - time.monotonic()
@@ -160,7 +191,7 @@ class Peer:
 
     def received(self, ws, msg: bytes) -> None:
         i = msg.find(b'"audio"')
-        if i > 0 and b"input_audio_buffer.append" in msg[:80]:
+        if i > 0 and (b"input_audio_buffer.append" in msg[:80] or b"session.input_audio.append" in msg[:80]):
             j = msg.index(b'"', msg.index(b":", i + 7) + 1) + 1
             times = self.sent_at.get(msg[j:msg.index(b'"', j)])
             if times:
@@ -169,6 +200,8 @@ class Peer:
                     self.latencies.append(time.monotonic() - sent)
         elif b"session.update" in msg[:40]:
             ws.send(SESSION_UPDATED)
+        elif b"session.start" in msg[:40]:
+            ws.send(SESSION_STARTED)
 
 
 class Caller:
@@ -291,7 +324,7 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
     workers and this process (the generator's own CPU is in the row)."""
     group = kind.startswith("workers=")
     os.sched_setaffinity(0, set(range(os.cpu_count())) if group else {1})
-    peer = Peer()
+    peer = Peer(live=kind.endswith("+live"))
 
     async def main() -> dict:
         async with await websocket.serve(peer.handler, "127.0.0.1", 0, max_size=None) as srv:
@@ -383,13 +416,16 @@ def _has_uvloop() -> bool:
     return importlib.util.find_spec("uvloop") is not None
 
 
-@pytest.mark.parametrize("kind", ["rtfast", "rtfast+uvloop", "rtfast+uvloop+agent", "workers=2", "usual"])
+@pytest.mark.parametrize("kind", ["rtfast", "rtfast+uvloop", "rtfast+uvloop+agent", "rtfast+uvloop+live", "workers=2",
+                                  "usual"])
 def test_bridge_load(benchmark, kind):
     if ("uvloop" in kind or kind.startswith("workers")) and not _has_uvloop():
         pytest.skip("uvloop is not installed (pip install uvloop)")
     benchmark.group = ("bridge load: N Twilio G.711 calls, bridge pinned to one core; workers=2: "
                        "`rtfast bridge --workers 2`, the whole machine (the generator on it too)")
     sizes = [4] if benchmark.disabled else FULL_N[kind]
+    if os.environ.get("LOAD_N") and not benchmark.disabled:
+        sizes = [int(n) for n in os.environ["LOAD_N"].split(",")]
     window = (1.0, 1.0) if benchmark.disabled else (MEASURE_S, WARMUP_S)
     results = []
 

@@ -36,6 +36,7 @@ cdef extern from "carrierscan.h" nogil:
 
 cdef bytes _APPEND_HEAD = b'{"type":"input_audio_buffer.append","audio":"'
 cdef bytes _APPEND_TAIL = b'"}'
+cdef bytes _LIVE_APPEND_HEAD = b'{"type":"session.input_audio.append","audio":"'
 
 
 cdef int _check_payload(const uint8_t* p, Py_ssize_t n) except -1:
@@ -152,15 +153,24 @@ cdef class Media:
         """The Realtime ``input_audio_buffer.append`` frame carrying this audio,
         byte-identical to ``rtfast.wire.build_append_b64(self.payload)``: the
         payload is spliced from the carrier's frame, never decoded."""
+        return self._append(_APPEND_HEAD)
+
+    def append_live(self):
+        """GPT-Live's ``session.input_audio.append`` carrying this audio, byte-identical
+        to ``rtfast.wire.build_append_b64(self.payload, generation="live")``; spliced
+        as :meth:`append` (a method of its own: the Realtime path parses no argument)."""
+        return self._append(_LIVE_APPEND_HEAD)
+
+    cdef bytes _append(self, bytes head):
         cdef uint8_t* dst
-        cdef Py_ssize_t h = PyBytes_GET_SIZE(_APPEND_HEAD)
+        cdef Py_ssize_t h = PyBytes_GET_SIZE(head)
         cdef Py_ssize_t n
         if self.binary:
             n = rt_b64_encoded_len(PyBytes_GET_SIZE(self._frame))
         else:
             n = self._pe - self._ps
         out = new_bytes(h + n + 2, &dst)
-        memcpy(dst, PyBytes_AS_STRING(_APPEND_HEAD), h)
+        memcpy(dst, PyBytes_AS_STRING(head), h)
         if self.binary:
             rt_b64_encode(<const uint8_t*>PyBytes_AS_STRING(self._frame), PyBytes_GET_SIZE(self._frame), dst + h)
         else:

@@ -113,6 +113,9 @@ def test_append_is_a_splice_identical_to_wire():
     m = started(TwilioCodec(), TWILIO_START).parse(TWILIO_MEDIA)
     assert m.append() == wire.build_append_b64(B64)
     assert m.append() == orjson.dumps({"type": "input_audio_buffer.append", "audio": B64})
+    # GPT-Live's append: the same splice under its own type
+    assert m.append_live() == wire.build_append_b64(B64, generation="live")
+    assert m.append_live() == orjson.dumps({"type": "session.input_audio.append", "audio": B64})
 
 
 def test_media_before_start_is_an_error_and_the_codec_stays_usable():
@@ -262,6 +265,7 @@ def test_vonage_messages():
     m = c.parse(pcm, binary=True)
     assert m.binary and m.audio() == pcm and m.audio_length == 640 and m.inbound
     assert m.append() == wire.build_append(pcm)
+    assert m.append_live() == wire.build_append(pcm, generation="live")
     assert m.payload == base64.b64encode(pcm)
     assert c.parse(b'{"event":"websocket:notify","payload":{"name":"0.4"}}').name == "0.4"
     assert isinstance(c.parse(b'{"event":"websocket:cleared"}'), Cleared)

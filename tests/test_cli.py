@@ -122,7 +122,8 @@ def test_every_option_says_what_it_does(command):
     ([], ["demo", "serve", "bridge", "--version"]),
     (["demo"], ["--local", "(default: 10.0)"]),
     (["serve"], ["(default: 8765)", "(default: 127.0.0.1)", "(default: 300.0)"]),
-    (["bridge"], ["(default: twilio)", "(default: 127.0.0.1:8080)", "(default: gpt-realtime)",
+    (["bridge"], ["(default: twilio)", "(default: 127.0.0.1:8080)", "(default: gpt-realtime, or gpt-live-1",
+                  "(default: realtime)",
                   "(default: passthrough)", "--trust-host-header", "--local"]),
 ])
 def test_help_shows_defaults_and_no_markup(monkeypatch, capsys, args, shown):

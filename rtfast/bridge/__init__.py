@@ -4,6 +4,7 @@ Its parts, from the bytes up:
 
 - :mod:`rtfast.bridge.carriers`: sans-I/O codecs, carrier frame bytes <-> typed events;
 - :mod:`rtfast.bridge.call`: :class:`Call`, every decision of one phone call, sans I/O;
+- :mod:`rtfast.bridge.livecall`: :class:`LiveCall`, the same on GPT-Live;
 - :mod:`rtfast.bridge.dialog`: tool calls, digits, transcripts and the replay after a reconnect, sans I/O;
 - :mod:`rtfast.bridge.app` and :mod:`rtfast.bridge.tools`: the application API (:class:`Agent`, ``@tool``);
 - :mod:`rtfast.bridge.control`: hang-up and transfer through each carrier's REST API;
@@ -15,9 +16,10 @@ Its parts, from the bytes up:
 
 from rtfast.bridge.app import Agent, CallConfig, CallContext, Refused
 from rtfast.bridge.call import Actions, BargeIn, Call, CallEnded
+from rtfast.bridge.livecall import LiveCall
 from rtfast.bridge.tools import Tool, tool
 
-__all__ = ["Agent", "CallContext", "CallConfig", "Refused", "tool", "Tool", "Call", "Actions", "BargeIn",
+__all__ = ["Agent", "CallContext", "CallConfig", "Refused", "tool", "Tool", "Call", "LiveCall", "Actions", "BargeIn",
            "CallEnded", "BridgeServer", "twilio_signature"]
 
 _SERVER_NAMES = ("BridgeServer", "twilio_signature")

@@ -36,6 +36,7 @@ from rtfast.bridge import carriers
 from rtfast.bridge.app import Agent, Request
 from rtfast.bridge.call import BargeIn, Call
 from rtfast.bridge.carriers import Dtmf, Start
+from rtfast.bridge.livecall import LiveCall
 from rtfast.bridge.ops import OPS_PATHS, Ops
 from rtfast.bridge.runner import AgentCall
 from rtfast.bridge.workers import Group, Supervisor, available_cores
@@ -82,13 +83,15 @@ class _CallIO:
         self.server = server
         self.ws = ws
         self.id = call_id
-        self.call = Call(carriers.codec(server.carrier), **server.call_options)
+        self.call = server.call_class(carriers.codec(server.carrier), **server.call_options)
         self.rt: WebSocket | None = None
         # An agent's handlers run beside the call (rtfast.bridge.runner); without one, none of it exists.
         self.app = None
         if server.agent is not None:
             self.app = AgentCall(self, server.agent, getattr(ws, "app_request", None) or Request())
             first = self.app.opening_frames()
+        elif server.protocol == "live":
+            first = self.call.opening_frames()      # session.start waits for the carrier's start (its format)
         else:
             first = [self.call.session_update()]
         # Frames for the realtime socket until it opens, bounded (max_held
@@ -97,7 +100,7 @@ class _CallIO:
         # the caller's audio waits in `held` instead (the session must start first).
         self.pending_realtime: list = first
         self.pending_bytes = sum(map(len, first))
-        self.held: list | None = None if first else []
+        self.held: list | None = None if first or self.app is None else []
         self.dropping = False               # reconnecting: nothing goes to a socket that is gone
         # Bad carrier frames: the first is logged, then a count per interval.
         self.bad_frames_quiet = 0
@@ -297,7 +300,11 @@ class BridgeServer:
     ``realtime_url``: a Realtime-compatible websocket URL; without it, OpenAI
     (``OPENAI_API_KEY``, ``model``). ``call_options`` go to
     :class:`rtfast.bridge.Call` (``mode``, ``instructions``, ``voice``, ``vad``,
-    ``lead_ms``...). ``twilio_auth_token``: check each upgrade's
+    ``lead_ms``...). ``protocol="live"``: calls run on GPT-Live instead
+    (``realtime_url`` is then a ``/v1/live/sessions`` URL, ``model`` goes into
+    ``session.start``, default ``gpt-live-1``); each call is a
+    :class:`rtfast.bridge.livecall.LiveCall` (``silence_ms`` among its options,
+    no ``vad``), and ``agent`` is refused. ``twilio_auth_token``: check each upgrade's
     ``X-Twilio-Signature`` against ``public_url`` (the URL Twilio was given),
     refusing a mismatch with HTTP 403; without ``public_url`` it is a
     ``ValueError``, unless ``trust_host_header=True`` says to sign the URL
@@ -327,13 +334,21 @@ class BridgeServer:
     """
 
     def __init__(self, *, carrier: str = "twilio", host: str = "127.0.0.1", port: int = 0,
-                 realtime_url: str | None = None, api_key: str | None = None, model: str = "gpt-realtime",
+                 realtime_url: str | None = None, api_key: str | None = None, model: str | None = None,
                  generation: str = "ga", twilio_auth_token: str | None = None, public_url: str | None = None,
                  trust_host_header: bool = False, gc_freeze: bool = True, summaries_kept: int = 1000,
                  on_summary: Callable[[dict], Any] | None = None, realtime_open_timeout: float = 10.0,
                  agent: Agent | None = None, control: Any = "env", max_calls: int | None = None,
-                 reuse_port: bool = False, sock=None, group=None, **call_options: Any) -> None:
+                 reuse_port: bool = False, sock=None, group=None, protocol: str = "realtime",
+                 **call_options: Any) -> None:
         carriers.codec(carrier)   # fail early on an unknown carrier
+        if protocol not in ("realtime", "live"):
+            raise ValueError(f"protocol must be 'realtime' or 'live', not {protocol!r}")
+        if protocol == "live" and agent is not None:
+            # The agent runner drives Realtime's conversation (tool outputs, response.create, the
+            # replay after a reconnect); GPT-Live has none of them (delegation instead).
+            raise ValueError("agents (--app, --record) run on protocol='realtime' only; protocol='live' "
+                             "bridges calls without one")
         if twilio_auth_token and not public_url and not trust_host_header:
             # The signed URL would come from the Host header, which whoever connects picks.
             raise ValueError("twilio_auth_token needs public_url, the wss:// URL Twilio connects to "
@@ -342,11 +357,20 @@ class BridgeServer:
         self.host, self.port = host, port
         self.reuse_port, self._sock, self.group = reuse_port, sock, group
         self._publisher: asyncio.TimerHandle | None = None
+        self.protocol = protocol
+        if model is None:
+            model = "gpt-live-1" if protocol == "live" else "gpt-realtime"
         self.realtime_url, self.model, self.generation = realtime_url, model, generation
         self._api_key = api_key
         self._twilio_token = twilio_auth_token
         self.public_url = public_url
-        self.call_options = {"generation": generation, **call_options}
+        if protocol == "live":
+            # GPT-Live names its model in session.start, which the call builds
+            self.call_class = LiveCall
+            self.call_options = {"model": model, **call_options}
+        else:
+            self.call_class = Call
+            self.call_options = {"generation": generation, **call_options}
         self.active: dict[str, _CallIO] = {}
         self._pacing: set[_CallIO] = set()       # calls that may have outbound audio waiting
         #: The last ``summaries_kept`` call summaries, oldest first.
@@ -396,6 +420,12 @@ class BridgeServer:
         return f"<BridgeServer {self.carrier} {getattr(self, 'url', '')}>"
 
     def _realtime(self) -> ConnectionManager:
+        if self.protocol == "live":
+            from rtfast.live import client as live
+
+            if self.realtime_url:
+                return live.connect(self.realtime_url, api_key=self._api_key or "sk-local")
+            return AsyncOpenAI(api_key=self._api_key).live.connect()
         if self.realtime_url:
             return connect(self.realtime_url, api_key=self._api_key or "sk-local", generation=self.generation)
         client = AsyncOpenAI(api_key=self._api_key)
@@ -676,10 +706,15 @@ def build_parser():
     parser.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                         help="where carrier websockets connect (put TLS in front of it for the carrier)")
     parser.add_argument("--realtime-url", metavar="URL",
-                        help="a Realtime-compatible ws:// or wss:// URL to send calls to instead of OpenAI")
+                        help="a Realtime-compatible ws:// or wss:// URL to send calls to instead of OpenAI "
+                        "(with --protocol live: a GPT-Live one, .../v1/live/sessions)")
     parser.add_argument("--local", action="store_true",
                         help="send calls to an embedded local server even when OPENAI_API_KEY is set")
-    parser.add_argument("--model", default="gpt-realtime", help="the OpenAI Realtime model for each call")
+    parser.add_argument("--protocol", default="realtime", choices=["realtime", "live"],
+                        help="the model's protocol: realtime (/v1/realtime) or live (GPT-Live, /v1/live/sessions; "
+                        "the model owns turn-taking and barge-in; no --app or --record)")
+    parser.add_argument("--model", help="the model for each call (default: gpt-realtime, or gpt-live-1 with "
+                        "--protocol live)")
     parser.add_argument("--mode", default="passthrough", choices=["passthrough", "transcode"],
                         help="passthrough: G.711 to the model untouched when the carrier sends it; "
                         "transcode: PCM16 24 kHz to the model (PCM16 carriers always transcode)")
@@ -840,6 +875,9 @@ def main(argv: list[str] | None = None) -> int:
         # Refuse before listening: a check against the Host header is one an attacker can pass.
         parser.error("a Twilio auth token (--twilio-auth-token or TWILIO_AUTH_TOKEN) needs --public-url, "
                      "the wss:// URL Twilio connects to (--trust-host-header: build it from the Host header)")
+    if args.protocol == "live" and (args.app or args.record):
+        parser.error("--app and --record run on --protocol realtime only (the agent layer drives Realtime's "
+                     "conversation: tool outputs, response.create, the replay after a reconnect)")
     agent = None
     if args.app:
         try:
@@ -909,7 +947,7 @@ def _run_one(args, host: str, port: int, token, agent, *, reuse_port: bool = Fal
             from rtfast.server import RealtimeServer
 
             embedded = await RealtimeServer(require_auth=False).start()
-            url = embedded.url
+            url = embedded.live_url if args.protocol == "live" else embedded.url
             if group is None:             # a group's parent says it once
                 print(f"{_embedded_why(args)}: calls go to the embedded realtime server at {url}", flush=True)
         try:
@@ -917,7 +955,7 @@ def _run_one(args, host: str, port: int, token, agent, *, reuse_port: bool = Fal
                                   model=args.model, mode=args.mode, instructions=args.instructions,
                                   voice=args.voice, twilio_auth_token=token, public_url=args.public_url,
                                   trust_host_header=args.trust_host_header, agent=agent, max_calls=args.max_calls,
-                                  reuse_port=reuse_port, sock=sock, group=group)
+                                  reuse_port=reuse_port, sock=sock, group=group, protocol=args.protocol)
             async with server:
                 if ready is not None:
                     ready.set()                 # the parent says "listening" once every worker is
