@@ -44,7 +44,7 @@ What differs from Realtime, and why:
 
 from __future__ import annotations
 
-from rtfast import events, wire
+from rtfast import wire
 from rtfast.bridge.call import _NO_ACTIONS, _NOTHING, Actions, BargeIn, Call, _new_actions, remember
 from rtfast.bridge.carriers import Mark, Media, Start, Stop
 from rtfast.errors import Base64Error, ProtocolError
