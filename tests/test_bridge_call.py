@@ -940,3 +940,26 @@ def test_a_call_that_ended_before_any_clock():
     call.tick(100)
     call.tick(300)
     assert call.ended == "stop" and call.ended_ms is None and call.summary()["duration_ms"] == 200
+
+
+def test_a_resampler_tail_after_the_items_audio_all_left_is_queued_and_charged_to_it():
+    """Transcoding: five 150 ms deltas resample to exactly 37 whole chunks, which all
+    leave before audio.done; the resampler's flush then adds a tail (80 bytes, padded
+    to a chunk), which must be queued again under the item and counted as its audio."""
+    call = twilio_call(mode="transcode", startup_buffer_ms=0, lead_ms=10_000)
+    call.from_realtime(response_created())
+    pcm = (ULAW * 50)[:7200]         # 3600 samples at 24 kHz; any content: only lengths matter here
+    assert len(pcm) == 7200
+    sent = []
+    for _ in range(5):
+        sent += call.from_realtime(delta(pcm), now_ms=0).to_carrier
+    for t in range(0, 2000, 10):
+        sent += call.tick(t).to_carrier
+    assert sum(map(len, media_payloads(sent))) == 37 * 160                     # all of it left, whole chunks
+    sent += call.from_realtime(audio_done(), now_ms=2000).to_carrier
+    for t in range(2000, 2100, 10):
+        sent += call.tick(t).to_carrier
+    audio = media_payloads(sent)
+    assert len(audio) == 38 and all(len(a) == 160 for a in audio)             # the tail left as one more chunk
+    echo(call, marks(sent))
+    assert call.sent_ms == {"item_1": 760} and call.played_ms == {"item_1": 760}
