@@ -55,8 +55,8 @@ MODULE_TESTS: dict[str, list[list[str]]] = {
     "rtfast/bridge/carriers/plivo.py": [["tests/test_carriers.py"], ["tests/test_bridge_call.py"]],
     "rtfast/bridge/carriers/exotel.py": [["tests/test_carriers.py"], ["tests/test_bridge_call.py"]],
     "rtfast/websocket.py": [["tests/test_websocket.py"]],
-    "rtfast/bridge/ops.py": [["tests/test_ops.py"], ["tests/test_workers.py"]],
-    "rtfast/bridge/workers.py": [["tests/test_workers.py"], ["tests/test_ops.py", "tests/test_nginx.py"]],
+    "rtfast/bridge/ops.py": [["tests/test_ops.py", "tests/test_workers_group.py"], ["tests/test_workers.py"]],
+    "rtfast/bridge/workers.py": [["tests/test_workers_group.py"], ["tests/test_workers.py"]],
 }
 
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-o", "addopts="]
