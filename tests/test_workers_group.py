@@ -5,9 +5,12 @@ import multiprocessing
 import os
 import time
 
+import orjson
+
 import pytest
 
 from rtfast.bridge.ops import Collector, Ops, merge
+from rtfast.bridge import workers
 from rtfast.bridge.workers import Group, available_cores
 
 
@@ -138,13 +141,85 @@ def test_a_dead_workers_counters_are_kept_and_its_calls_counted_as_died():
 
 
 def test_a_torn_read_gives_the_last_whole_snapshot():
-    g = as_worker(Group(1), 1)
+    g = as_worker(Group(2), 1)
     g.publish(snap(active=1))
     assert g._read(1) == snap(active=1)
-    g._mem[0:8] = (7).to_bytes(8, "little")        # odd: a writer is half way (and never finishes)
+    base = 1 * workers._SLOT
+    g._mem[base:base + 8] = (7).to_bytes(8, "little")     # odd: a writer is half way (and never finishes)
+    start = base + workers._HEAD.size
+    g._mem[start:start + 4] = b"\xff\xff\xff\xff"          # ... and its bytes are half new
     t0 = time.monotonic()
-    assert g._read(1) == snap(active=1)
+    assert g._read(1) == snap(active=1)                    # not the torn bytes: the last whole one
     assert time.monotonic() - t0 < 1
+
+
+def test_a_read_that_meets_a_writer_retries_and_gets_the_new_snapshot(monkeypatch):
+    g = as_worker(Group(1), 1)
+    g.publish(snap(active=1))
+    g._read(1)
+    base = workers._SLOT
+    seq = int.from_bytes(g._mem[base:base + 8], "little")
+    g._mem[base:base + 8] = (seq + 1).to_bytes(8, "little")          # a writer starts ...
+    new = orjson.dumps(snap(active=2))
+
+    def writer_finishes(_):                                          # ... and finishes while the reader waits
+        g._mem[base + workers._LEN:base + workers._LEN + 4] = len(new).to_bytes(4, "little")
+        g._mem[base + workers._HEAD.size:base + workers._HEAD.size + len(new)] = new
+        g._mem[base:base + 8] = (seq + 2).to_bytes(8, "little")
+    monkeypatch.setattr(workers.time, "sleep", writer_finishes)
+    assert g._read(1) == snap(active=2)
+
+
+class SeqSpy(bytearray):
+    """A slot's memory that notes the slot's seq whenever a snapshot's bytes are written."""
+    seen: list
+
+    def __setitem__(self, key, value):
+        if isinstance(key, slice) and len(value) > 8:
+            base = key.start - workers._HEAD.size
+            self.seen.append(int.from_bytes(self[base:base + 8], "little"))
+        super().__setitem__(key, value)
+
+
+def test_a_snapshot_is_written_under_an_odd_seq_and_ends_even():
+    g = as_worker(Group(2), 2)
+    spy = SeqSpy(len(g._mem))
+    spy.seen = []
+    g._mem = spy
+    g.publish(snap(active=1))
+    g.publish(snap(active=2))
+    assert spy.seen == [1, 3]                          # readers see a write in progress ...
+    assert int.from_bytes(spy[2 * workers._SLOT:2 * workers._SLOT + 8], "little") == 4    # ... and its end
+    assert g._read(2) == snap(active=2)
+
+
+def test_only_a_joined_worker_writes_a_slot():
+    g = Group(2, max_calls=5)
+    for write in (lambda: g.publish(snap()), lambda: g.release(1, 1), lambda: g.admit(0)):
+        with pytest.raises(RuntimeError, match=r"^Group\.join\(index\) first: only a worker writes a slot of its own$"):
+            write()
+    assert g._read(0) is None and g.held() == 0
+
+
+def test_a_stuck_lock_is_waited_for_briefly_then_admission_goes_on_with_one_warning(caplog):
+    g = as_worker(Group(2, max_calls=3), 1)
+    g._lock.acquire()                                  # as if a worker died holding it
+    try:
+        with caplog.at_level("WARNING", logger="rtfast.bridge"):
+            t0 = time.monotonic()
+            assert g.admit(0) is None
+            assert 0.09 < time.monotonic() - t0 < 0.6
+            assert g.admit(1) is None and g.admit(2) is None         # still checked: 3 of 3 taken
+    finally:
+        g._lock.release()
+    warnings = [r.getMessage() for r in caplog.records if "admission lock is stuck" in r.getMessage()]
+    assert warnings == ["the worker group's admission lock is stuck; admitting without it "
+                        "(--max-calls may be passed by a call or two)"]
+    assert g.held() == 3
+    # The lock free again: no warning, and the limit holds.
+    caplog.clear()
+    assert g.admit(3) == "at the call limit: 3 of 3 calls"
+    assert not caplog.records
 
 
 def test_a_snapshot_too_large_for_its_slot_is_not_written_past_it():
@@ -155,6 +230,38 @@ def test_a_snapshot_too_large_for_its_slot_is_not_written_past_it():
     assert g._read(1) is None and g._read(2) == snap(active=4)
 
 
+def test_available_cores_without_an_affinity_call_or_a_count(monkeypatch):
+    # The affinity of this process (pid 0), not of another.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2} if pid == 0 else {0}, raising=False)
+    assert available_cores() == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(), raising=False)
+    assert available_cores() == 1                               # never no worker at all
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # not every platform has it
+    monkeypatch.setattr(os, "cpu_count", lambda: 5)
+    assert available_cores() == 5
+    monkeypatch.setattr(os, "cpu_count", lambda: None)           # unknown
+    assert available_cores() == 1
+
+
 def test_available_cores_follows_the_affinity():
     expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert available_cores() == expected >= 1
+
+
+def test_a_snapshot_that_just_fits_its_slot_is_written():
+    g = as_worker(Group(1), 1)
+    fits = {"x": "a" * (workers._MAX_SNAPSHOT - len(orjson.dumps({"x": ""})))}
+    assert len(orjson.dumps(fits)) == workers._MAX_SNAPSHOT
+    g.publish(fits)
+    assert g._read(1) == fits
+    g.publish({"x": fits["x"] + "a"})                  # one byte more: not written (never past the slot)
+    assert g._read(1) is None
+
+
+def test_a_worker_that_died_before_publishing_still_has_its_calls_counted():
+    g = Group(2)
+    as_worker(g, 2).release(3, 2)                      # three places: two calls in progress, one starting
+    g.index = 0
+    g.retire(2)
+    assert g._read(0) == {"ended": {"worker_died": 2}}        # the calls in progress, not the places
+    assert (g.held(), g.active()) == (0, 0)

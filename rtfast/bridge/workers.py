@@ -44,7 +44,7 @@ log = logging.getLogger("rtfast.bridge")
 # i64, always current), the snapshot's length (u32), then the snapshot as JSON.
 _SLOT = 16384
 _HEAD = struct.Struct("<QqqI")
-_HELD, _ACTIVE, _LEN = 8, 16, 24
+_HELD, _LEN = 8, 24              # held, then active (two i64), at _HELD
 _MAX_SNAPSHOT = _SLOT - _HEAD.size
 
 # Gauges describe the present: a dead worker's are not kept, and these take
@@ -58,7 +58,7 @@ def available_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        return os.cpu_count() or 1
 
 
 class Group:
@@ -76,7 +76,7 @@ class Group:
         self.index = 0                   # 0: the parent
         self._mem = mmap.mmap(-1, _SLOT * (workers + 1))
         # Fork-inherited; a process-shared semaphore held for a few microseconds per new call.
-        self._lock = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn").Lock()
+        self._lock = multiprocessing.Lock()
         self._lock_warned = False
         self._last: dict[int, dict] = {}     # the last snapshot read from each slot (used on a torn read)
 
@@ -89,8 +89,14 @@ class Group:
     def _held(self, slot: int) -> int:
         return _HEAD.unpack_from(self._mem, slot * _SLOT)[1]
 
+    def _own(self) -> int:
+        """Where this worker's slot begins (the parent has none: slot 0 is what dead workers counted)."""
+        if not self.index:
+            raise RuntimeError("Group.join(index) first: only a worker writes a slot of its own")
+        return self.index * _SLOT
+
     def _set_held(self, n: int) -> None:
-        struct.pack_into("<q", self._mem, self.index * _SLOT + _HELD, n)
+        struct.pack_into("<q", self._mem, self._own() + _HELD, n)
 
     def held(self) -> int:
         """Calls held by the whole group now."""
@@ -117,8 +123,7 @@ class Group:
             n = self.held() - self._held(self.index) + held_here
             if n >= self.max_calls:
                 return f"at the call limit: {n} of {self.max_calls} calls"
-            self._set_held(held_here + 1)
-            return None
+            self._set_held(held_here + 1)           # admitted: None
         finally:
             if locked:
                 self._lock.release()
@@ -126,13 +131,12 @@ class Group:
     def release(self, held_here: int, active_here: int) -> None:
         """This worker now holds ``held_here`` calls, ``active_here`` of them in
         progress (a call started or ended, or an upgrade never became one)."""
-        self._set_held(held_here)
-        struct.pack_into("<q", self._mem, self.index * _SLOT + _ACTIVE, active_here)
+        struct.pack_into("<qq", self._mem, self._own() + _HELD, held_here, active_here)
 
     # -- metrics snapshots ------------------------------------------------------------------------------
     def publish(self, snapshot: dict) -> None:
         """Write this worker's snapshot (a seqlock: readers retry a torn read)."""
-        self._write(self.index, orjson.dumps(snapshot))
+        self._write(self._own() // _SLOT, orjson.dumps(snapshot))
 
     def _write(self, slot: int, data: bytes) -> None:
         if len(data) > _MAX_SNAPSHOT:
@@ -178,9 +182,8 @@ class Group:
         if snap or lost:
             kept = self._read(0) or {}
             snap = {k: v for k, v in snap.items() if k not in _GAUGES and k not in _GROUP_WIDE}
-            if lost:
-                snap["ended"] = dict(snap.get("ended", {}))
-                snap["ended"]["worker_died"] = snap["ended"].get("worker_died", 0) + lost
+            if lost:          # (a worker's own snapshot never counts worker_died: the parent does)
+                snap["ended"] = {**snap.get("ended", {}), "worker_died": lost}
             self._write(0, orjson.dumps(merge([kept, snap]) if kept else snap))
         self._write(index, b"")
         struct.pack_into("<qq", self._mem, index * _SLOT + _HELD, 0, 0)
