@@ -377,7 +377,8 @@ def _preload_package(tree: str, target: str) -> None:
         raise SystemExit(f"{target} was imported while preloading: tools/mutate.py's import graph missed a path")
 
 
-def run_tests(tree: str, files: list[str], timeout: float, verbose: bool = False) -> tuple[int, float]:
+def run_tests(tree: str, files: list[str], timeout: float, verbose: bool = False,
+              test_timeout: float | None = None) -> tuple[int, float]:
     """Run pytest on files in a forked child; (exit code or -9 on timeout, seconds)."""
     t0 = time.monotonic()
     pid = os.fork()
@@ -387,6 +388,8 @@ def run_tests(tree: str, files: list[str], timeout: float, verbose: bool = False
             os.chdir(tree)
             sys.path.insert(0, tree)
             os.environ["PYTHONPATH"] = tree
+            if test_timeout:
+                os.environ["RTFAST_TEST_TIMEOUT"] = str(test_timeout)   # tests/conftest.py: per async test
             if not verbose:
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)
@@ -425,10 +428,15 @@ def mutate_module(path: str, tree: str, args, equivalents: dict) -> list[Mutant]
     # Baseline: every stage passes unmutated, and how long it takes.
     limits = []
     for files in stages:
-        rc, secs = run_tests(tree, files, timeout=600)
+        rc, secs = run_tests(tree, files, timeout=600, test_timeout=args.test_timeout)
         if rc != 0:
             raise SystemExit(f"{path}: the tests fail before any mutation ({' '.join(files)}: exit {rc})")
-        limits.append(max(10.0, 4 * secs + 5))
+        limit = max(10.0, 4 * secs + 5)
+        if args.timeout:
+            # A shorter limit saves the time hanging mutants cost, but never below twice
+            # the unmutated run (on a loaded machine a survivor must not count as a timeout).
+            limit = max(args.timeout, 2 * secs + 2)
+        limits.append(limit)
     print(f"{path}: {len(mutants)} mutants; stages {[' '.join(s) for s in stages]}; "
           f"per-mutant limits {[round(x) for x in limits]} s", flush=True)
     t_start = time.monotonic()
@@ -440,7 +448,7 @@ def mutate_module(path: str, tree: str, args, equivalents: dict) -> list[Mutant]
         try:
             m.status = "survived"
             for n, files in enumerate(stages):
-                rc, _ = run_tests(tree, files, limits[n])
+                rc, _ = run_tests(tree, files, limits[n], test_timeout=args.test_timeout)
                 if rc != 0:
                     m.status, m.stage = ("timeout" if rc == -9 else "killed"), n
                     break
@@ -486,6 +494,12 @@ def main(argv=None) -> int:
     p.add_argument("--line", type=int, action="append", help="only mutants starting on this line (repeatable)")
     p.add_argument("--stages", type=int, default=None, help="run only the first N test stages (1: the "
                    "module's unit tests only)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds before a mutant's test run is killed "
+                   "(counted as killed, by timeout); default four times the unmutated run plus 5 s, and never "
+                   "under twice the unmutated run plus 2 s")
+    p.add_argument("--test-timeout", type=float, default=None, help="seconds each async test may take in a "
+                   "mutant's run before it fails (RTFAST_TEST_TIMEOUT; tests/conftest.py's default is 60): a "
+                   "mutant that hangs one test then costs this, not the whole run's limit")
     p.add_argument("--list", action="store_true", help="list the mutants and exit")
     p.add_argument("--json", help="write the results here")
     p.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome")
