@@ -356,9 +356,12 @@ async def test_through_an_http_connect_proxy_and_a_clear_error_for_a_bad_proxy_u
 
 async def flood_until_stuck(ws) -> None:
     """Write until the peer's socket buffers are full (the peer does not read)."""
-    while ws.buffered < 4 * 2**20:
+    for _ in range(1000):                        # bounded: a broken `buffered` fails, never hangs
+        if ws.buffered >= 4 * 2**20:
+            return
         ws.send(b"x" * 65536, binary=True)
         await asyncio.sleep(0)
+    raise AssertionError(f"64 MB sent and only {ws.buffered} bytes buffered")
 
 
 @pytest.mark.parametrize("how", ["close", "fail", "keepalive"])
@@ -683,7 +686,7 @@ async def test_ping_resolves_with_the_round_trip_time():
         ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
         rtt = await asyncio.wait_for(ws.ping(), 2)
         assert 0.14 <= rtt < 1.0
-        await ws.aclose()
+        ws.transport.abort()             # the raw peer never echoes a close: aclose() would wait 2 s
 
 
 async def test_reading_pauses_at_256_queued_messages_and_resumes_below_128():
@@ -893,7 +896,9 @@ async def test_limit_backlog_reports_a_peer_that_stopped_reading_once_per_crossi
         seen = []
         ws.limit_backlog(1 << 20, seen.append)
         assert ws.transport.get_write_buffer_limits() == (1 << 19, 1 << 20)
-        while not seen:
+        for _ in range(1000):                                  # bounded: fails, never hangs
+            if seen:
+                break
             ws.send(b"x" * 65536, binary=True)
             await asyncio.sleep(0)
         assert len(seen) == 1 and seen[0] > 1 << 20 and seen[0] == ws.buffered
@@ -910,7 +915,9 @@ async def test_limit_backlog_reports_a_peer_that_stopped_reading_once_per_crossi
         released.set()
         for c in [ws, other, *server.connections]:
             c.transport.abort()
-    assert "on_backlog callback failed" in caplog.text
+    assert [(r.name, r.levelno, r.getMessage(), r.exc_info[0]) for r in caplog.records
+            if "on_backlog" in r.getMessage()] == [("rtfast.websocket", logging.ERROR, "on_backlog callback failed",
+                                                    RuntimeError)]
 
 
 async def test_set_handlers_after_the_close_reports_it_at_once():
@@ -1034,3 +1041,21 @@ async def test_a_pending_ping_fails_when_the_connection_drops_and_timers_let_go(
         del ws, info
         gc.collect()
         assert ref() is None                                # the 30 s keepalive timer was cancelled
+
+
+# -- pinned by mutation testing, lines 185 on (issue 17, second pass) ----------------------------
+
+
+async def test_an_on_close_that_raises_is_logged_and_the_close_still_completes(caplog):
+    server = await websocket.serve(lambda ws: ws.close(4002, "bye") or ws.wait_closed(), "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+
+        def broken(code, reason):
+            raise RuntimeError(f"bug on {code}")
+        ws.set_handlers(lambda data, binary: None, broken)
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (4002, "bye")
+        assert ws.state == CLOSED and ws.on_close is None and ws.on_message is None
+    assert [(r.name, r.levelno, r.getMessage(), str(r.exc_info[1])) for r in caplog.records
+            if "on_close" in r.getMessage()] == [("rtfast.websocket", logging.ERROR, "on_close callback failed",
+                                                  "bug on 4002")]
