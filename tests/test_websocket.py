@@ -522,6 +522,9 @@ async def test_keep_handshake_false_drops_request_and_response_once_open():
         import gc
         from websockets.http11 import Request
         assert not [o for o in gc.get_referents(*gc.get_referents(ws)) if isinstance(o, Request)]  # nor kept elsewhere
+        from websockets.protocol import Protocol
+        held = [o for o in gc.get_referents(*gc.get_referents(ws, *server.connections)) if isinstance(o, Protocol)]
+        assert held == []                                  # the handshake's parsers are let go once open
         kept = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/y")     # the default keeps them
         assert kept.response.status_code == 101
         await ws.aclose()
@@ -1059,3 +1062,105 @@ async def test_an_on_close_that_raises_is_logged_and_the_close_still_completes(c
     assert [(r.name, r.levelno, r.getMessage(), str(r.exc_info[1])) for r in caplog.records
             if "on_close" in r.getMessage()] == [("rtfast.websocket", logging.ERROR, "on_close callback failed",
                                                   "bug on 4002")]
+
+
+async def test_a_request_that_is_only_a_blank_line_is_dropped_at_once(caplog):
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        writer.write(b"\r\n\r\n")                     # a head that ends where it starts: not a request
+        assert await asyncio.wait_for(reader.read(), 1) == b""     # not left waiting for the open timeout
+        writer.close()
+        assert not server.connections and not server._handshaking
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+@pytest.mark.parametrize("with_head", [38, 10])
+async def test_a_refusal_whose_body_comes_with_its_head_is_read_whole_without_waiting_for_eof(with_head, caplog):
+    body = b'{"error":{"message":"model not here"}}'
+
+    async def refuse(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body[:with_head]))     # one write: the head and all or part of the body
+        await writer.drain()
+        if with_head < len(body):
+            await asyncio.sleep(0.05)
+            writer.write(body[with_head:])                 # the rest in a later read
+        await reader.read()                  # TCP stays open: the body alone must end the handshake
+        writer.close()
+
+    srv = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(PermissionDeniedError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/", open_timeout=1)
+    assert (info.value.status, info.value.message, info.value.body) == (403, "model not here", body)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_frames_in_the_same_read_as_the_upgrade_request_are_received():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        writer.write(UPGRADE + Frame(Opcode.TEXT, b"eager").serialize(mask=True))   # one write
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101")
+        assert await asyncio.wait_for(reader.readexactly(7), 2) == b"\x81\x05eager"
+        writer.close()
+
+
+async def test_a_process_request_that_raises_refuses_with_500_and_runs_no_handler(caplog):
+    ran = []
+
+    async def handler(ws):
+        ran.append(ws)
+        await echo(ws)
+
+    def broken(ws, request):
+        if request.path == "/refuse":
+            return Response(403, "Forbidden", Headers([("Content-Length", "0")]), b"")
+        raise RuntimeError("bug in process_request")
+
+    server = await websocket.serve(handler, "127.0.0.1", 0, process_request=broken)
+    async with server:
+        with pytest.raises(HandshakeError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", open_timeout=1)
+        assert (info.value.status, info.value.message) == (500, "Failed to open a WebSocket connection.")
+        with pytest.raises(PermissionDeniedError):
+            await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/refuse", open_timeout=1)
+        await asyncio.sleep(0.02)
+        assert ran == [] and not server.connections           # a refused upgrade never reaches the handler
+    assert [(r.name, r.getMessage(), str(r.exc_info[1])) for r in caplog.records if r.levelno >= logging.ERROR] \
+        == [("rtfast.websocket", "process_request failed", "bug in process_request")]
+
+
+async def test_a_server_sides_open_timer_ends_at_open_so_its_close_stays_bounded_and_it_is_freed():
+    import gc
+    import weakref
+
+    refs = []
+
+    async def closer(ws):
+        refs.append(weakref.ref(ws))
+        ws.close(4000)                    # the peer never answers: close_timeout must still end it
+        await ws.wait_closed()
+
+    server = await websocket.serve(closer, "127.0.0.1", 0, close_timeout=0.2, open_timeout=30)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        try:
+            assert await read_close(reader) == 4000
+            t0 = asyncio.get_running_loop().time()
+            try:
+                rest = await asyncio.wait_for(reader.read(), 1)       # aborted after 0.2 s, not at 30 s
+            except ConnectionResetError:
+                rest = b""
+            assert rest == b"" and asyncio.get_running_loop().time() - t0 < 1
+        finally:
+            writer.transport.abort()
+        for _ in range(50):
+            if not server.connections:
+                break
+            await asyncio.sleep(0.01)
+    gc.collect()
+    assert [r() for r in refs] == [None]           # no 30 s open timer still holds it
