@@ -800,7 +800,8 @@ async def test_its_log_records_are_rtfast_websocket(caplog):
         ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
         ws.send(b"x")
         assert await asyncio.wait_for(ws.wait_closed(), 2) == (1011, "internal error")
-    assert [r.name for r in caplog.records if "on_message callback failed" in r.getMessage()] == ["rtfast.websocket"]
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records if "on_message" in r.getMessage()] == [
+        ("rtfast.websocket", logging.ERROR, "on_message callback failed; closing the connection")]
 
 
 async def test_a_request_head_may_fill_16_kib_and_not_one_byte_more():
@@ -1164,3 +1165,27 @@ async def test_a_server_sides_open_timer_ends_at_open_so_its_close_stays_bounded
             await asyncio.sleep(0.01)
     gc.collect()
     assert [r() for r in refs] == [None]           # no 30 s open timer still holds it
+
+
+async def test_assigning_a_callback_drains_a_full_queue_and_resumes_reading():
+    async def sender(ws):
+        ws.send_many([b"m%d" % i for i in range(300)])
+        await ws.wait_closed()
+
+    server = await websocket.serve(sender, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        for _ in range(200):
+            if not ws.transport.is_reading():
+                break
+            await asyncio.sleep(0.005)
+        assert not ws.transport.is_reading()                 # 256 queued: paused
+        got = []
+        ws.on_message = lambda data, binary: got.append(data)
+        assert ws.transport.is_reading()                     # the queue went to the callback: reading again
+        for _ in range(200):
+            if len(got) == 300:
+                break
+            await asyncio.sleep(0.005)
+        assert got == [b"m%d" % i for i in range(300)]
+        ws.transport.abort()
