@@ -482,8 +482,9 @@ async def test_recv_is_for_one_coroutine_at_a_time_and_unanswered_pings_stay_qui
         ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
         first = asyncio.ensure_future(ws.recv())
         await asyncio.sleep(0)
-        with pytest.raises(RuntimeError, match="already awaiting recv"):
+        with pytest.raises(RuntimeError) as info:
             await ws.recv()
+        assert str(info.value) == "another coroutine is already awaiting recv() on this websocket"
         ws.send(b"x")
         assert await first == b"x"
         ws.ping()                                            # fire and forget, then the peer vanishes
@@ -1189,3 +1190,44 @@ async def test_assigning_a_callback_drains_a_full_queue_and_resumes_reading():
             await asyncio.sleep(0.005)
         assert got == [b"m%d" % i for i in range(300)]
         ws.transport.abort()
+
+
+async def test_serve_with_reuse_port_shares_its_port_and_without_it_does_not():
+    import socket
+
+    first = await websocket.serve(echo, "127.0.0.1", 0, reuse_port=True)
+    port = port_of(first)
+    second = await websocket.serve(echo, "127.0.0.1", port, reuse_port=True)   # a second process's listener
+    async with first, second:
+        for server in (first, second):
+            assert server.sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+        ws = await websocket.connect(f"ws://127.0.0.1:{port}/")
+        ws.send(b"either")
+        assert await ws.recv() == b"either"
+        await ws.aclose()
+    plain = await websocket.serve(echo, "127.0.0.1", 0)
+    async with plain:
+        assert plain.sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 0
+        with pytest.raises(OSError):
+            await websocket.serve(echo, "127.0.0.1", port_of(plain))
+
+
+async def test_serve_on_an_already_bound_socket_and_serve_forever_until_closed():
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = await websocket.serve(echo, None, 0, sock=sock)     # host and port are ignored
+    assert port_of(server) == port and server.sockets[0].fileno() == sock.fileno()
+    forever = asyncio.ensure_future(server.serve_forever())
+    ws = await websocket.connect(f"ws://127.0.0.1:{port}/")
+    ws.send(b"on the given socket")
+    assert await ws.recv() == b"on the given socket"
+    await asyncio.sleep(0.02)
+    assert not forever.done()                                    # serves until closed
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(forever, 1)
+    assert await ws.wait_closed() == (1001, "")
