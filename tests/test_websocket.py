@@ -1231,3 +1231,71 @@ async def test_serve_on_an_already_bound_socket_and_serve_forever_until_closed()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(forever, 1)
     assert await ws.wait_closed() == (1001, "")
+
+
+@pytest.mark.parametrize("payload, code", [(b"\x03", 1002), (b"\x03\xed", 1002), (b"\x03\xe8\xff", 1007)])
+async def test_a_malformed_close_frame_fails_the_connection_with_its_code(payload, code, caplog):
+    closed = []
+
+    async def handler(ws):
+        ws.set_handlers(lambda data, binary: None, lambda c, reason: closed.append(c))
+        await ws.wait_closed()
+
+    server = await websocket.serve(handler, "127.0.0.1", 0)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        writer.write(Frame(Opcode.CLOSE, payload).serialize(mask=True))   # 1 byte / code 1005 / bad UTF-8
+        assert await read_close(reader) == code
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        writer.close()
+        for _ in range(50):
+            if closed:
+                break
+            await asyncio.sleep(0.01)
+    assert closed == [code]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_client_that_echoed_a_close_ends_tcp_itself_after_close_timeout():
+    async def never_ends_tcp(reader, writer):
+        writer.write(b"\x88\x05\x0f\xa0bye")
+        await read_client_frame(reader)                        # the echo
+        await reader.read()                                    # then nothing: TCP stays open
+
+    server = await raw_server(never_ends_tcp)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", close_timeout=0.2)
+        t0 = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(ws.wait_closed(), 1) == (4000, "bye")
+        assert asyncio.get_running_loop().time() - t0 < 0.9
+
+
+async def test_a_cancelled_wait_closed_leaves_the_closed_future_alone():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ws.wait_closed(), 0.01)     # gave up waiting: cancels the wait, not the future
+        assert not ws.closed.done()
+        await ws.aclose(4003, "done")
+        assert ws.closed.result() == (4003, "")                # the server echoes the code alone
+
+
+async def test_pongs_nobody_waits_for_are_ignored(caplog):
+    async def pongs(reader, writer):
+        writer.write(b"\x8a\x04abcd")                            # unsolicited
+        b0, payload = await read_client_frame(reader)           # our ping
+        await asyncio.sleep(0.05)
+        writer.write(bytes([0x8A, 4]) + payload)                # its pong, after the caller gave up
+        writer.write(b"\x81\x02ok")
+        await reader.read()
+
+    server = await raw_server(pongs)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        fut = ws.ping()
+        fut.cancel()
+        assert await asyncio.wait_for(ws.recv(), 1) == b"ok"   # still open, nothing raised
+        assert ws.state == OPEN
+        ws.transport.abort()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
