@@ -565,7 +565,7 @@ async def test_a_closed_connection_lets_go_of_its_owner_without_the_cyclic_gc():
 # -- pinned wire behaviour: opcodes, the close echo, 1006, ping, backpressure marks, no leaks ----
 
 
-async def raw_server(script):
+async def raw_server(script, **kwargs):
     """A hand-written websocket server: answers the upgrade, then runs script(reader, writer)."""
     import base64
     import hashlib
@@ -581,7 +581,7 @@ async def raw_server(script):
             await script(reader, writer)
         finally:
             writer.close()
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
+    return await asyncio.start_server(handle, "127.0.0.1", 0, **kwargs)
 
 
 async def read_client_frame(reader) -> tuple[int, bytes]:
@@ -1299,3 +1299,43 @@ async def test_pongs_nobody_waits_for_are_ignored(caplog):
         assert ws.state == OPEN
         ws.transport.abort()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl CLI to make a test certificate")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+async def test_wss_uses_the_given_ssl_context_and_verifies_by_default(tls_files):
+    import ssl
+
+    from rtfast.errors import ConnectError
+
+    cert, key = tls_files
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+
+    async def hello(reader, writer):
+        writer.write(b"\x81\x02hi")
+        await reader.read()
+
+    server = await raw_server(hello, ssl=server_ctx)
+    async with server:
+        url = f"wss://127.0.0.1:{port_of(server)}/"
+        ws = await websocket.connect(url, ssl=ssl.create_default_context(cafile=cert), open_timeout=2)
+        assert await ws.recv() == b"hi"
+        assert ws.transport.get_extra_info("ssl_object").server_hostname == "127.0.0.1"
+        ws.transport.abort()
+        with pytest.raises(ConnectError) as info:            # the default context: a self-signed cert is refused
+            await websocket.connect(url, open_timeout=2)
+        assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
