@@ -1339,3 +1339,35 @@ async def test_wss_uses_the_given_ssl_context_and_verifies_by_default(tls_files)
         with pytest.raises(ConnectError) as info:            # the default context: a self-signed cert is refused
             await websocket.connect(url, open_timeout=2)
         assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+
+
+async def test_wss_through_an_http_proxy_and_tls_to_an_https_proxy(tls_files):
+    import ssl
+
+    from test_proxy import Proxy
+
+    from rtfast.errors import ConnectError
+
+    cert, key = tls_files
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+
+    async def hello(reader, writer):
+        writer.write(b"\x81\x02hi")
+        await reader.read()
+
+    server = await raw_server(hello, ssl=server_ctx)
+    async with server, Proxy() as proxy:
+        url = f"wss://127.0.0.1:{port_of(server)}/"
+        ws = await websocket.connect(url, proxy=proxy.url, ssl=ssl.create_default_context(cafile=cert), open_timeout=2)
+        assert await ws.recv() == b"hi"                         # TLS end to end, inside the CONNECT tunnel
+        assert ws.transport.get_extra_info("ssl_object").server_hostname == "127.0.0.1"
+        assert proxy.targets == [f"127.0.0.1:{port_of(server)}"]
+        ws.transport.abort()
+        # https:// means TLS to the proxy itself: this one speaks plain HTTP, so even a plain target fails
+        plain = await websocket.serve(echo, "127.0.0.1", 0)
+        async with plain:
+            with pytest.raises(ConnectError):
+                await websocket.connect(f"ws://127.0.0.1:{port_of(plain)}/", open_timeout=0.3,
+                                        proxy=proxy.url.replace("http://", "https://"))
+        assert len(proxy.targets) == 1
