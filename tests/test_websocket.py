@@ -1371,3 +1371,55 @@ async def test_wss_through_an_http_proxy_and_tls_to_an_https_proxy(tls_files):
                 await websocket.connect(f"ws://127.0.0.1:{port_of(plain)}/", open_timeout=0.3,
                                         proxy=proxy.url.replace("http://", "https://"))
         assert len(proxy.targets) == 1
+
+
+async def test_no_keepalive_ping_follows_our_close_frame():
+    after = []
+
+    async def peer(reader, writer):
+        assert (await read_client_frame(reader))[0] == 0x88      # our close: nothing may follow it
+        try:
+            after.append(await asyncio.wait_for(reader.read(100), 0.25))
+        except asyncio.TimeoutError:
+            after.append(None)
+        writer.write(b"\x88\x02\x03\xe8")                      # then answer the close
+
+    server = await raw_server(peer)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=0.05, close_timeout=1)
+        ws.close()
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1000, "")
+    assert after == [None]
+
+
+async def test_close_and_fail_before_a_transport_or_after_the_end_do_nothing():
+    import gc
+    import weakref
+
+    fresh = websocket.WebSocket(client=True)
+    fresh.close()
+    fresh.fail(1011, "never connected")
+    assert fresh.state == websocket.CONNECTING and fresh.close_code == 1006
+
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", close_timeout=30)
+        await ws.aclose()
+        ws.fail(1011, "too late")                              # CLOSED: no new close timer holds it
+        ws.close()
+        assert ws.state == CLOSED and ws.closed.result() == (1000, "")
+        ref = weakref.ref(ws)
+        del ws
+        gc.collect()
+        assert ref() is None
+
+
+async def test_dropping_a_silent_handshake_is_logged_at_info(caplog):
+    caplog.set_level(logging.INFO, "rtfast.websocket")
+    server = await websocket.serve(echo, "127.0.0.1", 0, open_timeout=0.05)
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        writer.close()
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("rtfast.websocket", logging.INFO, "dropped a connection that did not complete its opening handshake in 0 s")]
