@@ -599,13 +599,14 @@ async def test_text_goes_out_as_text_and_binary_as_binary_on_the_wire():
         ws.send(b'{"a":1}')                      # bytes: text by default (JSON frames, as the bridge sends)
         ws.send(b"\x00\xff", binary=True)        # binary on request
         ws.send_many(["t", (2, b"b")])
+        ws.send_many([b"c", (1, b"d")], binary=True)   # binary= is the kind of the items without an opcode
         await ws.wait_closed()
 
     server = await websocket.serve(sender, "127.0.0.1", 0)
     async with server:
         reader, writer, head = await raw_peer(port_of(server))
         want = (b"\x81\x06h\xc3\xa9llo" + b'\x81\x07{"a":1}' + b"\x82\x02\x00\xff"
-                + b"\x81\x01t" + b"\x82\x01b")
+                + b"\x81\x01t" + b"\x82\x01b" + b"\x82\x01c" + b"\x81\x01d")
         assert await reader.readexactly(len(want)) == want
         writer.close()
 
@@ -1401,13 +1402,16 @@ async def test_close_and_fail_before_a_transport_or_after_the_end_do_nothing():
     fresh.fail(1011, "never connected")
     assert fresh.state == websocket.CONNECTING and fresh.close_code == 1006
 
-    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async def vanish(reader, writer):
+        writer.transport.abort()                               # no closing handshake: no close timer was armed
+
+    server = await raw_server(vanish)
     async with server:
         ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", close_timeout=30)
-        await ws.aclose()
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1006, "")
         ws.fail(1011, "too late")                              # CLOSED: no new close timer holds it
         ws.close()
-        assert ws.state == CLOSED and ws.closed.result() == (1000, "")
+        assert ws.state == CLOSED and ws.closed.result() == (1006, "")
         ref = weakref.ref(ws)
         del ws
         gc.collect()
