@@ -100,7 +100,7 @@ async def test_messages_queued_before_a_close_are_still_delivered():
     server = await websocket.serve(burst, "127.0.0.1", 0)
     async with server:
         ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
-        await ws.wait_closed()
+        assert await ws.wait_closed() == (1000, "")                # close()'s default code
         assert [await ws.recv() for _ in range(3)] == [b"1", b"2", b"3"]
         with pytest.raises(ConnectionClosed):
             await ws.recv()
@@ -298,8 +298,8 @@ async def test_keepalive_ends_a_connection_whose_peer_stopped_answering():
         reader, writer, head = await raw_peer(port_of(server))
         ping = await reader.readexactly(6)
         assert ping[0] == 0x89                              # a ping with a 4-byte payload
-        data = await asyncio.wait_for(reader.read(100), 1)   # no pong: then a close with 1011
-        assert data[0] == 0x88 and int.from_bytes(data[2:4], "big") == 1011
+        data = await asyncio.wait_for(reader.read(), 1)      # no pong: then a close with 1011, and nothing after
+        assert data == b"\x88\x18\x03\xf3keepalive ping timeout"
         writer.close()
     # and a peer that answers is kept
     server = await websocket.serve(echo, "127.0.0.1", 0, ping_interval=0.03)
@@ -1427,3 +1427,32 @@ async def test_dropping_a_silent_handshake_is_logged_at_info(caplog):
         writer.close()
     assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
         ("rtfast.websocket", logging.INFO, "dropped a connection that did not complete its opening handshake in 0 s")]
+
+
+async def test_a_keepalive_failure_queued_behind_a_backlog_is_the_last_frame():
+    from rtfast._wsframe import FrameParser
+
+    resume, read_all, frames = asyncio.Event(), asyncio.Event(), []
+
+    async def stalled(reader, writer):
+        writer.transport.pause_reading()                    # not reading: our frames queue up
+        await resume.wait()
+        writer.transport.resume_reading()
+        frames.extend(FrameParser(client=False, max_size=None).feed(await reader.read()))
+        read_all.set()
+
+    server = await raw_server(stalled)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=0.1, close_timeout=5)
+        await flood_until_stuck(ws)
+        for _ in range(100):
+            if ws.state != OPEN:
+                break
+            await asyncio.sleep(0.01)
+        assert ws.state == websocket.CLOSING                # the ping went unanswered: failed with 1011
+        resume.set()
+        assert await asyncio.wait_for(ws.wait_closed(), 5) == (1011, "keepalive ping timeout")
+        await asyncio.wait_for(read_all.wait(), 5)
+    ops = [op for op, _ in frames]
+    assert ops[-1] == 8 and ops.count(8) == 1 and ops.count(9) == 1     # nothing after the close frame
+    assert frames[-1][1] == b"\x03\xf3keepalive ping timeout"
