@@ -1456,3 +1456,26 @@ async def test_a_keepalive_failure_queued_behind_a_backlog_is_the_last_frame():
     ops = [op for op, _ in frames]
     assert ops[-1] == 8 and ops.count(8) == 1 and ops.count(9) == 1     # nothing after the close frame
     assert frames[-1][1] == b"\x03\xf3keepalive ping timeout"
+
+
+async def test_after_close_nothing_more_can_be_sent_and_one_close_frame_goes_out():
+    async def peer(reader, writer):
+        frames.append(await read_client_frame(reader))
+        try:
+            frames.append(await asyncio.wait_for(read_client_frame(reader), 0.1))
+        except asyncio.TimeoutError:
+            pass
+        writer.write(b"\x88\x02\x0f\xa1")                    # the echo: 4001
+
+    frames = []
+    server = await raw_server(peer)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        ws.close(4001, "bye")
+        assert ws.state == websocket.CLOSING
+        for attempt in (lambda: ws.send(b"late"), lambda: ws.send_many([b"late"]), ws.ping):
+            with pytest.raises(ConnectionClosed):
+                attempt()
+        ws.close(4002)                                       # already closing: no second close frame
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (4001, "")
+    assert frames == [(0x88, b"\x0f\xa1bye")]
