@@ -333,7 +333,7 @@ async def test_server_close_says_going_away_to_every_connection():
     server.close()
     await server.wait_closed()
     assert [await c.wait_closed() for c in clients] == [(1001, "")] * 3
-    assert not server.connections
+    assert not server.connections and not server._tasks       # nothing of the ended connections is kept
 
 
 async def test_through_an_http_connect_proxy_and_a_clear_error_for_a_bad_proxy_url():
