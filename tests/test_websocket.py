@@ -1479,3 +1479,18 @@ async def test_after_close_nothing_more_can_be_sent_and_one_close_frame_goes_out
         ws.close(4002)                                       # already closing: no second close frame
         assert await asyncio.wait_for(ws.wait_closed(), 2) == (4001, "")
     assert frames == [(0x88, b"\x0f\xa1bye")]
+
+
+async def test_fail_sends_a_reason_cut_to_123_bytes_and_then_refuses_to_send():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        reader, writer, head = await raw_peer(port_of(server))
+        [ours] = server.connections
+        ours.fail(4000, "x" * 200)
+        assert ours.state == websocket.CLOSING and (ours.close_code, ours.close_reason) == (4000, "x" * 200)
+        with pytest.raises(ConnectionClosed) as info:
+            ours.send(b"after the failure")
+        assert info.value.code == 4000
+        assert await reader.readexactly(2 + 125) == b"\x88\x7d\x0f\xa0" + b"x" * 123   # the most a close frame holds
+        assert await asyncio.wait_for(reader.read(), 2) == b""                       # nothing else, then TCP ends
+        writer.close()
