@@ -86,6 +86,8 @@ class Mutant:
     reason: str | None = None   # why it is equivalent, when listed
 
     nth: int = 1         # the same change again on the same line: the nth one (from the left)
+    scope: str = ""      # the enclosing function's qualified name ("WebSocket.close"), "" at module level
+    occurrence: int = 1  # the nth line of its scope that reads like this one
 
     @property
     def mutation(self) -> str:
@@ -95,6 +97,17 @@ class Mutant:
     @property
     def key(self) -> tuple:
         return (self.path, self.source_line, self.mutation)
+
+    def reason_in(self, equivalents: dict) -> str | None:
+        """Why it is listed as equivalent: by its source line; for a line (``return``,
+        ``return False``) that reads the same in several places, by "Scope.name: source line",
+        and "Scope.name: source line @n" for the nth such line of that function."""
+        scoped = f"{self.scope}: {self.source_line}"
+        for line in (self.source_line, scoped, f"{scoped} @{self.occurrence}"):
+            reason = equivalents.get((self.path, line, self.mutation))
+            if reason:
+                return reason
+        return None
 
     def describe(self) -> str:
         return f"{self.path}:{self.line}: {self.mutation}    [{self.source_line}]"
@@ -226,6 +239,21 @@ def mutants_of(path: str) -> list[Mutant]:
         elif isinstance(node, ast.Continue):
             add(node, "break", stmt=True)
     out.sort(key=lambda m: (m.start, m.end, m.new))
+    scopes: dict[int, str] = {}
+
+    def name_scopes(body, prefix):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + node.name
+                for n in range(node.lineno, node.end_lineno + 1):
+                    scopes[n] = name          # an inner definition, named later, wins
+                name_scopes(node.body, name + ".")
+
+    name_scopes(tree.body, "")
+    for m in out:
+        m.scope = scopes.get(m.line, "")
+        m.occurrence = sum(1 for n in range(1, m.line + 1)
+                           if scopes.get(n, "") == m.scope and lines[n - 1].strip() == m.source_line)
     seen: dict[tuple, int] = {}
     for m in out:
         k = (m.line, m.mutation)
@@ -455,8 +483,8 @@ def mutate_module(path: str, tree: str, args, equivalents: dict) -> list[Mutant]
         finally:
             with open(target, "wb") as f:
                 f.write(original)
-        if m.key in equivalents:
-            m.reason = equivalents[m.key]
+        m.reason = m.reason_in(equivalents)
+        if m.reason:
             if m.status == "survived":
                 m.status = "equivalent"
         if args.verbose or m.status == "survived":
@@ -511,7 +539,7 @@ def main(argv=None) -> int:
             for m in mutants_of(path):
                 if args.line and m.line not in args.line:
                     continue
-                eq = "  (equivalent)" if m.key in equivalents else ""
+                eq = "  (equivalent)" if m.reason_in(equivalents) else ""
                 print(f"{m.describe()}{eq}")
         return 0
     _preload()
