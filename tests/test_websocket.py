@@ -1470,15 +1470,22 @@ async def test_after_close_nothing_more_can_be_sent_and_one_close_frame_goes_out
     frames = []
     server = await raw_server(peer)
     async with server:
-        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", close_timeout=30)
         ws.close(4001, "bye")
         assert ws.state == websocket.CLOSING
         for attempt in (lambda: ws.send(b"late"), lambda: ws.send_many([b"late"]), ws.ping):
             with pytest.raises(ConnectionClosed):
                 attempt()
-        ws.close(4002)                                       # already closing: no second close frame
+        ws.close(4002)                              # already closing: no second close frame, nor a second timer
         assert await asyncio.wait_for(ws.wait_closed(), 2) == (4001, "")
     assert frames == [(0x88, b"\x0f\xa1bye")]
+    import gc
+    import weakref
+
+    ref = weakref.ref(ws)
+    del ws, attempt
+    gc.collect()
+    assert ref() is None                            # no 30 s timer left holding it
 
 
 async def test_fail_sends_a_reason_cut_to_123_bytes_and_then_refuses_to_send():
