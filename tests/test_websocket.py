@@ -959,7 +959,9 @@ async def test_a_failing_handler_is_logged_and_closes_with_1011(caplog):
     async with server:
         ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
         assert await asyncio.wait_for(ws.wait_closed(), 2) == (1011, "internal error")
-    assert "connection handler failed" in caplog.text and not server.connections
+    assert not server.connections
+    assert [(r.name, r.levelno, r.getMessage(), str(r.exc_info[1])) for r in caplog.records if r.levelno >= logging.ERROR] \
+        == [("rtfast.websocket", logging.ERROR, "connection handler failed", "bug")]
 
 
 async def test_connect_sends_the_headers_and_user_agent():
@@ -1501,3 +1503,29 @@ async def test_fail_sends_a_reason_cut_to_123_bytes_and_then_refuses_to_send():
         assert await reader.readexactly(2 + 125) == b"\x88\x7d\x0f\xa0" + b"x" * 123   # the most a close frame holds
         assert await asyncio.wait_for(reader.read(), 2) == b""                       # nothing else, then TCP ends
         writer.close()
+
+
+async def test_a_proxy_that_refuses_the_connect_is_a_typed_handshake_error():
+    async def refusing_proxy(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    proxy = await asyncio.start_server(refusing_proxy, "127.0.0.1", 0)
+    async with proxy:
+        with pytest.raises(HandshakeError) as info:
+            await websocket.connect("ws://127.0.0.1:1/", proxy=f"http://u:s3cret@127.0.0.1:{port_of(proxy)}",
+                                    open_timeout=2)
+    assert type(info.value) is HandshakeError
+    assert (info.value.status, info.value.message) == (0, "the proxy refused the connection: InvalidProxyStatus")
+    assert "s3cret" not in str(info.value)
+
+
+async def test_a_server_is_its_own_context_manager():
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    port = port_of(server)
+    async with server as entered:
+        assert entered is server
+    with pytest.raises(OSError):                              # closed: nobody listens any more
+        await websocket.connect(f"ws://127.0.0.1:{port}/", open_timeout=1)
