@@ -1529,3 +1529,18 @@ async def test_a_server_is_its_own_context_manager():
         assert entered is server
     with pytest.raises(OSError):                              # closed: nobody listens any more
         await websocket.connect(f"ws://127.0.0.1:{port}/", open_timeout=1)
+
+
+async def test_connect_logs_its_handshake_as_rtfast_websocket_with_secrets_redacted(caplog):
+    import inspect
+
+    caplog.set_level(logging.DEBUG)
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", headers={"Authorization": "Bearer sk-SECRET1"})
+        await ws.aclose()
+    client_side = [r for r in caplog.records if r.getMessage().startswith("> ")]     # what the client sent
+    assert client_side and {r.name for r in client_side} == {"rtfast.websocket"}
+    assert any("Authorization" in r.getMessage() for r in client_side)
+    assert "sk-SECRET1" not in caplog.text
+    assert inspect.signature(websocket.connect).parameters["open_timeout"].default == 30.0
