@@ -1546,3 +1546,40 @@ async def test_connect_logs_its_handshake_as_rtfast_websocket_with_secrets_redac
     assert any("Authorization" in r.getMessage() for r in client_side)
     assert "sk-SECRET1" not in caplog.text
     assert inspect.signature(websocket.connect).parameters["open_timeout"].default == 30.0
+
+
+async def test_a_connection_ends_when_its_handler_returns_and_is_tracked_until_closed():
+    async def done_at_once(ws):
+        return None
+
+    server = await websocket.serve(done_at_once, "127.0.0.1", 0, close_timeout=0.3)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1000, "")        # the handler returned: 1000
+
+        reader, writer, head = await raw_peer(port_of(server))                  # a peer that never answers the close
+        assert await read_close(reader) == 1000
+        [ours] = server.connections                      # still closing: still the server's until it is gone
+        assert ours.state == websocket.CLOSING
+        for _ in range(100):
+            if not server.connections:
+                break
+            await asyncio.sleep(0.01)
+        assert ours.state == CLOSED and not server.connections                # aborted after close_timeout
+        writer.close()
+
+
+async def test_server_wait_closed_waits_for_every_handler_whatever_it_raised():
+    finished = []
+
+    async def cancelled(ws):
+        await ws.wait_closed()
+        finished.append(ws)
+        raise asyncio.CancelledError()               # e.g. a wait of its own that was cancelled
+
+    server = await websocket.serve(cancelled, "127.0.0.1", 0)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+    # __aexit__ closed the connection (1001), waited for the handler and did not raise its CancelledError
+    assert len(finished) == 1 and not server.connections
+    assert await asyncio.wait_for(ws.wait_closed(), 2) == (1001, "")
