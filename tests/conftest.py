@@ -34,6 +34,8 @@ def pytest_pyfunc_call(pyfuncitem):
     """Run `async def` tests in a fresh event loop (no plugin needed)."""
     if inspect.iscoroutinefunction(pyfuncitem.obj):
         args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        asyncio.run(asyncio.wait_for(pyfuncitem.obj(**args), timeout=60))
+        # RTFAST_TEST_TIMEOUT: tools/mutate.py lowers it so a mutant that hangs a test fails it fast.
+        timeout = float(os.environ.get("RTFAST_TEST_TIMEOUT", 60))
+        asyncio.run(asyncio.wait_for(pyfuncitem.obj(**args), timeout=timeout))
         return True
     return None

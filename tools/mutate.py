@@ -88,6 +88,8 @@ class Mutant:
     reason: str | None = None   # why it is equivalent, when listed
 
     nth: int = 1         # the same change again on the same line: the nth one (from the left)
+    scope: str = ""      # the enclosing function's qualified name ("WebSocket.close"), "" at module level
+    occurrence: int = 1  # the nth line of its scope that reads like this one
 
     @property
     def mutation(self) -> str:
@@ -97,6 +99,17 @@ class Mutant:
     @property
     def key(self) -> tuple:
         return (self.path, self.source_line, self.mutation)
+
+    def reason_in(self, equivalents: dict) -> str | None:
+        """Why it is listed as equivalent: by its source line; for a line (``return``,
+        ``return False``) that reads the same in several places, by "Scope.name: source line",
+        and "Scope.name: source line @n" for the nth such line of that function."""
+        scoped = f"{self.scope}: {self.source_line}"
+        for line in (self.source_line, scoped, f"{scoped} @{self.occurrence}"):
+            reason = equivalents.get((self.path, line, self.mutation))
+            if reason:
+                return reason
+        return None
 
     def describe(self) -> str:
         return f"{self.path}:{self.line}: {self.mutation}    [{self.source_line}]"
@@ -228,6 +241,21 @@ def mutants_of(path: str) -> list[Mutant]:
         elif isinstance(node, ast.Continue):
             add(node, "break", stmt=True)
     out.sort(key=lambda m: (m.start, m.end, m.new))
+    scopes: dict[int, str] = {}
+
+    def name_scopes(body, prefix):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + node.name
+                for n in range(node.lineno, node.end_lineno + 1):
+                    scopes[n] = name          # an inner definition, named later, wins
+                name_scopes(node.body, name + ".")
+
+    name_scopes(tree.body, "")
+    for m in out:
+        m.scope = scopes.get(m.line, "")
+        m.occurrence = sum(1 for n in range(1, m.line + 1)
+                           if scopes.get(n, "") == m.scope and lines[n - 1].strip() == m.source_line)
     seen: dict[tuple, int] = {}
     for m in out:
         k = (m.line, m.mutation)
@@ -379,7 +407,8 @@ def _preload_package(tree: str, target: str) -> None:
         raise SystemExit(f"{target} was imported while preloading: tools/mutate.py's import graph missed a path")
 
 
-def run_tests(tree: str, files: list[str], timeout: float, verbose: bool = False) -> tuple[int, float]:
+def run_tests(tree: str, files: list[str], timeout: float, verbose: bool = False,
+              test_timeout: float | None = None) -> tuple[int, float]:
     """Run pytest on files in a forked child; (exit code or -9 on timeout, seconds)."""
     t0 = time.monotonic()
     pid = os.fork()
@@ -389,6 +418,8 @@ def run_tests(tree: str, files: list[str], timeout: float, verbose: bool = False
             os.chdir(tree)
             sys.path.insert(0, tree)
             os.environ["PYTHONPATH"] = tree
+            if test_timeout:
+                os.environ["RTFAST_TEST_TIMEOUT"] = str(test_timeout)   # tests/conftest.py: per async test
             if not verbose:
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)
@@ -427,10 +458,15 @@ def mutate_module(path: str, tree: str, args, equivalents: dict) -> list[Mutant]
     # Baseline: every stage passes unmutated, and how long it takes.
     limits = []
     for files in stages:
-        rc, secs = run_tests(tree, files, timeout=600)
+        rc, secs = run_tests(tree, files, timeout=600, test_timeout=args.test_timeout)
         if rc != 0:
             raise SystemExit(f"{path}: the tests fail before any mutation ({' '.join(files)}: exit {rc})")
-        limits.append(max(10.0, 4 * secs + 5))
+        limit = max(10.0, 4 * secs + 5)
+        if args.timeout:
+            # A shorter limit saves the time hanging mutants cost, but never below twice
+            # the unmutated run (on a loaded machine a survivor must not count as a timeout).
+            limit = max(args.timeout, 2 * secs + 2)
+        limits.append(limit)
     print(f"{path}: {len(mutants)} mutants; stages {[' '.join(s) for s in stages]}; "
           f"per-mutant limits {[round(x) for x in limits]} s", flush=True)
     t_start = time.monotonic()
@@ -442,15 +478,15 @@ def mutate_module(path: str, tree: str, args, equivalents: dict) -> list[Mutant]
         try:
             m.status = "survived"
             for n, files in enumerate(stages):
-                rc, _ = run_tests(tree, files, limits[n])
+                rc, _ = run_tests(tree, files, limits[n], test_timeout=args.test_timeout)
                 if rc != 0:
                     m.status, m.stage = ("timeout" if rc == -9 else "killed"), n
                     break
         finally:
             with open(target, "wb") as f:
                 f.write(original)
-        if m.key in equivalents:
-            m.reason = equivalents[m.key]
+        m.reason = m.reason_in(equivalents)
+        if m.reason:
             if m.status == "survived":
                 m.status = "equivalent"
         if args.verbose or m.status == "survived":
@@ -488,6 +524,12 @@ def main(argv=None) -> int:
     p.add_argument("--line", type=int, action="append", help="only mutants starting on this line (repeatable)")
     p.add_argument("--stages", type=int, default=None, help="run only the first N test stages (1: the "
                    "module's unit tests only)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds before a mutant's test run is killed "
+                   "(counted as killed, by timeout); default four times the unmutated run plus 5 s, and never "
+                   "under twice the unmutated run plus 2 s")
+    p.add_argument("--test-timeout", type=float, default=None, help="seconds each async test may take in a "
+                   "mutant's run before it fails (RTFAST_TEST_TIMEOUT; tests/conftest.py's default is 60): a "
+                   "mutant that hangs one test then costs this, not the whole run's limit")
     p.add_argument("--list", action="store_true", help="list the mutants and exit")
     p.add_argument("--json", help="write the results here")
     p.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome")
@@ -499,7 +541,7 @@ def main(argv=None) -> int:
             for m in mutants_of(path):
                 if args.line and m.line not in args.line:
                     continue
-                eq = "  (equivalent)" if m.key in equivalents else ""
+                eq = "  (equivalent)" if m.reason_in(equivalents) else ""
                 print(f"{m.describe()}{eq}")
         return 0
     _preload()
