@@ -2,6 +2,7 @@
 (both directions), raw peers that break the rules, and refused handshakes."""
 
 import asyncio
+import importlib.util
 import logging
 
 import pytest
@@ -1583,3 +1584,35 @@ async def test_server_wait_closed_waits_for_every_handler_whatever_it_raised():
     # __aexit__ closed the connection (1001), waited for the handler and did not raise its CancelledError
     assert len(finished) == 1 and not server.connections
     assert await asyncio.wait_for(ws.wait_closed(), 2) == (1001, "")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("python_socks") is None,
+                    reason="SOCKS proxies need python-socks (the socks extra)")
+async def test_through_a_socks5_proxy_and_a_typed_error_when_it_refuses():
+    from test_proxy import Proxy
+
+    server = await websocket.serve(echo, "127.0.0.1", 0)
+    port = port_of(server)
+    async with server, Proxy(socks=True) as proxy:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port}/", proxy=proxy.url)
+        ws.send(b"via socks")
+        assert await ws.recv() == b"via socks"
+        await ws.aclose()
+        assert proxy.targets == [f"127.0.0.1:{port}"]
+
+    async def refuse(reader, writer):              # a SOCKS5 proxy that refuses every CONNECT
+        _, methods = await reader.readexactly(2)   # version, how many auth methods offered
+        await reader.readexactly(methods)
+        writer.write(b"\x05\x00")                  # "no auth" will do
+        await reader.readexactly(10)               # CONNECT to an IPv4 address and port
+        writer.write(b"\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00")     # 0x05: connection refused
+        await writer.drain()
+        writer.close()
+
+    refuser = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    async with refuser:
+        with pytest.raises(HandshakeError) as info:
+            await websocket.connect(f"ws://127.0.0.1:{port}/",
+                                    proxy=f"socks5://user:s3cret@127.0.0.1:{refuser.sockets[0].getsockname()[1]}")
+    assert info.value.status == 0
+    assert str(info.value) == "HTTP 0: the proxy refused the connection: ProxyError"      # no credentials in it
