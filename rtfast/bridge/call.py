@@ -221,6 +221,9 @@ class Call:
             self._tin = self._tout = None
         self._parse = c.parse
         self._splice = self._tin is None and not c.reorders
+        # How a spliced media frame becomes the model's append (a LiveCall's is
+        # session.input_audio.append): an attribute, so one from_carrier serves both.
+        self._append_of = Media.append
         self._silence = _SILENCE.get(fmt, b"\x00")
         self._chunk = c.chunk_bytes(self._frame_ms)
         self.chunk_ms = self._chunk // c.bytes_per_ms
@@ -320,7 +323,7 @@ class Call:
             if ev.inbound:
                 self.audio_bytes_in += ev.audio_length
                 self.frames_to_realtime += 1
-                a.to_realtime = [ev.append()]
+                a.to_realtime = [self._append_of(ev)]
                 if self.recorder is not None:
                     self.recorder.caller_b64(ev.payload)
             else:

@@ -45,8 +45,8 @@ What differs from Realtime, and why:
 from __future__ import annotations
 
 from rtfast import wire
-from rtfast.bridge.call import _NO_ACTIONS, _NOTHING, Actions, BargeIn, Call, _new_actions, remember
-from rtfast.bridge.carriers import Mark, Media, Start, Stop
+from rtfast.bridge.call import Actions, BargeIn, Call, remember
+from rtfast.bridge.carriers import Media, Start
 from rtfast.errors import Base64Error, ProtocolError
 from rtfast.live.session import LiveSession
 
@@ -102,6 +102,7 @@ class LiveCall(Call):
 
     def _configure(self) -> None:
         super()._configure()
+        self._append_of = Media.append_live
         # Caller audio is spliced once the session has started (held before that).
         self._splice = self._splice and self._held is None
 
@@ -140,55 +141,6 @@ class LiveCall(Call):
         raise NotImplementedError("a GPT-Live call does not move to a new session yet")
 
     # -- carrier -> -------------------------------------------------------------------------------
-    def from_carrier(self, frame, binary: bool = False, now_ms: float | None = None) -> Actions:
-        """As :meth:`Call.from_carrier`; the carrier's start also gives ``session.start``."""
-        self.frames_from_carrier += 1
-        try:
-            ev = self._parse(frame, binary)
-        except ProtocolError as exc:
-            self.errors += 1
-            a = Actions()
-            a.events.append(exc)
-            return a
-        if type(ev) is Media and self._splice:
-            # The hot path: caller audio spliced into one session.input_audio.append.
-            a = _new_actions(Actions)
-            a.to_carrier = a.events = _NOTHING
-            a.hangup = False
-            if ev.inbound:
-                self.audio_bytes_in += ev.audio_length
-                self.frames_to_realtime += 1
-                a.to_realtime = [ev.append_live()]
-                if self.recorder is not None:
-                    self.recorder.caller_b64(ev.payload)
-            else:
-                a.to_realtime = []
-            return a
-        if type(ev) is Mark:
-            self._on_mark(ev.name)
-            return _NO_ACTIONS
-        if now_ms is not None:
-            self._clock(now_ms)
-        a = Actions()
-        if type(ev) is Media:
-            if ev.inbound:
-                if self.codec.reorders:
-                    for m in self.codec.order(ev):
-                        self._inbound(m, a)
-                else:
-                    self._inbound(ev, a)
-        elif type(ev) is Start:
-            self._on_start(ev, a)
-        elif type(ev) is Stop:
-            if self.codec.reorders:
-                for m in self.codec.flush_order():
-                    self._inbound(m, a)
-            self._end("stop", a)
-            a.events.append(ev)
-        else:
-            a.events.append(ev)
-        return a
-
     def _inbound(self, m, a: Actions) -> None:
         self.audio_bytes_in += m.audio_length
         if self.recorder is not None:
