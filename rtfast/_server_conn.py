@@ -33,6 +33,25 @@ log = logging.getLogger("rtfast.server")
 _EVENT_ID = re.compile(rb'"event_id"\s*:\s*"([^"\\]{0,128})"')
 
 
+async def next_client_event(conn) -> tuple[Any, str | None]:
+    """The next client event on ``conn.ws`` and its ``event_id`` (a str, else None), as
+    every protocol's connection reads them. Invalid JSON is recorded, answered with the
+    API's ``invalid_json`` error (its event_id found by a scan of the bytes) and skipped."""
+    while True:
+        data = await conn.ws.recv(decode=False)
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            conn.s.received.append({"_invalid": data.decode("utf-8", "replace")})
+            m = _EVENT_ID.search(data)
+            await conn.error(ClientError("invalid_json", "Invalid JSON: the event could not be parsed."),
+                             m.group(1).decode() if m else None)
+            continue
+        conn.s.received.append(event)
+        event_id = event.get("event_id") if isinstance(event, dict) else None
+        return event, event_id if isinstance(event_id, str) else None
+
+
 _SAY_EXACTLY = re.compile(r"[Ss]ay exactly[^:]*:\s*(.+)$", re.S)
 
 
@@ -120,21 +139,11 @@ class _Connection:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         while True:
-            data = await self.ws.recv(decode=False)
-            try:
-                event = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                self.s.received.append({"_invalid": data.decode("utf-8", "replace")})
-                m = _EVENT_ID.search(data)
-                await self.error(ClientError("invalid_json", "Invalid JSON: the event could not be parsed."),
-                                 m.group(1).decode() if m else None)
-                continue
-            self.s.received.append(event)
-            event_id = event.get("event_id") if isinstance(event, dict) else None
+            event, event_id = await next_client_event(self)
             try:
                 await self.dispatch(event)
             except ClientError as err:
-                await self.error(err, event_id if isinstance(event_id, str) else None)
+                await self.error(err, event_id)
 
     async def dispatch(self, event: Any) -> None:
         if not isinstance(event, dict):

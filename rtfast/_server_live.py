@@ -37,7 +37,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from rtfast import b64
-from rtfast._server_conn import _Connection
+from rtfast._server_conn import _Connection, next_client_event
 from rtfast._server_session import (ClientError, EnergyVad, Reply, Script, ServerSession, UserInput, decode_audio,
                                     tone)
 from rtfast.errors import Base64Error
@@ -45,7 +45,6 @@ from rtfast.errors import Base64Error
 if TYPE_CHECKING:
     from rtfast.server import RealtimeServer
 
-_EVENT_ID = re.compile(rb'"event_id"\s*:\s*"([^"\\]{0,128})"')
 _SESSION_KEYS = ("model", "audio", "client", "delegation", "input", "instructions", "safety_identifier", "store",
                  "triggers")
 _UPDATE_KEYS = ("delegation", "triggers")
@@ -202,18 +201,7 @@ class LiveConnection:
 
     async def _run(self) -> None:
         while True:
-            data = await self.ws.recv(decode=False)
-            try:
-                event = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                self.s.received.append({"_invalid": data.decode("utf-8", "replace")})
-                m = _EVENT_ID.search(data)
-                await self.error(ClientError("invalid_json", "Invalid JSON: the event could not be parsed."),
-                                 m.group(1).decode() if m else None)
-                continue
-            self.s.received.append(event)
-            event_id = event.get("event_id") if isinstance(event, dict) else None
-            event_id = event_id if isinstance(event_id, str) else None
+            event, event_id = await next_client_event(self)
             try:
                 if await self.dispatch(event, event_id):
                     return
@@ -539,18 +527,7 @@ class SidebandConnection:
         self.primary.observers.add(self)
         try:
             while True:
-                data = await self.ws.recv(decode=False)
-                try:
-                    event = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    self.s.received.append({"_invalid": data.decode("utf-8", "replace")})
-                    m = _EVENT_ID.search(data)
-                    await self.error(ClientError("invalid_json", "Invalid JSON: the event could not be parsed."),
-                                     m.group(1).decode() if m else None)
-                    continue
-                self.s.received.append(event)
-                event_id = event.get("event_id") if isinstance(event, dict) else None
-                event_id = event_id if isinstance(event_id, str) else None
+                event, event_id = await next_client_event(self)
                 try:
                     kind = event.get("type") if isinstance(event, dict) else None
                     if kind == "session.start":
