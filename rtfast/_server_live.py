@@ -37,7 +37,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from rtfast import b64
-from rtfast._server_conn import _Connection, next_client_event
+from rtfast._server_conn import _Connection, _field, next_client_event
 from rtfast._server_session import (ClientError, EnergyVad, Reply, Script, ServerSession, UserInput, decode_audio,
                                     tone)
 from rtfast.errors import Base64Error
@@ -548,14 +548,3 @@ class SidebandConnection:
     async def error(self, err: ClientError, event_id: str | None) -> None:
         await self.ws.send(_error_event(err, event_id, f"event_{self._prefix}{next(self._n):09d}"), text=True)
 
-
-def _field(obj: dict, key: str, kind: type, prefix: str = "") -> Any:
-    if key not in obj:
-        raise ClientError("missing_required_parameter", f"Missing required parameter: '{prefix}{key}'.",
-                          prefix + key)
-    value = obj[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        names = {str: "a string", int: "an integer", dict: "an object", list: "an array"}
-        raise ClientError("invalid_type", f"Invalid type for '{prefix}{key}': expected {names[kind]}, "
-                          f"but got {type(value).__name__} instead.", prefix + key)
-    return value
