@@ -162,6 +162,25 @@ def test_every_length_and_alignment(data, start):
     assert g711.alaw_decode(codes) == audioop.alaw2lin(data, 2)
 
 
+def test_every_tail_length_writes_exactly_its_codes(impl):
+    # The widest loops take 64 samples a step and the last 1..63 under masks:
+    # every count up to two blocks and a tail, at both alignments, encodes
+    # like audioop and writes nothing past its codes.
+    pcm = ALL_PCM[2 * 12000:2 * 12200]            # around zero: every segment, both signs
+    pcm = bytes(reversed(pcm)) + pcm              # and loud samples (bytes swapped)
+    for n in range(0, 131):
+        for start in (0, 1):
+            src = memoryview(bytearray(start) + pcm[: 2 * n])[start:]
+            for codec, itu in (("ulaw", False), ("ulaw", True), ("alaw", False)):
+                want = (g711_ref.ulaw_encode(pcm[: 2 * n], itu=True) if itu
+                        else CODECS[codec][0](pcm[: 2 * n], 2))
+                out = bytearray(b"\xAA" * (n + 70))
+                into = getattr(impl, f"{codec}_encode_into")
+                assert into(src, memoryview(out)[start:], itu=itu) == n
+                assert bytes(out[start:start + n]) == want, (codec, itu, n, start)
+                assert out[start + n:] == b"\xAA" * (70 - start), (codec, itu, n, start)
+
+
 @given(pcm=st.binary(max_size=9000).filter(lambda b: len(b) % 2 == 0), codec=st.sampled_from(list(CODECS)))
 def test_fused_round_trip_properties(pcm, codec):
     encode, decode, encode_into, _, encode_b64, decode_b64 = fns(g711, codec)
