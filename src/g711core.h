@@ -288,19 +288,22 @@ RT_G711_V_INLINE __m512i rt_ulaw_v64(__m512i a, __m512i b, int itu, __m512i lo, 
 /* A-law of 64 samples from (a, b). */
 RT_G711_V_INLINE __m512i rt_alaw_v64(__m512i a, __m512i b, __m512i lo)
 {
-    /* n = m >> 1 for audioop's m = (x >> 3) folded with ~: (x >> 4) ^ s. Codes
-       below 16 are n itself; from n = 16 up the segment is lead - 3, so the
-       code is em - (15 + 3) * 16, which is <= n below 16 (0 below 8) and
-       > 15 above: max(min(n, 15), em - 0x120 saturated) everywhere. */
+    /* n = m >> 1 for audioop's m = (x >> 3) folded with ~: (x >> 4) ^ s, at
+       most 2047, so it converts to a half exactly. Scaled by 2^-18 (exact
+       too): below 16 it is a subnormal whose bits are n << 6, and from 16 up
+       a normal with exponent lead - 3 = the segment, so bits >> 6 is the
+       7-bit code (segment << 4 | mantissa) in both ranges, segment 0's
+       linear step included. FP16 arithmetic keeps subnormals whatever MXCSR's
+       flush-to-zero and denormals-are-zero bits say. */
+    const __m512h scale = _mm512_set1_ph((_Float16)0.000003814697265625f);   /* 2^-18 */
     __m512i sa = _mm512_srai_epi16(a, 15), sb = _mm512_srai_epi16(b, 15);
-    __m512i na = _mm512_xor_si512(_mm512_srai_epi16(a, 4), sa);
-    __m512i nb = _mm512_xor_si512(_mm512_srai_epi16(b, 4), sb);
-    const __m512i fifteen = _mm512_set1_epi16(15), base = _mm512_set1_epi16(0x120);
-    const __m512i s80 = _mm512_set1_epi16(0x80);
-    __m512i ca = _mm512_max_epu16(_mm512_min_epu16(na, fifteen), _mm512_subs_epu16(rt_g711_v_em(na), base));
-    __m512i cb = _mm512_max_epu16(_mm512_min_epu16(nb, fifteen), _mm512_subs_epu16(rt_g711_v_em(nb), base));
+    __m512h ha = _mm512_cvtepu16_ph(_mm512_xor_si512(_mm512_srai_epi16(a, 4), sa));
+    __m512h hb = _mm512_cvtepu16_ph(_mm512_xor_si512(_mm512_srai_epi16(b, 4), sb));
+    __m512i ca = _mm512_srli_epi16(_mm512_castph_si512(_mm512_mul_ph(ha, scale)), 6);
+    __m512i cb = _mm512_srli_epi16(_mm512_castph_si512(_mm512_mul_ph(hb, scale)), 6);
     /* code ^ (0x80 if x < 0): then 0xD5 flips both to A-law's even-bit
        inversion with the sign bit set for x >= 0. */
+    const __m512i s80 = _mm512_set1_epi16(0x80);
     ca = _mm512_ternarylogic_epi32(ca, sa, s80, 0x78);   /* a ^ (b & c) */
     cb = _mm512_ternarylogic_epi32(cb, sb, s80, 0x78);
     return _mm512_xor_si512(_mm512_permutex2var_epi8(ca, lo, cb), _mm512_set1_epi8((char)0xD5));
