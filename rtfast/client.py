@@ -28,10 +28,11 @@ from typing import Literal
 
 import orjson
 
+from rtfast._handshake import server_message
 from rtfast.connection import (DEFAULT_BASE_URL, MAX_MESSAGE, ConnectionManager,  # noqa: F401 (re-exported)
                                RealtimeConnection, ReconnectingEvent, ReconnectingOverrides,
                                WebSocketConnectionClosedError, WebSocketQueueFullError, _BETA_HEADER, _Credentials,
-                               _merge_headers, _realtime_url, _server_message, _with_query, _ws_url, connect, ws_log)
+                               _merge_headers, _realtime_url, _with_query, _ws_url, connect, ws_log)
 from rtfast.errors import MissingCredentials, handshake_error
 
 __all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "ConnectionManager", "connect",
@@ -344,7 +345,7 @@ class AsyncOpenAI:
                     return orjson.loads(response.read())
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
-                raise handshake_error(exc.code, _server_message(payload), payload) from None
+                raise handshake_error(exc.code, server_message(payload), payload) from None
 
         return await asyncio.to_thread(call)
 

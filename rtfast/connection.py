@@ -14,22 +14,19 @@ import dataclasses
 import inspect
 import logging
 import random
-import socket
-import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypedDict
 
-import orjson
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
-from rtfast.errors import (BetaShapeRefused, ConnectError, ConnectionClosed, ConnectTimeout, HandshakeError,
-                           ProtocolError, ProxyError, RtfastError, handshake_error)
+from rtfast._handshake import RedactHeaders, connect_error, handshake_failure
+from rtfast.errors import BetaShapeRefused, ConnectionClosed, ProtocolError, RtfastError
 from rtfast.session import RealtimeSession
 
 __all__ = ["RealtimeConnection", "ConnectionManager", "connect", "ReconnectingEvent", "ReconnectingOverrides",
@@ -37,23 +34,9 @@ __all__ = ["RealtimeConnection", "ConnectionManager", "connect", "ReconnectingEv
 
 log = logging.getLogger("rtfast.client")
 
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-organization", "openai-project",
-                             "proxy-authorization", "cookie", "x-twilio-signature"})
-
-
-class _RedactHeaders(logging.Filter):
-    """websockets logs every handshake header at DEBUG; keep credentials out."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() in _SECRET_HEADERS:
-            record.args = (args[0], "<redacted>")
-        return True
-
-
 #: The logger websockets writes to for our connections (handshake, frames).
 ws_log = logging.getLogger("rtfast.websockets")
-ws_log.addFilter(_RedactHeaders())
+ws_log.addFilter(RedactHeaders())
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -107,64 +90,6 @@ def _realtime_url(base: str, query: dict, path: str = "/realtime") -> str:
     return _with_query(url, {**dict(urllib.parse.parse_qsl(parts.query)), **query})
 
 
-def _server_message(body: bytes) -> str:
-    """The error message from an API error body, or the body itself (bounded)."""
-    try:
-        message = orjson.loads(body)["error"]["message"]
-        if isinstance(message, str):
-            return message
-    except Exception:
-        pass
-    text = body.decode("utf-8", "replace").strip()
-    return text[:300] or "(no message)"
-
-
-def _endpoint(url: str) -> str:
-    """host:port of a ws(s):// URL, for messages (no user info, path or query)."""
-    try:
-        uri = parse_uri(url)
-    except Exception:
-        return "(unparsable URL)"
-    return f"{uri.host}:{uri.port}"
-
-
-def _proxy_endpoint(proxy: str) -> str:
-    """host:port of a proxy URL, for messages (its credentials stay out)."""
-    try:
-        from websockets.proxy import parse_proxy
-
-        parsed = parse_proxy(proxy)
-    except Exception:
-        return "(unparsable proxy URL)"
-    return f"{parsed.host}:{parsed.port}"
-
-
-def _connect_error(exc: BaseException, url: str, proxy: str | None, timeout: float,
-                   stage: str | None = None) -> ConnectError:
-    """A failed connect as rtfast's typed ConnectError, saying what failed and where.
-
-    ``stage`` (when the caller knows it) says how far a timed-out connect got:
-    a format string with ``{target}`` and ``{via}``."""
-    target = _endpoint(url)
-    via = f" through the proxy {_proxy_endpoint(proxy)}" if proxy else ""
-    if isinstance(exc, TimeoutError):
-        what = (stage or "no websocket connection to {target}{via}").format(target=target, via=via)
-        error: ConnectError = ConnectTimeout(f"{what} within {timeout:g} s")
-    else:
-        detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        if isinstance(exc, ssl.SSLError):
-            error = ConnectError(f"TLS handshake with {target}{via} failed: {detail}")
-        elif isinstance(exc, socket.gaierror):
-            where = f"the proxy {_proxy_endpoint(proxy)}" if proxy else target
-            error = (ProxyError if proxy else ConnectError)(f"could not resolve {where}: {detail}")
-        elif proxy:
-            # With a proxy the socket connects to the proxy; the proxy answers for the target.
-            error = ProxyError(f"could not reach the proxy {_proxy_endpoint(proxy)} "
-                               f"(for {target}): {type(exc).__name__}: {detail}")
-        else:
-            error = ConnectError(f"could not connect to {target}: {type(exc).__name__}: {detail}")
-    error.errno = getattr(exc, "errno", None)
-    return error
 
 
 class _Credentials:
@@ -794,17 +719,10 @@ class ConnectionManager:
         try:
             return await ws_connect(url, additional_headers=headers, **options)
         except (OSError, TimeoutError) as exc:      # DNS, TCP, TLS, the proxy, no answer in time
-            raise _connect_error(exc, url, options["proxy"], options.get("open_timeout") or 0) from exc
-        except websockets.InvalidProxy:
-            # Its message would carry the proxy URL, credentials included.
-            raise HandshakeError(0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://") \
-                from None
-        except websockets.InvalidStatus as exc:
-            response = exc.response
-            body = response.body or b""
-            raise handshake_error(response.status_code, _server_message(body), body) from None
-        except websockets.InvalidHandshake as exc:
-            raise HandshakeError(0, f"websocket handshake failed: {exc}") from None
+            raise connect_error(exc, url, options["proxy"], options.get("open_timeout") or 0) from exc
+        except (websockets.InvalidProxy, websockets.InvalidHandshake) as exc:
+            # (an InvalidProxy's message would carry the proxy URL, credentials included)
+            raise handshake_failure(exc) from None
 
     async def enter(self) -> RealtimeConnection:
         ws = await self._open()

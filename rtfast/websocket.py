@@ -31,35 +31,25 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidHandshake, InvalidProxy, InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidProxy
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
 from rtfast._wsframe import FrameParser, FrameWriter, close_payload, parse_close
-from rtfast.connection import _RedactHeaders, _connect_error, _server_message
-from rtfast.errors import ConnectionClosed, FrameError, HandshakeError, handshake_error
+from rtfast._handshake import RedactHeaders, connect_error, handshake_failure
+from rtfast.errors import ConnectionClosed, FrameError, HandshakeError
 
 __all__ = ["WebSocket", "connect", "serve", "Server"]
 
 log = logging.getLogger("rtfast.websocket")
-log.addFilter(_RedactHeaders())    # the handshake is logged header by header at DEBUG
+log.addFilter(RedactHeaders())    # the handshake is logged header by header at DEBUG
 
 CONNECTING, OPEN, CLOSING, CLOSED = range(4)
 _MAX_HEAD = 16384           # request/response head limit, as websockets' line and header limits
 _RECV_QUEUE_HIGH = 256      # messages queued for recv() before reading pauses
 
 
-def _handshake_failure(exc: BaseException) -> HandshakeError:
-    """A websockets handshake exception as rtfast's typed HandshakeError.
-
-    Messages never carry request headers or proxy URLs (credentials)."""
-    if isinstance(exc, InvalidStatus):
-        body = exc.response.body or b""
-        return handshake_error(exc.response.status_code, _server_message(body), body)
-    if isinstance(exc, InvalidProxy):
-        return HandshakeError(0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://")
-    return HandshakeError(0, f"websocket handshake failed: {exc}")
 
 
 class WebSocket(asyncio.Protocol):
@@ -282,7 +272,7 @@ class WebSocket(asyncio.Protocol):
         exc = self._hs.handshake_exc
         if exc is not None:
             if not self.opened.done():
-                self.opened.set_exception(_handshake_failure(exc))
+                self.opened.set_exception(handshake_failure(exc))
             self.transport.abort()
             return False
         self._open()
@@ -522,7 +512,7 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
             try:
                 parsed = parse_proxy(proxy)
             except InvalidProxy as exc:
-                raise _handshake_failure(exc) from None
+                raise handshake_failure(exc) from None
             if parsed.scheme.startswith("socks"):
                 try:
                     sock = await connect_socks_proxy(parsed, uri)
@@ -551,7 +541,7 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
             if isinstance(exc, TimeoutError):
                 stage = ("{target}{via} accepted the connection but did not answer the websocket upgrade"
                          if ws.transport is not None else "no TCP/TLS connection to {target}{via}")
-            raise _connect_error(exc, url, proxy, open_timeout, stage) from exc
+            raise connect_error(exc, url, proxy, open_timeout, stage) from exc
         raise
 
 
