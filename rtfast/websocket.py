@@ -60,11 +60,16 @@ class WebSocket(asyncio.Protocol):
     that arrived before go to it first), or with ``await recv()`` while no
     callback is set. ``on_close(code, reason)`` runs once when the connection
     is gone. Sending never awaits: frames go to the transport at once, and
-    ``buffered`` says how much the peer has not read.
+    ``buffered`` says how much the peer has not read (a sender that must not
+    outrun its peer awaits ``drain()``).
 
     Every way of closing is bounded by ``close_timeout``: a peer that stops
     reading cannot hold a closing connection open. A server side that has not
     completed its opening handshake within ``open_timeout`` is dropped.
+
+    With ``ping_interval`` a keepalive ping goes out that often and fails the
+    connection (1011) unless its pong arrives within ``ping_timeout`` (by
+    default the interval; ``None``: never fails), as websockets' keepalive.
 
     ``request`` and ``response`` hold the opening handshake; with
     ``keep_handshake=False`` they are dropped once open (a bridge with
@@ -72,7 +77,8 @@ class WebSocket(asyncio.Protocol):
     """
 
     def __init__(self, *, client: bool, max_size: int | None = 16 * 2**20, ping_interval: float | None = None,
-                 close_timeout: float = 2.0, open_timeout: float = 10.0, keep_handshake: bool = True) -> None:
+                 ping_timeout: Any = ..., close_timeout: float = 2.0, open_timeout: float = 10.0,
+                 keep_handshake: bool = True) -> None:
         self.client = client
         self.state = CONNECTING
         self.transport: asyncio.Transport | None = None
@@ -83,8 +89,11 @@ class WebSocket(asyncio.Protocol):
         self._inbound_done = False      # a close frame arrived, or we failed: deliver nothing more
         self._failed = False
         self.on_close: Callable[[int, str], Any] | None = None
-        #: The close code and reason received (1006, "" until a close frame arrives).
+        #: The close code and reason received (1006, "" until a close frame arrives),
+        #: or the ones we failed the connection with (see ``close_received``).
         self.close_code, self.close_reason = 1006, ""
+        #: Whether close_code and close_reason came in the peer's close frame.
+        self.close_received = False
         self._parser = FrameParser(client=client, max_size=max_size)
         self._writer = FrameWriter(client=client)
         self._head = bytearray()
@@ -94,8 +103,12 @@ class WebSocket(asyncio.Protocol):
         self._paused_reading = False
         self._pings: dict[bytes, tuple[float, asyncio.Future]] = {}
         self._ping_interval = ping_interval
+        self._ping_timeout = ping_interval if ping_timeout is ... else ping_timeout
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._keepalive_due: bytes | None = None
+        self._keepalive_sent = 0.0
+        self._writing_paused = False
+        self._drain_waiter: asyncio.Future | None = None
         self._close_timeout = close_timeout
         self._open_timeout = open_timeout
         self._keep_handshake = keep_handshake
@@ -174,6 +187,7 @@ class WebSocket(asyncio.Protocol):
                 fut.exception()     # a ping nobody awaits must not log "never retrieved"
         self._pings.clear()
         self._wake()
+        self._wake_drain()
         if not self.closed.done():
             self.closed.set_result((self.close_code, self.close_reason))
         if self.on_close is not None:
@@ -189,6 +203,7 @@ class WebSocket(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The transport calls this from write() once its buffer passes the high
         # mark: a backlog check that costs nothing per send.
+        self._writing_paused = True
         if self._on_backlog is not None:
             try:
                 self._on_backlog(self.buffered)
@@ -196,7 +211,22 @@ class WebSocket(asyncio.Protocol):
                 log.exception("on_backlog callback failed")
 
     def resume_writing(self) -> None:
-        pass
+        self._writing_paused = False
+        self._wake_drain()
+
+    def _wake_drain(self) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait while the transport holds more than its high mark of unsent
+        bytes (until it is down to its low mark, or the connection is gone)."""
+        if self._writing_paused and self.state != CLOSED:
+            if self._drain_waiter is None:
+                self._drain_waiter = self._loop.create_future()
+            # shared by every sender waiting; one of them cancelled must not wake the others
+            await asyncio.shield(self._drain_waiter)
 
     def limit_backlog(self, high: int, on_backlog: Callable[[int], Any]) -> None:
         """Call ``on_backlog(buffered)`` when more than ``high`` bytes sent
@@ -365,6 +395,10 @@ class WebSocket(asyncio.Protocol):
         elif op == 10:                                  # pong
             if payload == self._keepalive_due:
                 self._keepalive_due = None
+                if self._ping_timeout is not None:      # answered in time: the next ping replaces the expiry
+                    self._keepalive_handle.cancel()
+                    wait = self._ping_interval - (self._loop.time() - self._keepalive_sent)
+                    self._keepalive_handle = self._loop.call_later(max(wait, 0.0), self._keepalive)
             entry = self._pings.pop(payload, None)
             if entry is not None and not entry[1].done():
                 entry[1].set_result(time.monotonic() - entry[0])
@@ -375,6 +409,7 @@ class WebSocket(asyncio.Protocol):
                 self.fail(exc.close_code, str(exc))
                 return
             self.close_code, self.close_reason = code, reason
+            self.close_received = True
             self._inbound_done = True                  # nothing may follow a close frame
             if self.state == OPEN:
                 # Echo the close; a server then ends TCP, a client lets the server do it.
@@ -414,14 +449,20 @@ class WebSocket(asyncio.Protocol):
         return fut
 
     def _keepalive(self) -> None:
+        # A ping every ping_interval; with a ping_timeout, its pong (in _control) arms the next one.
         if self.state != OPEN:
             return
-        if self._keepalive_due is not None:
-            self.fail(1011, "keepalive ping timeout")
-            return
         self._keepalive_due = os.urandom(4)
+        self._keepalive_sent = self._loop.time()
         self.transport.write(self._writer.frame(self._keepalive_due, 9))
-        self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive)
+        if self._ping_timeout is None:
+            self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive)
+        else:
+            self._keepalive_handle = self._loop.call_later(self._ping_timeout, self._keepalive_expired)
+
+    def _keepalive_expired(self) -> None:
+        if self.state == OPEN:
+            self.fail(1011, "keepalive ping timeout")
 
     # -- closing -------------------------------------------------------------------------------
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -481,11 +522,13 @@ class WebSocket(asyncio.Protocol):
 
 
 async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str | None = None,
-                  open_timeout: float = 30.0, user_agent: str = "rtfast", ssl: Any = None,
+                  open_timeout: float | None = 30.0, user_agent: str | None = "rtfast", ssl: Any = None,
                   logger: logging.Logger | None = None, **options: Any) -> WebSocket:
     """Open a client websocket to ``url`` (ws:// or wss://), directly or
     through ``proxy`` (http://, https://, socks5://...). ``options`` go to
-    :class:`WebSocket` (``max_size``, ``ping_interval``, ``close_timeout``).
+    :class:`WebSocket` (``max_size``, ``ping_interval``, ``ping_timeout``,
+    ``close_timeout``). ``user_agent`` is sent unless ``headers`` has one
+    (``None``: no User-Agent header).
     A refused handshake raises rtfast's typed ``HandshakeError``; anything
     else that keeps the connection from opening (DNS, TCP, TLS, the proxy, no
     answer in ``open_timeout``) a ``ConnectError`` saying which step failed.
@@ -500,7 +543,8 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
     request = hs.connect()
     for key, value in (headers or {}).items():
         request.headers[key] = value
-    request.headers["User-Agent"] = user_agent
+    if user_agent is not None:
+        request.headers.setdefault("User-Agent", user_agent)    # as websockets: the caller's own wins
     ws._hs, ws._request_to_send = hs, request
     if uri.secure and ssl is None:
         ssl = ssl_module.create_default_context()
@@ -541,7 +585,7 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
             if isinstance(exc, TimeoutError):
                 stage = ("{target}{via} accepted the connection but did not answer the websocket upgrade"
                          if ws.transport is not None else "no TCP/TLS connection to {target}{via}")
-            raise connect_error(exc, url, proxy, open_timeout, stage) from exc
+            raise connect_error(exc, url, proxy, open_timeout or 0, stage) from exc
         raise
 
 
