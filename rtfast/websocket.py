@@ -107,7 +107,8 @@ class WebSocket(asyncio.Protocol):
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._keepalive_due: bytes | None = None
         self._keepalive_sent = 0.0
-        self._writing_paused = False
+        #: The transport holds more than its high mark of unsent bytes (see drain()).
+        self.writing_paused = False
         self._drain_waiter: asyncio.Future | None = None
         self._close_timeout = close_timeout
         self._open_timeout = open_timeout
@@ -203,7 +204,7 @@ class WebSocket(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The transport calls this from write() once its buffer passes the high
         # mark: a backlog check that costs nothing per send.
-        self._writing_paused = True
+        self.writing_paused = True
         if self._on_backlog is not None:
             try:
                 self._on_backlog(self.buffered)
@@ -211,7 +212,7 @@ class WebSocket(asyncio.Protocol):
                 log.exception("on_backlog callback failed")
 
     def resume_writing(self) -> None:
-        self._writing_paused = False
+        self.writing_paused = False
         self._wake_drain()
 
     def _wake_drain(self) -> None:
@@ -222,7 +223,7 @@ class WebSocket(asyncio.Protocol):
     async def drain(self) -> None:
         """Wait while the transport holds more than its high mark of unsent
         bytes (until it is down to its low mark, or the connection is gone)."""
-        if self._writing_paused and self.state != CLOSED:
+        if self.writing_paused and self.state != CLOSED:
             if self._drain_waiter is None:
                 self._drain_waiter = self._loop.create_future()
             # shared by every sender waiting; one of them cancelled must not wake the others
