@@ -2,6 +2,11 @@
 (one websocket and its session state, the official connection's names and
 resources, reconnects with queued sends), ``ConnectionManager`` and ``connect``.
 
+The websocket is rtfast's own (:mod:`rtfast.websocket`, an ``asyncio.Protocol``
+over the compiled frame codec) unless ``websocket_connection_options`` ask for
+something only ``websockets`` does (compression, subprotocols, ``max_queue``...),
+in which case it is ``websockets``' asyncio connection, as in the official client.
+
 :mod:`rtfast.client` (the ``AsyncOpenAI`` facade) and :mod:`rtfast.live.client`
 (GPT-Live, which reuses the socket machinery) both build on this module, which
 imports neither of them.
@@ -14,6 +19,7 @@ import dataclasses
 import inspect
 import logging
 import random
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +31,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
+from rtfast import websocket as lean
 from rtfast._handshake import RedactHeaders, connect_error, handshake_failure
 from rtfast.errors import BetaShapeRefused, ConnectionClosed, ProtocolError, RtfastError
 from rtfast.session import RealtimeSession
@@ -249,14 +256,14 @@ class RealtimeConnection:
         return self.state.generation
 
     def __repr__(self) -> str:
-        return f"<RealtimeConnection {self.generation} {getattr(self._ws, 'id', '')}>"
+        return f"<RealtimeConnection {self.generation}{_socket_id(self._ws)}>"
 
     # -- receiving -----------------------------------------------------------------------------
     async def recv_bytes(self) -> bytes:
-        """The next raw frame. Cancelling it loses nothing (websockets buffers)."""
+        """The next raw frame. Cancelling it loses nothing (the socket buffers)."""
         try:
-            data = await self._ws.recv(decode=False)
-        except websockets.ConnectionClosed as exc:
+            data = await self._ws.recv()
+        except ConnectionClosed as exc:
             raise self._closed_error(exc) from None
         log.debug("recv %d bytes", len(data))
         return data
@@ -364,15 +371,13 @@ class RealtimeConnection:
         while queue:
             frame = queue.pop()
             try:
-                await self._ws.send(frame, text=True)
-            except websockets.ConnectionClosed as exc:
+                await self._ws.send(frame)
+            except ConnectionClosed as exc:
                 raise self._closed_error(exc) from None
 
-    def _closed_error(self, exc: websockets.ConnectionClosed) -> ConnectionClosed:
-        frame = exc.rcvd
-        if frame is None and exc.sent is not None and exc.sent.code not in _NORMAL_CLOSE:
-            frame = exc.sent            # we failed the connection (1009 too big, 1002...): say why
-        code, reason = (frame.code, frame.reason) if frame is not None else (1006, "")
+    def _closed_error(self, exc: ConnectionClosed) -> ConnectionClosed:
+        """The socket's close (its code: the peer's, or ours when we failed it) as this connection reports it."""
+        code, reason = exc.code, exc.reason
         # 4000 means "beta shape refused" only on a beta connection; on GA it is
         # just the server's close code (its advice, "use the GA generation", would be wrong).
         if self.generation == "beta" and (code == 4000 or self.state.refused):
@@ -380,7 +385,7 @@ class RealtimeConnection:
         else:
             error = ConnectionClosed(code, reason)
         # what the reconnect policy reads: the code the peer sent (1006 without a close frame)
-        error.rcvd_code = exc.rcvd.code if exc.rcvd is not None else 1006
+        error.rcvd_code = self._ws.rcvd_code
         return error
 
     def _new_state(self) -> RealtimeSession:
@@ -402,8 +407,8 @@ class RealtimeConnection:
             await self._flush()         # frames queued earlier go first
             self._hold = self._reconnecting or bool(self._queue)
         try:
-            await self._ws.send(data, text=True)
-        except websockets.ConnectionClosed as exc:
+            await self._ws.send(data)
+        except ConnectionClosed as exc:
             raise self._closed_error(exc) from None
         log.debug("sent %d bytes", len(data))
 
@@ -422,8 +427,10 @@ class RealtimeConnection:
 
     async def ping(self) -> float:
         """Round-trip latency of a websocket ping, in seconds."""
-        waiter = await self._ws.ping()
-        return await waiter
+        try:
+            return await self._ws.ping()
+        except ConnectionClosed as exc:
+            raise self._closed_error(exc) from None
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the websocket; no reconnect follows."""
@@ -623,6 +630,138 @@ class _TranslationSessionResource(_Resource):
         await self._send("session.close", event_id)
 
 
+# -- the websocket under a connection -----------------------------------------------------------
+#
+# RealtimeConnection sees one small interface, whichever transport carries it:
+# ``await recv()`` -> bytes, ``await send(bytes | str)`` (a text frame), ``await ping()`` -> seconds,
+# ``await close(code, reason)``, and ``rcvd_code`` (the close code the peer sent, 1006 if none).
+# recv/send/ping raise rtfast's ConnectionClosed with the code and reason received, or the ones
+# we failed the connection with (1009 too big...), or 1006 when the peer vanished.
+
+
+class _LeanSocket:
+    """rtfast.websocket under a connection. ``recv`` is the WebSocket's own: no layer per message."""
+
+    __slots__ = ("ws", "recv")
+
+    def __init__(self, ws: lean.WebSocket, write_limit: int | tuple[int, int | None]) -> None:
+        self.ws = ws
+        self.recv = ws.recv
+        # websockets' write_limit: a send waits while more than this is unsent
+        high, low = write_limit if isinstance(write_limit, tuple) else (write_limit, None)
+        ws.transport.set_write_buffer_limits(high=high, low=low)
+
+    async def send(self, data: bytes | str) -> None:
+        ws = self.ws
+        ws.send(data)
+        if ws.writing_paused:
+            await ws.drain()
+
+    async def ping(self) -> float:
+        return await self.ws.ping()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.ws.aclose(code, reason)
+
+    @property
+    def rcvd_code(self) -> int:
+        return self.ws.close_code if self.ws.close_received else 1006
+
+
+def _websockets_closed(exc: websockets.ConnectionClosed) -> ConnectionClosed:
+    frame = exc.rcvd
+    if frame is None and exc.sent is not None and exc.sent.code not in _NORMAL_CLOSE:
+        frame = exc.sent            # we failed the connection (1009 too big, 1002...): say why
+    return ConnectionClosed(frame.code, frame.reason) if frame is not None else ConnectionClosed(1006, "")
+
+
+class _WebsocketsSocket:
+    """A websockets asyncio connection under a connection (options only it honours)."""
+
+    __slots__ = ("conn", "id")
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.id = conn.id
+
+    async def recv(self) -> bytes:
+        try:
+            return await self.conn.recv(decode=False)
+        except websockets.ConnectionClosed as exc:
+            raise _websockets_closed(exc) from None
+
+    async def send(self, data: bytes | str) -> None:
+        try:
+            await self.conn.send(data, text=True)
+        except websockets.ConnectionClosed as exc:
+            raise _websockets_closed(exc) from None
+
+    async def ping(self) -> float:
+        try:
+            return await (await self.conn.ping())
+        except websockets.ConnectionClosed as exc:
+            raise _websockets_closed(exc) from None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.conn.close(code, reason)
+
+    @property
+    def rcvd_code(self) -> int:
+        rcvd = self.conn.protocol.close_rcvd
+        return rcvd.code if rcvd is not None else 1006
+
+
+def _socket_id(sock) -> str:
+    ident = getattr(sock, "id", None)
+    return f" {ident}" if ident else ""
+
+
+#: What every connection gets unless websocket_connection_options say otherwise (websockets' names).
+_OPTIONS = {"max_size": MAX_MESSAGE, "compression": None, "open_timeout": 30, "user_agent_header": "rtfast",
+            "logger": ws_log}
+#: websockets' own defaults, given to rtfast.websocket so that both behave alike.
+_WEBSOCKETS_DEFAULTS = {"ping_interval": 20, "ping_timeout": 20, "close_timeout": 10, "write_limit": 2**15}
+
+
+def _number_or_none(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+#: websocket_connection_options rtfast.websocket honours: which values, under which keyword.
+_LEAN_OPTIONS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "max_size": ("max_size", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool))),
+    "open_timeout": ("open_timeout", _number_or_none),
+    "ping_interval": ("ping_interval", _number_or_none),
+    "ping_timeout": ("ping_timeout", _number_or_none),
+    "close_timeout": ("close_timeout", lambda v: v is not None and _number_or_none(v)),
+    "user_agent_header": ("user_agent", lambda v: v is None or isinstance(v, str)),
+    "logger": ("logger", lambda v: isinstance(v, (logging.Logger, logging.LoggerAdapter))),
+    "write_limit": ("write_limit", lambda v: isinstance(v, int) or (
+        isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], int) and (v[1] is None or isinstance(v[1], int)))),
+    "compression": ("", lambda v: v is None),        # (nothing to pass: it never compresses)
+}
+
+
+def _lean_options(options: dict, secure: bool) -> dict | None:
+    """``options`` (websockets' names, defaults applied) as rtfast.websocket.connect's keywords,
+    or None when one of them is something only websockets does."""
+    lean = {}
+    for key, value in {**_WEBSOCKETS_DEFAULTS, **options}.items():
+        if key == "proxy":
+            continue
+        if key == "ssl":        # websockets: True or a context for wss:// (anything else raises)
+            if not secure or not (value is True or isinstance(value, ssl.SSLContext)):
+                return None
+            lean["ssl"] = None if value is True else value
+            continue
+        name, accepts = _LEAN_OPTIONS.get(key, (None, None))
+        if name is None or not accepts(value):
+            return None
+        if name:
+            lean[name] = value
+    return lean
+
+
 # -- connecting --------------------------------------------------------------------------------
 
 
@@ -712,12 +851,15 @@ class ConnectionManager:
         return url, headers, _env_proxy(url) if proxy is True else proxy
 
     async def _open(self, extra_query: dict | None = None, extra_headers: dict | None = None):
-        options = {"max_size": MAX_MESSAGE, "compression": None, "open_timeout": 30,
-                   "user_agent_header": "rtfast", "logger": ws_log}
-        options.update(self._options)
+        options = {**_OPTIONS, **self._options}
         url, headers, options["proxy"] = await self.target(extra_query, extra_headers)
+        kwargs = _lean_options(options, url.startswith("wss:"))
+        if kwargs is not None:          # rtfast's own websocket; its errors are typed already
+            write_limit = kwargs.pop("write_limit")
+            return _LeanSocket(await lean.connect(url, headers=headers, proxy=options["proxy"], **kwargs),
+                               write_limit)
         try:
-            return await ws_connect(url, additional_headers=headers, **options)
+            return _WebsocketsSocket(await ws_connect(url, additional_headers=headers, **options))
         except (OSError, TimeoutError) as exc:      # DNS, TCP, TLS, the proxy, no answer in time
             raise connect_error(exc, url, options["proxy"], options.get("open_timeout") or 0) from exc
         except (websockets.InvalidProxy, websockets.InvalidHandshake) as exc:

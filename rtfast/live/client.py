@@ -31,7 +31,7 @@ import orjson
 
 from rtfast._handshake import server_message
 from rtfast.connection import (ConnectionManager, ReconnectingEvent, ReconnectingOverrides, RealtimeConnection,
-                               _merge_headers, _with_query, _ws_url)
+                               _merge_headers, _socket_id, _with_query, _ws_url)
 from rtfast.errors import RtfastError, handshake_error
 from rtfast.live.session import LiveSession
 
@@ -66,7 +66,7 @@ class LiveConnection(RealtimeConnection):
             self.transport = _Transport(self)
 
     def __repr__(self) -> str:
-        return f"<LiveConnection {self.kind} {getattr(self._ws, 'id', '')}>"
+        return f"<LiveConnection {self.kind}{_socket_id(self._ws)}>"
 
     def _new_state(self) -> LiveSession:
         # a reconnect opens a new session (GPT-Live cannot resume one): keep what started the old one
