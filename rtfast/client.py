@@ -54,8 +54,11 @@ class _Realtime:
                 max_retries: int = 5, initial_delay: float = 0.5, max_delay: float = 8.0,
                 max_queue_size: int = 1_048_576) -> ConnectionManager:
         """Open a Realtime websocket (async context manager), with the official
-        keyword arguments. ``websocket_connection_options`` go to websockets'
-        ``connect`` (e.g. ``ping_interval``, ``max_size``). ``proxy`` as in
+        keyword arguments. ``websocket_connection_options`` take websockets' names
+        (e.g. ``ping_interval``, ``max_size``); rtfast's own websocket honours
+        the usual ones, and any it cannot (``compression="deflate"``,
+        ``max_queue``, ``subprotocols``...) makes the connection websockets'
+        own (see docs/client.md, "The websocket"). ``proxy`` as in
         :func:`connect`: from the environment by default, a URL, or ``None``;
         ``websocket_connection_options={"proxy": ...}`` works too.
 

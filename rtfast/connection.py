@@ -904,7 +904,8 @@ def connect(url: str, *, api_key: str | None = None, generation: str = "ga",
     ``ALL_PROXY``, ``NO_PROXY``...), a URL (``http://``, ``https://``,
     ``socks5://``: SOCKS needs ``python-socks``) overrides it, ``None`` connects
     directly. The reconnect options are the official client's (see
-    :meth:`AsyncOpenAI.realtime.connect <_Realtime.connect>`)."""
+    :meth:`AsyncOpenAI.realtime.connect <_Realtime.connect>`), and
+    ``websocket_options`` are ``websocket_connection_options``."""
     url = _ws_url(url)
     all_headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if generation == "beta":

@@ -13,7 +13,7 @@ import pytest
 
 from rtfast.client import AsyncOpenAI
 from rtfast.connection import _OPTIONS, MAX_MESSAGE, _lean_options, ws_log
-from rtfast.errors import AuthenticationError, ConnectionClosed
+from rtfast.errors import AuthenticationError, ConnectionClosed, HandshakeError, ProtocolError
 from rtfast.server import RealtimeServer, Script
 from test_client import SECRET, Peer, created, delta
 from test_websocket import raw_server
@@ -236,3 +236,48 @@ async def test_write_limit_is_the_lean_transports_high_mark_as_websockets():
                 assert conn._ws.ws.transport.get_write_buffer_limits() == limits
             async with connect(peer.url, "websockets", **options) as conn:
                 assert conn._ws.conn.transport.get_write_buffer_limits() == limits
+
+
+# -- where they differ -----------------------------------------------------------------------------
+
+
+async def test_invalid_utf8_in_a_text_frame_fails_the_lean_connection_with_1007():
+    async def bad(reader, writer):
+        frame = created()
+        writer.write(b"\x81\x7e" + len(frame).to_bytes(2, "big") + frame)
+        writer.write(b'\x81\x03"\xff"')                         # a text frame that is not UTF-8
+        writer.write(b"\x81\x02{}")
+        await reader.read()
+
+    server = await raw_server(bad)
+    async with server:
+        url = f"ws://127.0.0.1:{port_of(server)}/v1"
+        async with connect(url, "lean") as conn:
+            assert (await conn.recv()).type == "session.created"
+            with pytest.raises(ConnectionClosed) as info:      # RFC 6455 8.1: fail the connection
+                await conn.recv()
+            assert info.value.code == 1007
+        async with connect(url, "websockets", close_timeout=0.1) as conn:
+            assert (await conn.recv()).type == "session.created"
+            with pytest.raises(ProtocolError):                 # websockets does not check it (it does not decode)
+                await conn.recv()
+
+
+async def test_a_redirected_upgrade_is_followed_by_websockets_only():
+    # (cross-origin: websockets drops the Authorization header on the way, hence no auth here)
+    async with RealtimeServer(require_auth=False) as server:
+        async def redirect(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: " + server.base_url.encode()
+                         + b"/realtime?model=m\r\nContent-Length: 0\r\n\r\n")
+            writer.close()
+
+        front = await asyncio.start_server(redirect, "127.0.0.1", 0)
+        async with front:
+            url = f"ws://127.0.0.1:{port_of(front)}/v1"
+            with pytest.raises(HandshakeError) as info:
+                async with connect(url, "lean"):
+                    pass
+            assert info.value.status == 307
+            async with connect(url, "websockets") as conn:
+                assert (await conn.recv()).type == "session.created"
