@@ -73,6 +73,8 @@ def _env_proxy(url: str) -> str | None:
     """The proxy the environment sets for url: websockets' own choice (ws(s)_proxy,
     https_proxy, http_proxy for ws://, the OS's SOCKS proxy), else ALL_PROXY, which
     websockets does not read. NO_PROXY is honoured either way."""
+    if not urllib.request.getproxies():
+        return None         # the usual case, in one look at the environment (the full choice takes four)
     uri = parse_uri(url)
     proxy = get_proxy(uri)
     if proxy is None and not urllib.request.proxy_bypass(f"{uri.host}:{uri.port}"):
