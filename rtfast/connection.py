@@ -275,7 +275,13 @@ class RealtimeConnection:
 
         A malformed frame raises ProtocolError; the connection stays usable.
         """
-        event = self.state.receive(await self.recv_bytes())
+        # recv_bytes() inlined: one coroutine less per event on the path every loop takes
+        try:
+            data = await self._ws.recv()
+        except ConnectionClosed as exc:
+            raise self._closed_error(exc) from None
+        log.debug("recv %d bytes", len(data))
+        event = self.state.receive(data)
         if self._attempt and event.type != "error":
             self._attempt = 0           # the new connection works: a later drop gets every retry again
         return event
@@ -284,19 +290,21 @@ class RealtimeConnection:
         """Parse a raw frame (from recv_bytes) into an event, tracking state."""
         return self.state.receive(data)
 
+    # ``async for``: the connection is its own iterator (an async generator would add
+    # a generator and an asend object per event).
     def __aiter__(self):
-        return self._iterate()
+        return self
 
-    async def _iterate(self):
+    async def __anext__(self):
         while True:
             try:
-                yield await self.recv()
+                return await self.recv()
             except ConnectionClosed as exc:
                 if await self._recover(exc):
                     continue
                 self._raise_unsent(exc)
                 if exc.code in _NORMAL_CLOSE and not isinstance(exc, BetaShapeRefused):
-                    return
+                    raise StopAsyncIteration from None
                 raise
 
     def _raise_unsent(self, exc: ConnectionClosed) -> None:
