@@ -158,13 +158,16 @@ class WebSocket(asyncio.Protocol):
             self._client_response()
 
     def _dispatch(self, frames: list) -> None:
-        for op, payload in frames:
+        # frames: the parser's (opcode, payload) tuples; data ones are 1 (text) or 2 (binary)
+        for frame in frames:
             if self._inbound_done:
                 return
-            if op <= 2:
-                self._deliver(payload, op == 2)
+            if frame[0] > 2:
+                self._control(*frame)
+            elif self._on_message is None:
+                self._enqueue(frame)
             else:
-                self._control(op, payload)
+                self._deliver(frame[1], frame[0] == 2)
 
     def eof_received(self) -> bool:
         if self.state == CONNECTING and self._hs is not None and self.client:
@@ -323,17 +326,19 @@ class WebSocket(asyncio.Protocol):
             self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive)
 
     # -- receiving -----------------------------------------------------------------------------
-    def _deliver(self, payload: bytes, binary: bool) -> None:
-        cb = self._on_message
-        if cb is None:
-            self._queue.append((payload, binary))
+    def _enqueue(self, frame: tuple) -> None:
+        # The parser's own (opcode, payload) tuple is queued: nothing allocated per message.
+        queue = self._queue
+        queue.append(frame)
+        if self._waiter is not None:
             self._wake()
-            if len(self._queue) >= _RECV_QUEUE_HIGH and not self._paused_reading:
-                self._paused_reading = True
-                self.transport.pause_reading()
-            return
+        if len(queue) >= _RECV_QUEUE_HIGH and not self._paused_reading:
+            self._paused_reading = True
+            self.transport.pause_reading()
+
+    def _deliver(self, payload: bytes, binary: bool) -> None:
         try:
-            cb(payload, binary)
+            self._on_message(payload, binary)
         except Exception:
             log.exception("on_message callback failed; closing the connection")
             self.fail(1011, "internal error")
@@ -347,7 +352,8 @@ class WebSocket(asyncio.Protocol):
         # Messages that were waiting for recv() go to the callback first.
         self._on_message = cb
         while self._queue and self._on_message is not None and not self._failed:
-            self._deliver(*self._queue.popleft())
+            op, payload = self._queue.popleft()
+            self._deliver(payload, op == 2)
         self._resume()
 
     def set_handlers(self, on_message: Callable[[bytes, bool], Any] | None,
@@ -371,6 +377,12 @@ class WebSocket(asyncio.Protocol):
     async def recv(self) -> bytes:
         """The next message's payload (text as UTF-8 bytes). Raises
         rtfast.errors.ConnectionClosed once the connection is gone."""
+        queue = self._queue
+        if queue:           # a message is waiting (the usual case while a stream arrives): no second coroutine
+            payload = queue.popleft()[1]
+            if self._paused_reading:
+                self._resume()
+            return payload
         return (await self.recv_message())[0]
 
     async def recv_message(self) -> tuple[bytes, bool]:
@@ -385,9 +397,9 @@ class WebSocket(asyncio.Protocol):
                 await self._waiter
             finally:
                 self._waiter = None
-        item = self._queue.popleft()
+        op, payload = self._queue.popleft()
         self._resume()
-        return item
+        return payload, op == 2
 
     def _control(self, op: int, payload: bytes) -> None:
         if op == 9:                                     # ping
