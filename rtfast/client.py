@@ -28,10 +28,11 @@ from typing import Literal
 
 import orjson
 
+from rtfast._handshake import server_message
 from rtfast.connection import (DEFAULT_BASE_URL, MAX_MESSAGE, ConnectionManager,  # noqa: F401 (re-exported)
                                RealtimeConnection, ReconnectingEvent, ReconnectingOverrides,
                                WebSocketConnectionClosedError, WebSocketQueueFullError, _BETA_HEADER, _Credentials,
-                               _merge_headers, _realtime_url, _server_message, _with_query, _ws_url, connect, ws_log)
+                               _merge_headers, _realtime_url, _with_query, _ws_url, connect, ws_log)
 from rtfast.errors import MissingCredentials, handshake_error
 
 __all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "ConnectionManager", "connect",
@@ -53,8 +54,11 @@ class _Realtime:
                 max_retries: int = 5, initial_delay: float = 0.5, max_delay: float = 8.0,
                 max_queue_size: int = 1_048_576) -> ConnectionManager:
         """Open a Realtime websocket (async context manager), with the official
-        keyword arguments. ``websocket_connection_options`` go to websockets'
-        ``connect`` (e.g. ``ping_interval``, ``max_size``). ``proxy`` as in
+        keyword arguments. ``websocket_connection_options`` take websockets' names
+        (e.g. ``ping_interval``, ``max_size``); rtfast's own websocket honours
+        the usual ones, and any it cannot (``compression="deflate"``,
+        ``max_queue``, ``subprotocols``...) makes the connection websockets'
+        own (see docs/client.md, "The websocket"). ``proxy`` as in
         :func:`connect`: from the environment by default, a URL, or ``None``;
         ``websocket_connection_options={"proxy": ...}`` works too.
 
@@ -344,7 +348,7 @@ class AsyncOpenAI:
                     return orjson.loads(response.read())
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
-                raise handshake_error(exc.code, _server_message(payload), payload) from None
+                raise handshake_error(exc.code, server_message(payload), payload) from None
 
         return await asyncio.to_thread(call)
 

@@ -2,6 +2,11 @@
 (one websocket and its session state, the official connection's names and
 resources, reconnects with queued sends), ``ConnectionManager`` and ``connect``.
 
+The websocket is rtfast's own (:mod:`rtfast.websocket`, an ``asyncio.Protocol``
+over the compiled frame codec) unless ``websocket_connection_options`` ask for
+something only ``websockets`` does (compression, subprotocols, ``max_queue``...),
+in which case it is ``websockets``' asyncio connection, as in the official client.
+
 :mod:`rtfast.client` (the ``AsyncOpenAI`` facade) and :mod:`rtfast.live.client`
 (GPT-Live, which reuses the socket machinery) both build on this module, which
 imports neither of them.
@@ -14,7 +19,6 @@ import dataclasses
 import inspect
 import logging
 import random
-import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -22,14 +26,14 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypedDict
 
-import orjson
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
-from rtfast.errors import (BetaShapeRefused, ConnectError, ConnectionClosed, ConnectTimeout, HandshakeError,
-                           ProtocolError, ProxyError, RtfastError, handshake_error)
+from rtfast import websocket as lean
+from rtfast._handshake import RedactHeaders, connect_error, handshake_failure
+from rtfast.errors import BetaShapeRefused, ConnectionClosed, ProtocolError, RtfastError
 from rtfast.session import RealtimeSession
 
 __all__ = ["RealtimeConnection", "ConnectionManager", "connect", "ReconnectingEvent", "ReconnectingOverrides",
@@ -37,23 +41,9 @@ __all__ = ["RealtimeConnection", "ConnectionManager", "connect", "ReconnectingEv
 
 log = logging.getLogger("rtfast.client")
 
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-organization", "openai-project",
-                             "proxy-authorization", "cookie", "x-twilio-signature"})
-
-
-class _RedactHeaders(logging.Filter):
-    """websockets logs every handshake header at DEBUG; keep credentials out."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() in _SECRET_HEADERS:
-            record.args = (args[0], "<redacted>")
-        return True
-
-
 #: The logger websockets writes to for our connections (handshake, frames).
 ws_log = logging.getLogger("rtfast.websockets")
-ws_log.addFilter(_RedactHeaders())
+ws_log.addFilter(RedactHeaders())
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -83,6 +73,8 @@ def _env_proxy(url: str) -> str | None:
     """The proxy the environment sets for url: websockets' own choice (ws(s)_proxy,
     https_proxy, http_proxy for ws://, the OS's SOCKS proxy), else ALL_PROXY, which
     websockets does not read. NO_PROXY is honoured either way."""
+    if not urllib.request.getproxies():
+        return None         # the usual case, in one look at the environment (the full choice takes four)
     uri = parse_uri(url)
     proxy = get_proxy(uri)
     if proxy is None and not urllib.request.proxy_bypass(f"{uri.host}:{uri.port}"):
@@ -107,64 +99,6 @@ def _realtime_url(base: str, query: dict, path: str = "/realtime") -> str:
     return _with_query(url, {**dict(urllib.parse.parse_qsl(parts.query)), **query})
 
 
-def _server_message(body: bytes) -> str:
-    """The error message from an API error body, or the body itself (bounded)."""
-    try:
-        message = orjson.loads(body)["error"]["message"]
-        if isinstance(message, str):
-            return message
-    except Exception:
-        pass
-    text = body.decode("utf-8", "replace").strip()
-    return text[:300] or "(no message)"
-
-
-def _endpoint(url: str) -> str:
-    """host:port of a ws(s):// URL, for messages (no user info, path or query)."""
-    try:
-        uri = parse_uri(url)
-    except Exception:
-        return "(unparsable URL)"
-    return f"{uri.host}:{uri.port}"
-
-
-def _proxy_endpoint(proxy: str) -> str:
-    """host:port of a proxy URL, for messages (its credentials stay out)."""
-    try:
-        from websockets.proxy import parse_proxy
-
-        parsed = parse_proxy(proxy)
-    except Exception:
-        return "(unparsable proxy URL)"
-    return f"{parsed.host}:{parsed.port}"
-
-
-def _connect_error(exc: BaseException, url: str, proxy: str | None, timeout: float,
-                   stage: str | None = None) -> ConnectError:
-    """A failed connect as rtfast's typed ConnectError, saying what failed and where.
-
-    ``stage`` (when the caller knows it) says how far a timed-out connect got:
-    a format string with ``{target}`` and ``{via}``."""
-    target = _endpoint(url)
-    via = f" through the proxy {_proxy_endpoint(proxy)}" if proxy else ""
-    if isinstance(exc, TimeoutError):
-        what = (stage or "no websocket connection to {target}{via}").format(target=target, via=via)
-        error: ConnectError = ConnectTimeout(f"{what} within {timeout:g} s")
-    else:
-        detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        if isinstance(exc, ssl.SSLError):
-            error = ConnectError(f"TLS handshake with {target}{via} failed: {detail}")
-        elif isinstance(exc, socket.gaierror):
-            where = f"the proxy {_proxy_endpoint(proxy)}" if proxy else target
-            error = (ProxyError if proxy else ConnectError)(f"could not resolve {where}: {detail}")
-        elif proxy:
-            # With a proxy the socket connects to the proxy; the proxy answers for the target.
-            error = ProxyError(f"could not reach the proxy {_proxy_endpoint(proxy)} "
-                               f"(for {target}): {type(exc).__name__}: {detail}")
-        else:
-            error = ConnectError(f"could not connect to {target}: {type(exc).__name__}: {detail}")
-    error.errno = getattr(exc, "errno", None)
-    return error
 
 
 class _Credentials:
@@ -324,14 +258,14 @@ class RealtimeConnection:
         return self.state.generation
 
     def __repr__(self) -> str:
-        return f"<RealtimeConnection {self.generation} {getattr(self._ws, 'id', '')}>"
+        return f"<RealtimeConnection {self.generation}{_socket_id(self._ws)}>"
 
     # -- receiving -----------------------------------------------------------------------------
     async def recv_bytes(self) -> bytes:
-        """The next raw frame. Cancelling it loses nothing (websockets buffers)."""
+        """The next raw frame. Cancelling it loses nothing (the socket buffers)."""
         try:
-            data = await self._ws.recv(decode=False)
-        except websockets.ConnectionClosed as exc:
+            data = await self._ws.recv()
+        except ConnectionClosed as exc:
             raise self._closed_error(exc) from None
         log.debug("recv %d bytes", len(data))
         return data
@@ -341,7 +275,13 @@ class RealtimeConnection:
 
         A malformed frame raises ProtocolError; the connection stays usable.
         """
-        event = self.state.receive(await self.recv_bytes())
+        # recv_bytes() inlined: one coroutine less per event on the path every loop takes
+        try:
+            data = await self._ws.recv()
+        except ConnectionClosed as exc:
+            raise self._closed_error(exc) from None
+        log.debug("recv %d bytes", len(data))
+        event = self.state.receive(data)
         if self._attempt and event.type != "error":
             self._attempt = 0           # the new connection works: a later drop gets every retry again
         return event
@@ -350,19 +290,21 @@ class RealtimeConnection:
         """Parse a raw frame (from recv_bytes) into an event, tracking state."""
         return self.state.receive(data)
 
+    # ``async for``: the connection is its own iterator (an async generator would add
+    # a generator and an asend object per event).
     def __aiter__(self):
-        return self._iterate()
+        return self
 
-    async def _iterate(self):
+    async def __anext__(self):
         while True:
             try:
-                yield await self.recv()
+                return await self.recv()
             except ConnectionClosed as exc:
                 if await self._recover(exc):
                     continue
                 self._raise_unsent(exc)
                 if exc.code in _NORMAL_CLOSE and not isinstance(exc, BetaShapeRefused):
-                    return
+                    raise StopAsyncIteration from None
                 raise
 
     def _raise_unsent(self, exc: ConnectionClosed) -> None:
@@ -439,15 +381,13 @@ class RealtimeConnection:
         while queue:
             frame = queue.pop()
             try:
-                await self._ws.send(frame, text=True)
-            except websockets.ConnectionClosed as exc:
+                await self._ws.send(frame)
+            except ConnectionClosed as exc:
                 raise self._closed_error(exc) from None
 
-    def _closed_error(self, exc: websockets.ConnectionClosed) -> ConnectionClosed:
-        frame = exc.rcvd
-        if frame is None and exc.sent is not None and exc.sent.code not in _NORMAL_CLOSE:
-            frame = exc.sent            # we failed the connection (1009 too big, 1002...): say why
-        code, reason = (frame.code, frame.reason) if frame is not None else (1006, "")
+    def _closed_error(self, exc: ConnectionClosed) -> ConnectionClosed:
+        """The socket's close (its code: the peer's, or ours when we failed it) as this connection reports it."""
+        code, reason = exc.code, exc.reason
         # 4000 means "beta shape refused" only on a beta connection; on GA it is
         # just the server's close code (its advice, "use the GA generation", would be wrong).
         if self.generation == "beta" and (code == 4000 or self.state.refused):
@@ -455,7 +395,7 @@ class RealtimeConnection:
         else:
             error = ConnectionClosed(code, reason)
         # what the reconnect policy reads: the code the peer sent (1006 without a close frame)
-        error.rcvd_code = exc.rcvd.code if exc.rcvd is not None else 1006
+        error.rcvd_code = self._ws.rcvd_code
         return error
 
     def _new_state(self) -> RealtimeSession:
@@ -477,8 +417,8 @@ class RealtimeConnection:
             await self._flush()         # frames queued earlier go first
             self._hold = self._reconnecting or bool(self._queue)
         try:
-            await self._ws.send(data, text=True)
-        except websockets.ConnectionClosed as exc:
+            await self._ws.send(data)
+        except ConnectionClosed as exc:
             raise self._closed_error(exc) from None
         log.debug("sent %d bytes", len(data))
 
@@ -497,8 +437,10 @@ class RealtimeConnection:
 
     async def ping(self) -> float:
         """Round-trip latency of a websocket ping, in seconds."""
-        waiter = await self._ws.ping()
-        return await waiter
+        try:
+            return await self._ws.ping()
+        except ConnectionClosed as exc:
+            raise self._closed_error(exc) from None
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the websocket; no reconnect follows."""
@@ -698,6 +640,138 @@ class _TranslationSessionResource(_Resource):
         await self._send("session.close", event_id)
 
 
+# -- the websocket under a connection -----------------------------------------------------------
+#
+# RealtimeConnection sees one small interface, whichever transport carries it:
+# ``await recv()`` -> bytes, ``await send(bytes | str)`` (a text frame), ``await ping()`` -> seconds,
+# ``await close(code, reason)``, and ``rcvd_code`` (the close code the peer sent, 1006 if none).
+# recv/send/ping raise rtfast's ConnectionClosed with the code and reason received, or the ones
+# we failed the connection with (1009 too big...), or 1006 when the peer vanished.
+
+
+class _LeanSocket:
+    """rtfast.websocket under a connection. ``recv`` is the WebSocket's own: no layer per message."""
+
+    __slots__ = ("ws", "recv")
+
+    def __init__(self, ws: lean.WebSocket, write_limit: int | tuple[int, int | None]) -> None:
+        self.ws = ws
+        self.recv = ws.recv
+        # websockets' write_limit: a send waits while more than this is unsent
+        high, low = write_limit if isinstance(write_limit, tuple) else (write_limit, None)
+        ws.transport.set_write_buffer_limits(high=high, low=low)
+
+    async def send(self, data: bytes | str) -> None:
+        ws = self.ws
+        ws.send(data)
+        if ws.writing_paused:
+            await ws.drain()
+
+    async def ping(self) -> float:
+        return await self.ws.ping()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.ws.aclose(code, reason)
+
+    @property
+    def rcvd_code(self) -> int:
+        return self.ws.close_code if self.ws.close_received else 1006
+
+
+def _websockets_closed(exc: websockets.ConnectionClosed) -> ConnectionClosed:
+    frame = exc.rcvd
+    if frame is None and exc.sent is not None and exc.sent.code not in _NORMAL_CLOSE:
+        frame = exc.sent            # we failed the connection (1009 too big, 1002...): say why
+    return ConnectionClosed(frame.code, frame.reason) if frame is not None else ConnectionClosed(1006, "")
+
+
+class _WebsocketsSocket:
+    """A websockets asyncio connection under a connection (options only it honours)."""
+
+    __slots__ = ("conn", "id")
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.id = conn.id
+
+    async def recv(self) -> bytes:
+        try:
+            return await self.conn.recv(decode=False)
+        except websockets.ConnectionClosed as exc:
+            raise _websockets_closed(exc) from None
+
+    async def send(self, data: bytes | str) -> None:
+        try:
+            await self.conn.send(data, text=True)
+        except websockets.ConnectionClosed as exc:
+            raise _websockets_closed(exc) from None
+
+    async def ping(self) -> float:
+        try:
+            return await (await self.conn.ping())
+        except websockets.ConnectionClosed as exc:
+            raise _websockets_closed(exc) from None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.conn.close(code, reason)
+
+    @property
+    def rcvd_code(self) -> int:
+        rcvd = self.conn.protocol.close_rcvd
+        return rcvd.code if rcvd is not None else 1006
+
+
+def _socket_id(sock) -> str:
+    ident = getattr(sock, "id", None)
+    return f" {ident}" if ident else ""
+
+
+#: What every connection gets unless websocket_connection_options say otherwise (websockets' names).
+_OPTIONS = {"max_size": MAX_MESSAGE, "compression": None, "open_timeout": 30, "user_agent_header": "rtfast",
+            "logger": ws_log}
+#: websockets' own defaults, given to rtfast.websocket so that both behave alike.
+_WEBSOCKETS_DEFAULTS = {"ping_interval": 20, "ping_timeout": 20, "close_timeout": 10, "write_limit": 2**15}
+
+
+def _number_or_none(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+#: websocket_connection_options rtfast.websocket honours: which values, under which keyword.
+_LEAN_OPTIONS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "max_size": ("max_size", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool))),
+    "open_timeout": ("open_timeout", _number_or_none),
+    "ping_interval": ("ping_interval", _number_or_none),
+    "ping_timeout": ("ping_timeout", _number_or_none),
+    "close_timeout": ("close_timeout", lambda v: v is not None and _number_or_none(v)),
+    "user_agent_header": ("user_agent", lambda v: v is None or isinstance(v, str)),
+    "logger": ("logger", lambda v: isinstance(v, (logging.Logger, logging.LoggerAdapter))),
+    "write_limit": ("write_limit", lambda v: isinstance(v, int) or (
+        isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], int) and (v[1] is None or isinstance(v[1], int)))),
+    "compression": ("", lambda v: v is None),        # (nothing to pass: it never compresses)
+}
+
+
+def _lean_options(options: dict, secure: bool) -> dict | None:
+    """``options`` (websockets' names, defaults applied) as rtfast.websocket.connect's keywords,
+    or None when one of them is something only websockets does."""
+    lean = {}
+    for key, value in {**_WEBSOCKETS_DEFAULTS, **options}.items():
+        if key == "proxy":
+            continue
+        if key == "ssl":        # websockets: True or a context for wss:// (anything else raises)
+            if not secure or not (value is True or isinstance(value, ssl.SSLContext)):
+                return None
+            lean["ssl"] = None if value is True else value
+            continue
+        name, accepts = _LEAN_OPTIONS.get(key, (None, None))
+        if name is None or not accepts(value):
+            return None
+        if name:
+            lean[name] = value
+    return lean
+
+
 # -- connecting --------------------------------------------------------------------------------
 
 
@@ -787,24 +861,20 @@ class ConnectionManager:
         return url, headers, _env_proxy(url) if proxy is True else proxy
 
     async def _open(self, extra_query: dict | None = None, extra_headers: dict | None = None):
-        options = {"max_size": MAX_MESSAGE, "compression": None, "open_timeout": 30,
-                   "user_agent_header": "rtfast", "logger": ws_log}
-        options.update(self._options)
+        options = {**_OPTIONS, **self._options}
         url, headers, options["proxy"] = await self.target(extra_query, extra_headers)
+        kwargs = _lean_options(options, url.startswith("wss:"))
+        if kwargs is not None:          # rtfast's own websocket; its errors are typed already
+            write_limit = kwargs.pop("write_limit")
+            return _LeanSocket(await lean.connect(url, headers=headers, proxy=options["proxy"], **kwargs),
+                               write_limit)
         try:
-            return await ws_connect(url, additional_headers=headers, **options)
+            return _WebsocketsSocket(await ws_connect(url, additional_headers=headers, **options))
         except (OSError, TimeoutError) as exc:      # DNS, TCP, TLS, the proxy, no answer in time
-            raise _connect_error(exc, url, options["proxy"], options.get("open_timeout") or 0) from exc
-        except websockets.InvalidProxy:
-            # Its message would carry the proxy URL, credentials included.
-            raise HandshakeError(0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://") \
-                from None
-        except websockets.InvalidStatus as exc:
-            response = exc.response
-            body = response.body or b""
-            raise handshake_error(response.status_code, _server_message(body), body) from None
-        except websockets.InvalidHandshake as exc:
-            raise HandshakeError(0, f"websocket handshake failed: {exc}") from None
+            raise connect_error(exc, url, options["proxy"], options.get("open_timeout") or 0) from exc
+        except (websockets.InvalidProxy, websockets.InvalidHandshake) as exc:
+            # (an InvalidProxy's message would carry the proxy URL, credentials included)
+            raise handshake_failure(exc) from None
 
     async def enter(self) -> RealtimeConnection:
         ws = await self._open()
@@ -844,7 +914,8 @@ def connect(url: str, *, api_key: str | None = None, generation: str = "ga",
     ``ALL_PROXY``, ``NO_PROXY``...), a URL (``http://``, ``https://``,
     ``socks5://``: SOCKS needs ``python-socks``) overrides it, ``None`` connects
     directly. The reconnect options are the official client's (see
-    :meth:`AsyncOpenAI.realtime.connect <_Realtime.connect>`)."""
+    :meth:`AsyncOpenAI.realtime.connect <_Realtime.connect>`), and
+    ``websocket_options`` are ``websocket_connection_options``."""
     url = _ws_url(url)
     all_headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if generation == "beta":

@@ -31,35 +31,25 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidHandshake, InvalidProxy, InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidProxy
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
 from rtfast._wsframe import FrameParser, FrameWriter, close_payload, parse_close
-from rtfast.connection import _RedactHeaders, _connect_error, _server_message
-from rtfast.errors import ConnectionClosed, FrameError, HandshakeError, handshake_error
+from rtfast._handshake import RedactHeaders, connect_error, handshake_failure
+from rtfast.errors import ConnectionClosed, FrameError, HandshakeError
 
 __all__ = ["WebSocket", "connect", "serve", "Server"]
 
 log = logging.getLogger("rtfast.websocket")
-log.addFilter(_RedactHeaders())    # the handshake is logged header by header at DEBUG
+log.addFilter(RedactHeaders())    # the handshake is logged header by header at DEBUG
 
 CONNECTING, OPEN, CLOSING, CLOSED = range(4)
 _MAX_HEAD = 16384           # request/response head limit, as websockets' line and header limits
 _RECV_QUEUE_HIGH = 256      # messages queued for recv() before reading pauses
 
 
-def _handshake_failure(exc: BaseException) -> HandshakeError:
-    """A websockets handshake exception as rtfast's typed HandshakeError.
-
-    Messages never carry request headers or proxy URLs (credentials)."""
-    if isinstance(exc, InvalidStatus):
-        body = exc.response.body or b""
-        return handshake_error(exc.response.status_code, _server_message(body), body)
-    if isinstance(exc, InvalidProxy):
-        return HandshakeError(0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://")
-    return HandshakeError(0, f"websocket handshake failed: {exc}")
 
 
 class WebSocket(asyncio.Protocol):
@@ -70,11 +60,16 @@ class WebSocket(asyncio.Protocol):
     that arrived before go to it first), or with ``await recv()`` while no
     callback is set. ``on_close(code, reason)`` runs once when the connection
     is gone. Sending never awaits: frames go to the transport at once, and
-    ``buffered`` says how much the peer has not read.
+    ``buffered`` says how much the peer has not read (a sender that must not
+    outrun its peer awaits ``drain()``).
 
     Every way of closing is bounded by ``close_timeout``: a peer that stops
     reading cannot hold a closing connection open. A server side that has not
     completed its opening handshake within ``open_timeout`` is dropped.
+
+    With ``ping_interval`` a keepalive ping goes out that often and fails the
+    connection (1011) unless its pong arrives within ``ping_timeout`` (by
+    default the interval; ``None``: never fails), as websockets' keepalive.
 
     ``request`` and ``response`` hold the opening handshake; with
     ``keep_handshake=False`` they are dropped once open (a bridge with
@@ -82,7 +77,8 @@ class WebSocket(asyncio.Protocol):
     """
 
     def __init__(self, *, client: bool, max_size: int | None = 16 * 2**20, ping_interval: float | None = None,
-                 close_timeout: float = 2.0, open_timeout: float = 10.0, keep_handshake: bool = True) -> None:
+                 ping_timeout: Any = ..., close_timeout: float = 2.0, open_timeout: float = 10.0,
+                 keep_handshake: bool = True) -> None:
         self.client = client
         self.state = CONNECTING
         self.transport: asyncio.Transport | None = None
@@ -93,8 +89,11 @@ class WebSocket(asyncio.Protocol):
         self._inbound_done = False      # a close frame arrived, or we failed: deliver nothing more
         self._failed = False
         self.on_close: Callable[[int, str], Any] | None = None
-        #: The close code and reason received (1006, "" until a close frame arrives).
+        #: The close code and reason received (1006, "" until a close frame arrives),
+        #: or the ones we failed the connection with (see ``close_received``).
         self.close_code, self.close_reason = 1006, ""
+        #: Whether close_code and close_reason came in the peer's close frame.
+        self.close_received = False
         self._parser = FrameParser(client=client, max_size=max_size)
         self._writer = FrameWriter(client=client)
         self._head = bytearray()
@@ -104,8 +103,13 @@ class WebSocket(asyncio.Protocol):
         self._paused_reading = False
         self._pings: dict[bytes, tuple[float, asyncio.Future]] = {}
         self._ping_interval = ping_interval
+        self._ping_timeout = ping_interval if ping_timeout is ... else ping_timeout
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._keepalive_due: bytes | None = None
+        self._keepalive_sent = 0.0
+        #: The transport holds more than its high mark of unsent bytes (see drain()).
+        self.writing_paused = False
+        self._drain_waiter: asyncio.Future | None = None
         self._close_timeout = close_timeout
         self._open_timeout = open_timeout
         self._keep_handshake = keep_handshake
@@ -154,13 +158,16 @@ class WebSocket(asyncio.Protocol):
             self._client_response()
 
     def _dispatch(self, frames: list) -> None:
-        for op, payload in frames:
+        # frames: the parser's (opcode, payload) tuples; data ones are 1 (text) or 2 (binary)
+        for frame in frames:
             if self._inbound_done:
                 return
-            if op <= 2:
-                self._deliver(payload, op == 2)
+            if frame[0] > 2:
+                self._control(*frame)
+            elif self._on_message is None:
+                self._enqueue(frame)
             else:
-                self._control(op, payload)
+                self._deliver(frame[1], frame[0] == 2)
 
     def eof_received(self) -> bool:
         if self.state == CONNECTING and self._hs is not None and self.client:
@@ -184,6 +191,7 @@ class WebSocket(asyncio.Protocol):
                 fut.exception()     # a ping nobody awaits must not log "never retrieved"
         self._pings.clear()
         self._wake()
+        self._wake_drain()
         if not self.closed.done():
             self.closed.set_result((self.close_code, self.close_reason))
         if self.on_close is not None:
@@ -199,6 +207,7 @@ class WebSocket(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The transport calls this from write() once its buffer passes the high
         # mark: a backlog check that costs nothing per send.
+        self.writing_paused = True
         if self._on_backlog is not None:
             try:
                 self._on_backlog(self.buffered)
@@ -206,7 +215,22 @@ class WebSocket(asyncio.Protocol):
                 log.exception("on_backlog callback failed")
 
     def resume_writing(self) -> None:
-        pass
+        self.writing_paused = False
+        self._wake_drain()
+
+    def _wake_drain(self) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait while the transport holds more than its high mark of unsent
+        bytes (until it is down to its low mark, or the connection is gone)."""
+        if self.writing_paused and self.state != CLOSED:
+            if self._drain_waiter is None:
+                self._drain_waiter = self._loop.create_future()
+            # shared by every sender waiting; one of them cancelled must not wake the others
+            await asyncio.shield(self._drain_waiter)
 
     def limit_backlog(self, high: int, on_backlog: Callable[[int], Any]) -> None:
         """Call ``on_backlog(buffered)`` when more than ``high`` bytes sent
@@ -282,7 +306,7 @@ class WebSocket(asyncio.Protocol):
         exc = self._hs.handshake_exc
         if exc is not None:
             if not self.opened.done():
-                self.opened.set_exception(_handshake_failure(exc))
+                self.opened.set_exception(handshake_failure(exc))
             self.transport.abort()
             return False
         self._open()
@@ -302,17 +326,19 @@ class WebSocket(asyncio.Protocol):
             self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive)
 
     # -- receiving -----------------------------------------------------------------------------
-    def _deliver(self, payload: bytes, binary: bool) -> None:
-        cb = self._on_message
-        if cb is None:
-            self._queue.append((payload, binary))
+    def _enqueue(self, frame: tuple) -> None:
+        # The parser's own (opcode, payload) tuple is queued: nothing allocated per message.
+        queue = self._queue
+        queue.append(frame)
+        if self._waiter is not None:
             self._wake()
-            if len(self._queue) >= _RECV_QUEUE_HIGH and not self._paused_reading:
-                self._paused_reading = True
-                self.transport.pause_reading()
-            return
+        if len(queue) >= _RECV_QUEUE_HIGH and not self._paused_reading:
+            self._paused_reading = True
+            self.transport.pause_reading()
+
+    def _deliver(self, payload: bytes, binary: bool) -> None:
         try:
-            cb(payload, binary)
+            self._on_message(payload, binary)
         except Exception:
             log.exception("on_message callback failed; closing the connection")
             self.fail(1011, "internal error")
@@ -326,7 +352,8 @@ class WebSocket(asyncio.Protocol):
         # Messages that were waiting for recv() go to the callback first.
         self._on_message = cb
         while self._queue and self._on_message is not None and not self._failed:
-            self._deliver(*self._queue.popleft())
+            op, payload = self._queue.popleft()
+            self._deliver(payload, op == 2)
         self._resume()
 
     def set_handlers(self, on_message: Callable[[bytes, bool], Any] | None,
@@ -350,6 +377,12 @@ class WebSocket(asyncio.Protocol):
     async def recv(self) -> bytes:
         """The next message's payload (text as UTF-8 bytes). Raises
         rtfast.errors.ConnectionClosed once the connection is gone."""
+        queue = self._queue
+        if queue:           # a message is waiting (the usual case while a stream arrives): no second coroutine
+            payload = queue.popleft()[1]
+            if self._paused_reading:
+                self._resume()
+            return payload
         return (await self.recv_message())[0]
 
     async def recv_message(self) -> tuple[bytes, bool]:
@@ -364,9 +397,9 @@ class WebSocket(asyncio.Protocol):
                 await self._waiter
             finally:
                 self._waiter = None
-        item = self._queue.popleft()
+        op, payload = self._queue.popleft()
         self._resume()
-        return item
+        return payload, op == 2
 
     def _control(self, op: int, payload: bytes) -> None:
         if op == 9:                                     # ping
@@ -375,6 +408,10 @@ class WebSocket(asyncio.Protocol):
         elif op == 10:                                  # pong
             if payload == self._keepalive_due:
                 self._keepalive_due = None
+                if self._ping_timeout is not None:      # answered in time: the next ping replaces the expiry
+                    self._keepalive_handle.cancel()
+                    wait = self._ping_interval - (self._loop.time() - self._keepalive_sent)
+                    self._keepalive_handle = self._loop.call_later(max(wait, 0.0), self._keepalive)
             entry = self._pings.pop(payload, None)
             if entry is not None and not entry[1].done():
                 entry[1].set_result(time.monotonic() - entry[0])
@@ -385,6 +422,7 @@ class WebSocket(asyncio.Protocol):
                 self.fail(exc.close_code, str(exc))
                 return
             self.close_code, self.close_reason = code, reason
+            self.close_received = True
             self._inbound_done = True                  # nothing may follow a close frame
             if self.state == OPEN:
                 # Echo the close; a server then ends TCP, a client lets the server do it.
@@ -424,14 +462,20 @@ class WebSocket(asyncio.Protocol):
         return fut
 
     def _keepalive(self) -> None:
+        # A ping every ping_interval; with a ping_timeout, its pong (in _control) arms the next one.
         if self.state != OPEN:
             return
-        if self._keepalive_due is not None:
-            self.fail(1011, "keepalive ping timeout")
-            return
         self._keepalive_due = os.urandom(4)
+        self._keepalive_sent = self._loop.time()
         self.transport.write(self._writer.frame(self._keepalive_due, 9))
-        self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive)
+        if self._ping_timeout is None:
+            self._keepalive_handle = self._loop.call_later(self._ping_interval, self._keepalive)
+        else:
+            self._keepalive_handle = self._loop.call_later(self._ping_timeout, self._keepalive_expired)
+
+    def _keepalive_expired(self) -> None:
+        if self.state == OPEN:
+            self.fail(1011, "keepalive ping timeout")
 
     # -- closing -------------------------------------------------------------------------------
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -491,11 +535,13 @@ class WebSocket(asyncio.Protocol):
 
 
 async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str | None = None,
-                  open_timeout: float = 30.0, user_agent: str = "rtfast", ssl: Any = None,
+                  open_timeout: float | None = 30.0, user_agent: str | None = "rtfast", ssl: Any = None,
                   logger: logging.Logger | None = None, **options: Any) -> WebSocket:
     """Open a client websocket to ``url`` (ws:// or wss://), directly or
     through ``proxy`` (http://, https://, socks5://...). ``options`` go to
-    :class:`WebSocket` (``max_size``, ``ping_interval``, ``close_timeout``).
+    :class:`WebSocket` (``max_size``, ``ping_interval``, ``ping_timeout``,
+    ``close_timeout``). ``user_agent`` is sent unless ``headers`` has one
+    (``None``: no User-Agent header).
     A refused handshake raises rtfast's typed ``HandshakeError``; anything
     else that keeps the connection from opening (DNS, TCP, TLS, the proxy, no
     answer in ``open_timeout``) a ``ConnectError`` saying which step failed.
@@ -510,7 +556,8 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
     request = hs.connect()
     for key, value in (headers or {}).items():
         request.headers[key] = value
-    request.headers["User-Agent"] = user_agent
+    if user_agent is not None:
+        request.headers.setdefault("User-Agent", user_agent)    # as websockets: the caller's own wins
     ws._hs, ws._request_to_send = hs, request
     if uri.secure and ssl is None:
         ssl = ssl_module.create_default_context()
@@ -522,7 +569,7 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
             try:
                 parsed = parse_proxy(proxy)
             except InvalidProxy as exc:
-                raise _handshake_failure(exc) from None
+                raise handshake_failure(exc) from None
             if parsed.scheme.startswith("socks"):
                 try:
                     sock = await connect_socks_proxy(parsed, uri)
@@ -551,7 +598,7 @@ async def connect(url: str, *, headers: dict[str, str] | None = None, proxy: str
             if isinstance(exc, TimeoutError):
                 stage = ("{target}{via} accepted the connection but did not answer the websocket upgrade"
                          if ws.transport is not None else "no TCP/TLS connection to {target}{via}")
-            raise _connect_error(exc, url, proxy, open_timeout, stage) from exc
+            raise connect_error(exc, url, proxy, open_timeout or 0, stage) from exc
         raise
 
 

@@ -10,6 +10,10 @@ carrier's) without decoding it.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeASCII
+
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_1BYTE_DATA(object o)
 from libc.stdint cimport uint8_t
 from libc.string cimport memcpy
 from bufutil cimport new_bytes, get_buffer, get_text, release, ANY_ITEMS, BYTE_ITEMS
@@ -86,9 +90,14 @@ cdef class AudioDelta:
     @property
     def delta(self):
         """The base64 audio as str (what the official models expose)."""
+        cdef Py_ssize_t n
         if self._delta is None:
-            self._delta = PyUnicode_DecodeASCII(PyBytes_AS_STRING(self._frame) + self._start,
-                                                self._end - self._start, NULL)
+            # Only the scanner leaves _delta unset, and it let no byte >= 0x80 (or < 0x20)
+            # into the span: copy it into an ASCII str as is (decoding would check it again).
+            n = self._end - self._start
+            text = PyUnicode_New(n, 127)
+            memcpy(PyUnicode_1BYTE_DATA(text), PyBytes_AS_STRING(self._frame) + self._start, n)
+            self._delta = text
         return self._delta
 
     @property

@@ -1616,3 +1616,122 @@ async def test_through_a_socks5_proxy_and_a_typed_error_when_it_refuses():
                                     proxy=f"socks5://user:s3cret@127.0.0.1:{refuser.sockets[0].getsockname()[1]}")
     assert info.value.status == 0
     assert str(info.value) == "HTTP 0: the proxy refused the connection: ProxyError"      # no credentials in it
+
+
+async def test_keepalive_ping_timeout_is_its_own_setting():
+    pings = []
+
+    async def silent(reader, writer):                   # reads our pings, never answers
+        while True:
+            b0, payload = await read_client_frame(reader)
+            pings.append((b0, asyncio.get_running_loop().time()))
+            if b0 == 0x88:
+                return
+
+    server = await raw_server(silent)
+    async with server:
+        # None: pings every interval, unanswered, and the connection stays
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=0.03, ping_timeout=None)
+        await asyncio.sleep(0.25)
+        assert ws.state == OPEN and len(pings) >= 4 and {b0 for b0, _ in pings} == {0x89}
+        ws.transport.abort()
+        # longer than the interval: no second ping and no failure before the timeout, then 1011
+        pings.clear()
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=0.03, ping_timeout=0.4)
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1011, "keepalive ping timeout")
+        assert [b0 for b0, _ in pings] == [0x89, 0x88]
+        assert pings[1][1] - pings[0][1] >= 0.35
+
+
+async def test_a_keepalive_pong_arms_the_next_ping_after_the_interval():
+    pings = []
+
+    async def answering(reader, writer):
+        while True:
+            b0, payload = await read_client_frame(reader)
+            pings.append(asyncio.get_running_loop().time())
+            writer.write(bytes([0x8A, len(payload)]) + payload)
+
+    server = await raw_server(answering)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", ping_interval=0.05, ping_timeout=1)
+        await asyncio.sleep(0.4)
+        assert ws.state == OPEN
+        ws.transport.abort()
+    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    assert len(pings) >= 4 and min(gaps) >= 0.04        # one ping per interval, not one per pong
+
+
+async def test_close_received_says_whether_the_close_code_is_the_peers():
+    async def closes(reader, writer):
+        writer.write(b"\x88\x05\x0f\xa1bye")            # 4001 "bye"
+        await reader.read()
+
+    async def idle(reader, writer):
+        await reader.read()
+
+    async with await raw_server(closes) as server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", close_timeout=0.2)
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (4001, "bye")
+        assert ws.close_received
+    async with await raw_server(idle) as server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/", close_timeout=0.2)
+        assert not ws.close_received
+        ws.fail(1009, "too big")                          # ours, not the peer's
+        assert await asyncio.wait_for(ws.wait_closed(), 2) == (1009, "too big")
+        assert not ws.close_received
+
+
+async def test_drain_waits_while_the_peer_does_not_read():
+    resume = asyncio.Event()
+
+    async def stalled(reader, writer):
+        writer.transport.pause_reading()
+        await resume.wait()
+        writer.transport.resume_reading()
+        await reader.read()
+
+    server = await raw_server(stalled)
+    async with server:
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        await ws.drain()                                  # nothing buffered: at once
+        ws.transport.set_write_buffer_limits(high=2**15)
+        await flood_until_stuck(ws)
+        waiters = [asyncio.create_task(ws.drain()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in waiters)
+        waiters[0].cancel()                               # one sender gives up; the other still waits
+        await asyncio.sleep(0.01)
+        assert not waiters[1].done()
+        resume.set()
+        await asyncio.wait_for(waiters[1], 5)
+        assert ws.buffered <= 2**15
+        ws.transport.abort()
+        # a drop wakes a waiting sender
+        resume.clear()
+        ws = await websocket.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        await flood_until_stuck(ws)
+        waiter = asyncio.create_task(ws.drain())
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        ws.transport.abort()
+        await asyncio.wait_for(waiter, 1)
+        await ws.drain()                                  # closed: returns at once
+        resume.set()
+
+
+async def test_the_callers_user_agent_wins_and_none_sends_none():
+    heads = []
+
+    async def record(reader, writer):
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()
+
+    srv = await asyncio.start_server(record, "127.0.0.1", 0)
+    async with srv:
+        with pytest.raises(HandshakeError):
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/", headers={"user-agent": "mine/2"})
+        with pytest.raises(HandshakeError):
+            await websocket.connect(f"ws://127.0.0.1:{port_of(srv)}/", user_agent=None)
+    assert heads[0].lower().count(b"user-agent:") == 1 and b"user-agent: mine/2\r\n" in heads[0]
+    assert b"user-agent" not in heads[1].lower()

@@ -48,6 +48,27 @@ def test_every_audio_length_0_to_4096_takes_the_fast_path():
         check_same(frame, ev)
 
 
+@pytest.mark.parametrize("stop", [b'"', b"\\", b"\x1f", b"\xc3\xa9", b"\x80"])
+def test_a_byte_the_scanner_stops_at_is_found_at_every_offset(stop):
+    # The delta is skimmed in blocks (16 bytes, then 8, then one by one): whatever block a quote,
+    # backslash, control or non-ASCII byte falls in, the scanner declines the frame.
+    for n in range(40):
+        text = base64.b64encode(bytes(range(n)))
+        for k in range(len(text)):
+            frame = b'{"type":"response.output_audio.delta","item_id":"i","delta":"' \
+                + text[:k] + stop + text[k + 1:] + b'"}'
+            assert wire.scan_audio_delta(frame) is None, (n, k)
+
+
+def test_del_is_a_plain_string_byte_at_every_offset():
+    for n in range(40):
+        text = base64.b64encode(bytes(range(n)))
+        for k in range(len(text)):
+            frame = b'{"type":"response.output_audio.delta","delta":"' + text[:k] + b"\x7f" + text[k + 1:] + b'"}'
+            ev = wire.scan_audio_delta(frame)
+            assert ev is not None and ev.delta == orjson.loads(frame)["delta"] and ev.delta.isascii()
+
+
 def test_keys_in_any_order_and_json_whitespace():
     d = frame_dict(b"\x01\x02\x03\x04", output_index=12, content_index=3)
     for keys in itertools.permutations(d):

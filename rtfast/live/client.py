@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Literal
 
 import orjson
 
+from rtfast._handshake import server_message
 from rtfast.connection import (ConnectionManager, ReconnectingEvent, ReconnectingOverrides, RealtimeConnection,
-                               _merge_headers, _server_message, _with_query, _ws_url)
+                               _merge_headers, _socket_id, _with_query, _ws_url)
 from rtfast.errors import RtfastError, handshake_error
 from rtfast.live.session import LiveSession
 
@@ -65,7 +66,7 @@ class LiveConnection(RealtimeConnection):
             self.transport = _Transport(self)
 
     def __repr__(self) -> str:
-        return f"<LiveConnection {self.kind} {getattr(self._ws, 'id', '')}>"
+        return f"<LiveConnection {self.kind}{_socket_id(self._ws)}>"
 
     def _new_state(self) -> LiveSession:
         # a reconnect opens a new session (GPT-Live cannot resume one): keep what started the old one
@@ -521,7 +522,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
     finally:
         await http.aclose()
     if response.status >= 400:
-        raise handshake_error(response.status, _server_message(response.body), response.body)
+        raise handshake_error(response.status, server_message(response.body), response.body)
     if binary:
         return BinaryResponse(response.body, response.status, response.headers)
     if empty or not response.body:
