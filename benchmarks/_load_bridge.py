@@ -1,10 +1,12 @@
 """A bridge under load, in its own process pinned to one core.
 
-    python benchmarks/_load_bridge.py rtfast|rtfast+uvloop|rtfast+uvloop+agent|rtfast+uvloop+live|usual PORT BASE_URL CPU
+    python benchmarks/_load_bridge.py rtfast|rtfast+uvloop|rtfast+uvloop+agent|rtfast+uvloop+live|relay+uvloop|usual \
+        PORT BASE_URL CPU
 
 ``rtfast``: rtfast's BridgeServer (G.711 passthrough, 20 ms paced frames,
 marks); ``+agent``: with a phone agent (a tool, a transcript handler); ``+live``: on GPT-Live
-(``protocol="live"``, ``BASE_URL/live/sessions``). ``usual``: a bridge written the usual way, after the official
+(``protocol="live"``, ``BASE_URL/live/sessions``). ``relay``: the floor, every message
+forwarded unchanged (see relay()). ``usual``: a bridge written the usual way, after the official
 openai Twilio sample: stdlib json + the official openai realtime client,
 each model delta forwarded as one Twilio media message plus a mark.
 Prints "ready" once listening.
@@ -86,11 +88,35 @@ async def rtfast_bridge(port: int, base_url: str, agent=None, live: bool = False
         await asyncio.Future()
 
 
+async def relay(port: int, base_url: str) -> None:
+    """The floor: each carrier message goes to the model socket as it is, and each
+    model message to the carrier, one write per message received (send_many per
+    read), on rtfast's websocket and this loop. No parsing, no call state, no
+    pacing, no marks: what any bridge on this stack pays at least per call."""
+    from rtfast import websocket
+
+    async def handle(carrier) -> None:
+        model = await websocket.connect(base_url + "/realtime?model=gpt-realtime",
+                                        headers={"Authorization": "Bearer sk-load"})
+        carrier.set_handlers(lambda msg, binary: model.send(msg, binary) if model.state == websocket.OPEN else None)
+        model.set_handlers(lambda msg, binary: carrier.send(msg, binary) if carrier.state == websocket.OPEN else None)
+        try:
+            await carrier.wait_closed()
+        finally:
+            model.close()
+
+    async with await websocket.serve(handle, "127.0.0.1", port):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+
 if __name__ == "__main__":
     kind, port, base_url, cpu = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     os.sched_setaffinity(0, {cpu})
     if kind == "usual":
         coro = usual(port, base_url)
+    elif kind.startswith("relay"):
+        coro = relay(port, base_url)
     else:
         coro = rtfast_bridge(port, base_url, load_agent() if kind.endswith("+agent") else None, kind.endswith("+live"))
     if "uvloop" in kind:

@@ -27,6 +27,13 @@ in 100 ms ``session.output_audio.delta`` frames at 1x (with
 Realtime path's. ``LOAD_N=50,100`` runs those sizes for every kind instead of
 the full table.
 
+``relay+uvloop`` is the floor under every row: a "bridge" that forwards each
+message unchanged, one write per message received, on the same loop and
+websocket (no parsing, no call, no pacing; the callers get no media back, so
+they echo no marks and count no underruns: only its CPU per call and the
+inbound latency mean anything). Whatever a bridge does per frame comes on top
+of it.
+
 rtfast's bridge is measured beside a bridge written the usual way (stdlib json
 and the official openai client, after OpenAI's Twilio sample). Run with
 ``pytest benchmarks/bench_bridge_load.py --benchmark-only -s`` for the full
@@ -54,7 +61,7 @@ from rtfast.websocket import OPEN
 HERE = os.path.dirname(__file__)
 FULL_N = {"rtfast": [100, 150, 200], "rtfast+uvloop": [200, 250, 300, 400], "rtfast+uvloop+agent": [200, 250, 300],
           "rtfast+uvloop+live": [200, 250, 300, 400],
-          "workers=2": [250, 300, 350, 400], "usual": [25, 35, 50]}
+          "workers=2": [250, 300, 350, 400], "relay+uvloop": [200, 300, 400], "usual": [25, 35, 50]}
 WARMUP_S, MEASURE_S = 3.0, 8.0
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or os.cpu_count() < 2,
@@ -193,15 +200,22 @@ class Peer:
         i = msg.find(b'"audio"')
         if i > 0 and (b"input_audio_buffer.append" in msg[:80] or b"session.input_audio.append" in msg[:80]):
             j = msg.index(b'"', msg.index(b":", i + 7) + 1) + 1
-            times = self.sent_at.get(msg[j:msg.index(b'"', j)])
-            if times:
-                sent = times.popleft()
-                if self.measuring:
-                    self.latencies.append(time.monotonic() - sent)
+            self._arrived(msg[j:msg.index(b'"', j)])
+        elif msg.startswith(b'{"event":"media"'):       # the relay floor forwards the caller's frame as it is
+            j = msg.index(b'"payload":"') + 11
+            self._arrived(msg[j:msg.index(b'"', j)])
         elif b"session.update" in msg[:40]:
             ws.send(SESSION_UPDATED)
         elif b"session.start" in msg[:40]:
             ws.send(SESSION_STARTED)
+
+
+    def _arrived(self, payload: bytes) -> None:
+        times = self.sent_at.get(payload)
+        if times:
+            sent = times.popleft()
+            if self.measuring:
+                self.latencies.append(time.monotonic() - sent)
 
 
 class Caller:
@@ -417,7 +431,7 @@ def _has_uvloop() -> bool:
 
 
 @pytest.mark.parametrize("kind", ["rtfast", "rtfast+uvloop", "rtfast+uvloop+agent", "rtfast+uvloop+live", "workers=2",
-                                  "usual"])
+                                  "relay+uvloop", "usual"])
 def test_bridge_load(benchmark, kind):
     if ("uvloop" in kind or kind.startswith("workers")) and not _has_uvloop():
         pytest.skip("uvloop is not installed (pip install uvloop)")
