@@ -35,6 +35,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from rtfast._handshake import server_message
 from rtfast.errors import ConnectError, ConnectTimeout, handshake_error
 
 __all__ = ["AsyncCalls", "BinaryResponseContent", "RawResponse", "NOT_GIVEN"]
@@ -156,16 +157,6 @@ def _fields(**fields: Any) -> dict:
     return {k: v for k, v in fields.items() if v is not NOT_GIVEN}
 
 
-def _api_message(body: bytes) -> str:
-    try:
-        message = json.loads(body)["error"]["message"]
-        if isinstance(message, str):
-            return message
-    except Exception:
-        pass
-    return body.decode("utf-8", "replace").strip()[:300] or "(no message)"
-
-
 def _merge(*sets: dict | None) -> dict[str, str]:
     merged: dict[str, tuple[str, str]] = {}
     for headers in sets:
@@ -233,7 +224,7 @@ class AsyncCalls:
                             url)
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
-                raise handshake_error(exc.code, _api_message(payload), payload) from None
+                raise handshake_error(exc.code, server_message(payload), payload) from None
             except TimeoutError:
                 raise ConnectTimeout(f"realtime.calls {verb}: no answer from {where} within {timeout:g} s") from None
             except (urllib.error.URLError, OSError) as exc:
