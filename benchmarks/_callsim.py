@@ -286,5 +286,5 @@ if __name__ == "__main__":
         pstats.Stats(pr).sort_stats("tottime").print_stats(30)
     else:
         for name, fn in (("rtfast", replay), ("relay", replay_relay)):
-            best = min(fn(script)[0] for _ in range(7))
+            best = min(fn(script)[0] for _ in range(15))
             print(f"{name:8s} {best / seconds * 1e6:8.1f} us per call-second")

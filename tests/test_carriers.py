@@ -502,6 +502,15 @@ def test_media_before_start_is_refused_on_the_slow_path_too(cls, start, key):
     assert type(m) is Media and m.payload == B64.encode() and m.stream_id == "x"
 
 
+def test_outbound_mark_is_byte_identical_to_the_dumped_dict():
+    # mark() splices the name into a head built at start: the bytes must be what orjson
+    # writes for the whole message, whatever the name holds.
+    for c, key, sid in ((started(TwilioCodec(), TWILIO_START), "streamSid", "MZ18ad3ab5a668"),
+                        (started(ExotelCodec(), EXOTEL_START), "stream_sid", "MZexo")):
+        for name in ("0.1", "12.345", "", 'a"b', "a\\b", "caf\u00e9", "\x01", 7):
+            assert c.mark(name) == orjson.dumps({"event": "mark", key: sid, "mark": {"name": name}})
+
+
 def test_outbound_before_start_is_refused():
     for c, mark, clear in ((TwilioCodec(), "mark", "clear"), (TelnyxCodec(), "mark", "clear"),
                            (PlivoCodec(), "checkpoint", "clearAudio"), (ExotelCodec(), "mark", "clear")):

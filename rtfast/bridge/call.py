@@ -374,17 +374,30 @@ class Call:
                 a.to_realtime.append(self.session_update())
         a.events.append(ev)
 
+    @property
+    def _gen(self) -> int:
+        return self._generation
+
+    @_gen.setter
+    def _gen(self, gen: int) -> None:
+        # Marks are named "<generation>.<seq>": the prefix a current one starts with,
+        # made once per clear rather than once per echoed mark.
+        self._generation = gen
+        self._mark_prefix = f"{gen}."
+
     def _on_mark(self, name: str) -> None:
-        gen, _, seq = name.partition(".")
-        if gen != str(self._gen) or not seq.isdigit():
+        prefix = self._mark_prefix
+        seq = name[len(prefix):]
+        # isascii: str.isdigit() takes other scripts' digits too, which int() reads or refuses
+        if not (name.startswith(prefix) and seq.isdigit() and seq.isascii()):
             self.stale_marks += 1          # flushed back by a clear, or not ours
             return
         seq = int(seq)
-        ledger = self._ledger
+        ledger, played = self._ledger, self.played_ms
         while ledger and ledger[0][0] <= seq:
             _, item, _, ms = ledger.popleft()
-            if ms > self.played_ms.get(item, 0):
-                remember(self.played_ms, item, ms)
+            if ms > played.get(item, 0):
+                remember(played, item, ms)
 
     def carrier_closed(self, now_ms: float | None = None) -> Actions:
         """The carrier socket closed (Vonage ends calls so): the call is over."""
