@@ -219,7 +219,7 @@ class Call:
             self._tout = Transcoder(_MODEL_PCM, fmt, quality=self._quality)
         else:
             self._tin = self._tout = None
-        self._parse = c.parse
+        self._parse = c.feed          # parse(), but a plain echoed mark is its name (a str)
         self._splice = self._tin is None and not c.reorders
         # How a spliced media frame becomes the model's append (a LiveCall's is
         # session.input_audio.append): an attribute, so one from_carrier serves both.
@@ -329,7 +329,10 @@ class Call:
             else:
                 a.to_realtime = []
             return a
-        if type(ev) is Mark:                 # half the inbound frames while the model speaks
+        if type(ev) is str:                  # half the inbound frames while the model speaks
+            self._on_mark(ev)
+            return _NO_ACTIONS
+        if type(ev) is Mark:                 # one the scanner left to orjson, or a codec's own
             self._on_mark(ev.name)
             return _NO_ACTIONS
         if now_ms is not None:
