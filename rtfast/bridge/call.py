@@ -187,7 +187,7 @@ class Call:
         self._segments: deque = deque()           # [item_id, content_index, bytes] of _pending, in order
         self._receiving: tuple | None = None      # (item_id, content_index) deltas are arriving for
         self._rseg: list | None = None            # its segment
-        self._ledger: deque = deque()             # (seq, item_id, content_index, item ms sent after it)
+        self._ledger: deque = deque()             # (seq, item_id, content_index, item ms sent after it, mark name)
         self._gen = 0                             # playback generation (bumped by each clear)
         self._seq = 0
         self._play_end = float("-inf")            # when all audio sent so far will have played
@@ -389,6 +389,14 @@ class Call:
         self._mark_prefix = f"{gen}."
 
     def _on_mark(self, name: str) -> None:
+        ledger, played = self._ledger, self.played_ms
+        if ledger and ledger[0][4] == name:
+            # The usual echo: the oldest chunk's own mark (the ledger holds the current
+            # generation only), so no parse of the name.
+            _, item, _, ms, _ = ledger.popleft()
+            if ms > played.get(item, 0):
+                remember(played, item, ms)
+            return
         prefix = self._mark_prefix
         seq = name[len(prefix):]
         # isascii: str.isdigit() takes other scripts' digits too, which int() reads or refuses
@@ -396,9 +404,8 @@ class Call:
             self.stale_marks += 1          # flushed back by a clear, or not ours
             return
         seq = int(seq)
-        ledger, played = self._ledger, self.played_ms
         while ledger and ledger[0][0] <= seq:
-            _, item, _, ms = ledger.popleft()
+            _, item, _, ms, _ = ledger.popleft()
             if ms > played.get(item, 0):
                 remember(played, item, ms)
 
@@ -585,14 +592,18 @@ class Call:
             seg[2] -= chunk
             if not seg[2]:
                 segments.popleft()
-            sent = sent_ms.get(item, 0) + chunk_ms
-            remember(sent_ms, item, sent)
+            if item in sent_ms:
+                sent = sent_ms[item] = sent_ms[item] + chunk_ms
+            else:
+                sent = chunk_ms
+                remember(sent_ms, item, sent)
             seq += 1
-            ledger.append((seq, item, seg[1], sent))
+            name = f"{gen}.{seq}"
+            ledger.append((seq, item, seg[1], sent, name))
             if len(ledger) > _LEDGER_MAX:
                 ledger.popleft()                    # marks are not coming back: forget the oldest
             out.append((2, frame) if binary else frame)
-            out.append(mark(f"{gen}.{seq}"))
+            out.append(mark(name))
             play_end += chunk_ms
             n += 1
         self._play_end, self._seq = play_end, seq

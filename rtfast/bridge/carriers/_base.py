@@ -300,7 +300,8 @@ class JsonCodec(CarrierCodec):
                 if self._mark_names:
                     return ev
             elif ev is not None:
-                self._need_start("media")
+                if not self.started:
+                    self._need_start("media")
                 return ev
         return self.parse(frame, binary)
 
