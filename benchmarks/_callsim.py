@@ -9,7 +9,7 @@ the server's pacer loop run every 10 ms. The clock is the script's (``server._no
 swapped while it runs), so a replay is deterministic: ``digest()`` of every message written
 is the same on every run and before and after any change that keeps behaviour.
 
-    python benchmarks/_callsim.py [seconds] [--profile]
+    python benchmarks/_callsim.py [seconds] [--calls=N] [--profile]
 
 ``relay`` replays the same inbound bytes through two websockets that forward each message
 unchanged (benchmarks/_load_bridge.py's relay): the floor of the glue.
@@ -175,9 +175,10 @@ def _tick(bridge, now: float) -> None:
             io.pace(now)
 
 
-def _bridge(keep: bool):
-    bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-sim", control=None,
-                                     vad=None, gc_freeze=False)
+def _bridge(keep: bool, bridge=None):
+    if bridge is None:
+        bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-sim", control=None,
+                                         vad=None, gc_freeze=False)
     cws = WebSocket(client=False, keep_handshake=False)
     rws = WebSocket(client=True, keep_handshake=False)
     _open(cws, keep)
@@ -191,53 +192,67 @@ def _bridge(keep: bool):
     return bridge, io, cws, rws
 
 
-def replay(script: list, keep: bool = False):
-    """Run the script through a fresh bridge call; returns (seconds of CPU, carrier ws, realtime ws)."""
-    return asyncio.run(_replay(script, keep))
+def replay(script: list, keep: bool = False, calls: int = 1):
+    """Run the script through fresh bridge calls (``calls`` of them on one bridge, each
+    message fed to every call in turn, one pacer for all: their state no longer fits the
+    caches, as at hundreds of calls); returns (seconds of CPU, carrier ws, realtime ws) (the first call's)."""
+    return asyncio.run(_replay(script, keep, calls))
 
 
-async def _replay(script, keep):
+async def _replay(script, keep, calls=1):
     bridge, io, cws, rws = _bridge(keep)
+    ios = [io] + [_bridge(keep, bridge)[1] for _ in range(calls - 1)]
+    for x in ios:
+        bridge.active[x.id] = x
+    carriers = [x.ws.data_received for x in ios]
+    models = [x.rt.data_received for x in ios]
     now = [0.0]
     saved, server_mod._now_ms = server_mod._now_ms, lambda: now[0]
-    carrier_in, model_in = cws.data_received, rws.data_received
     try:
         t0 = time.process_time()
         for t, kind, data in script:
             now[0] = t
             if kind == "carrier":
-                carrier_in(data)
+                for f in carriers:
+                    f(data)
             elif kind == "model":
-                model_in(data)
+                for f in models:
+                    f(data)
             else:
                 _tick(bridge, t)
         cpu = time.process_time() - t0
     finally:
         server_mod._now_ms = saved
-    assert io.failure is None and not io.done.done(), io.failure
-    return cpu, cws, rws
+    for x in ios:
+        assert x.failure is None and not x.done.done(), x.failure
+    return cpu / calls, cws, rws
 
 
-def replay_relay(script: list):
+def replay_relay(script: list, calls: int = 1):
     """The same inbound bytes through two websockets forwarding each message unchanged."""
-    return asyncio.run(_replay_relay(script))
+    return asyncio.run(_replay_relay(script, calls))
 
 
-async def _replay_relay(script):
-    cws = WebSocket(client=False, keep_handshake=False)
-    rws = WebSocket(client=True, keep_handshake=False)
-    _open(cws, False)
-    _open(rws, False)
-    cws.set_handlers(lambda msg, binary: rws.send(msg, binary) if rws.state == OPEN else None)
-    rws.set_handlers(lambda msg, binary: cws.send(msg, binary) if cws.state == OPEN else None)
-    carrier_in, model_in = cws.data_received, rws.data_received
+async def _replay_relay(script, calls=1):
+    carriers, models = [], []
+    for _ in range(calls):
+        cws = WebSocket(client=False, keep_handshake=False)
+        rws = WebSocket(client=True, keep_handshake=False)
+        _open(cws, False)
+        _open(rws, False)
+        cws.set_handlers(lambda msg, binary, rws=rws: rws.send(msg, binary) if rws.state == OPEN else None)
+        rws.set_handlers(lambda msg, binary, cws=cws: cws.send(msg, binary) if cws.state == OPEN else None)
+        carriers.append(cws.data_received)
+        models.append(rws.data_received)
     t0 = time.process_time()
     for t, kind, data in script:
         if kind == "carrier":
-            carrier_in(data)
+            for f in carriers:
+                f(data)
         elif kind == "model":
-            model_in(data)
-    return time.process_time() - t0, cws, rws
+            for f in models:
+                f(data)
+    return (time.process_time() - t0) / calls, cws, rws
 
 
 def digest(cws, rws) -> str:
@@ -269,6 +284,7 @@ def counts(script: list) -> dict:
 
 if __name__ == "__main__":
     seconds = int(next((a for a in sys.argv[1:] if a.isdigit()), "30"))
+    calls = int(next((a[8:] for a in sys.argv[1:] if a.startswith("--calls=")), "1"))
     script = record(seconds)
     print("per call-second:", {k: v / seconds for k, v in counts(script).items()})
     _, c, r = replay(script, keep=True)
@@ -286,5 +302,5 @@ if __name__ == "__main__":
         pstats.Stats(pr).sort_stats("tottime").print_stats(30)
     else:
         for name, fn in (("rtfast", replay), ("relay", replay_relay)):
-            best = min(fn(script)[0] for _ in range(15))
-            print(f"{name:8s} {best / seconds * 1e6:8.1f} us per call-second")
+            best = min(fn(script, calls=calls)[0] for _ in range(15 if calls == 1 else 3))
+            print(f"{name:8s} {best / seconds * 1e6:8.1f} us per call-second ({calls} calls)")
