@@ -787,3 +787,15 @@ def test_feed_is_parse_except_a_plain_mark_is_its_name():
     v = VonageCodec()
     assert VonageCodec.feed is VonageCodec.parse and type(v.feed(orjson.dumps(
         {"event": "websocket:notify", "payload": {"name": "0.1"}}))) is Mark
+
+
+def test_a_codec_of_its_own_feeds_the_bridge_what_it_parses():
+    # Call reads frames through feed(); a codec written on CarrierCodec with parse() alone works.
+    from rtfast.bridge.carriers import CarrierCodec
+
+    class Own(CarrierCodec):
+        def parse(self, frame, binary=False):
+            return Unknown("own", {"frame": frame, "binary": binary})
+
+    assert Own().feed(b"f", True) == Unknown("own", {"frame": b"f", "binary": True})
+    assert Own().feed(b"g") == Unknown("own", {"frame": b"g", "binary": False})
