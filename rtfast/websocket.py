@@ -167,7 +167,11 @@ class WebSocket(asyncio.Protocol):
             elif self._on_message is None:
                 self._enqueue(frame)
             else:
-                self._deliver(frame[1], frame[0] == 2)
+                try:                            # _deliver, inline: a frame less per message
+                    self._on_message(frame[1], frame[0] == 2)
+                except Exception:
+                    log.exception("on_message callback failed; closing the connection")
+                    self.fail(1011, "internal error")
 
     def eof_received(self) -> bool:
         if self.state == CONNECTING and self._hs is not None and self.client:

@@ -31,6 +31,7 @@ cdef extern from "carrierscan.h" nogil:
         Py_ssize_t xkey[4][2]
         Py_ssize_t xval[4][2]
     int rt_scan_carrier_media(const uint8_t *p, Py_ssize_t n, rt_cscan_t *s)
+    int rt_scan_carrier_mark(const uint8_t *p, Py_ssize_t n, rt_cscan_t *s)
     int rt_b64_check(const uint8_t *p, size_t n, size_t *err)
 
 
@@ -209,6 +210,24 @@ cdef inline object _num(long long v):
     return v if v >= 0 else None
 
 
+cdef Media _media(bytes frame, rt_cscan_t* sp):
+    cdef const char* base = PyBytes_AS_STRING(frame)
+    cdef int x
+    _check_payload(<const uint8_t*>base + sp.start[RT_C_PAYLOAD], sp.end[RT_C_PAYLOAD] - sp.start[RT_C_PAYLOAD])
+    cdef Media ev = Media.__new__(Media)
+    ev._frame = frame
+    ev._ps, ev._pe = sp.start[RT_C_PAYLOAD], sp.end[RT_C_PAYLOAD]
+    ev._span[0][0], ev._span[0][1] = sp.start[RT_C_STREAM], sp.end[RT_C_STREAM]
+    ev._span[1][0], ev._span[1][1] = sp.start[RT_C_TRACK], sp.end[RT_C_TRACK]
+    ev.sequence_number = _num(sp.num[RT_C_SEQ])
+    ev.chunk = _num(sp.num[RT_C_CHUNK])
+    ev.timestamp = _num(sp.num[RT_C_TS])
+    if sp.nextra:
+        ev.extra = {_span(frame, sp.xkey[x][0], sp.xkey[x][1]): _span(frame, sp.xval[x][0], sp.xval[x][1])
+                    for x in range(sp.nextra)}
+    return ev
+
+
 def scan_media(frame, /):
     """Scan a raw carrier frame (bytes) for a plain ``media`` event, without a dict.
 
@@ -219,23 +238,30 @@ def scan_media(frame, /):
     if type(frame) is not bytes:
         frame = frame.encode() if isinstance(frame, str) else bytes(frame)
     cdef rt_cscan_t s
-    cdef const char* base = PyBytes_AS_STRING(frame)
-    cdef int x
-    if rt_scan_carrier_media(<const uint8_t*>base, PyBytes_GET_SIZE(frame), &s) != RT_SCAN_OK:
+    if rt_scan_carrier_media(<const uint8_t*>PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), &s) != RT_SCAN_OK:
         return None
-    _check_payload(<const uint8_t*>base + s.start[RT_C_PAYLOAD], s.end[RT_C_PAYLOAD] - s.start[RT_C_PAYLOAD])
-    cdef Media ev = Media.__new__(Media)
-    ev._frame = frame
-    ev._ps, ev._pe = s.start[RT_C_PAYLOAD], s.end[RT_C_PAYLOAD]
-    ev._span[0][0], ev._span[0][1] = s.start[RT_C_STREAM], s.end[RT_C_STREAM]
-    ev._span[1][0], ev._span[1][1] = s.start[RT_C_TRACK], s.end[RT_C_TRACK]
-    ev.sequence_number = _num(s.num[RT_C_SEQ])
-    ev.chunk = _num(s.num[RT_C_CHUNK])
-    ev.timestamp = _num(s.num[RT_C_TS])
-    if s.nextra:
-        ev.extra = {_span(frame, s.xkey[x][0], s.xkey[x][1]): _span(frame, s.xval[x][0], s.xval[x][1])
-                    for x in range(s.nextra)}
-    return ev
+    return _media(frame, &s)
+
+
+def scan_hot(frame, /):
+    """Scan a raw carrier frame (bytes) for either hot message, without a dict.
+
+    Returns a Media for a plain ``media`` event (as :func:`scan_media`), the
+    name (str) of a plain ``mark`` event (``{"event":"mark","mark":{"name":...}}``
+    with at most the sequence number and stream id beside it), or None: the
+    caller parses anything else with orjson.
+    """
+    if type(frame) is not bytes:
+        frame = frame.encode() if isinstance(frame, str) else bytes(frame)
+    cdef rt_cscan_t s
+    cdef const uint8_t* base = <const uint8_t*>PyBytes_AS_STRING(frame)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(frame)
+    if rt_scan_carrier_media(base, n, &s) == RT_SCAN_OK:
+        return _media(frame, &s)
+    if rt_scan_carrier_mark(base, n, &s) == RT_SCAN_OK:
+        return PyUnicode_DecodeASCII(<const char*>base + s.start[RT_C_PAYLOAD],
+                                     s.end[RT_C_PAYLOAD] - s.start[RT_C_PAYLOAD], NULL)
+    return None
 
 
 # -- outbound templates ------------------------------------------------------------------

@@ -224,6 +224,77 @@ static inline int rt_scan_carrier_media(const uint8_t *p, Py_ssize_t n, rt_cscan
     return RT_SCAN_OK;
 }
 
+/* The other hot inbound message, an echoed mark (Twilio, Telnyx, Exotel):
+ *
+ *   {"event":"mark","sequenceNumber":"4","streamSid":"MZ...","mark":{"name":"0.12"}}
+ *
+ * in any key order, the sequence number and stream id under any carrier's
+ * spelling, optional.  Only these keys, each once, and "mark" holding only a
+ * plain string "name"; the name's span goes in s->start/end[RT_C_PAYLOAD].
+ * Anything else: RT_SCAN_FALLBACK (RT_SCAN_OTHER for another event), and the
+ * caller parses the frame with orjson. */
+static inline int rt_scan_carrier_mark(const uint8_t *p, Py_ssize_t n, rt_cscan_t *s)
+{
+    Py_ssize_t i = 0, ks, ke;
+    int f, more, seen_mark = 0;
+
+    for (f = 0; f < RT_C_NSTR; f++)
+        s->start[f] = s->end[f] = -1;
+    for (f = 0; f < RT_C_NNUM; f++)
+        s->num[f] = -1;
+    s->nextra = 0;
+
+    while (i < n && rt_scan_ws(p[i])) i++;
+    if (i >= n || p[i] != '{')
+        return RT_SCAN_FALLBACK;
+    i++;
+    do {
+        const uint8_t *k;
+        Py_ssize_t len;
+        int rc;
+        ks = rt_cscan_key(p, n, &i, &ke);
+        if (ks < 0)
+            return RT_SCAN_FALLBACK;
+        k = p + ks;
+        len = ke - ks;
+        if (RT_KEY_IS(k, len, "event")) {
+            if (rt_cscan_str(p, n, &i, s, RT_C_EVENT) < 0)
+                return RT_SCAN_FALLBACK;
+            if (!RT_KEY_IS(p + s->start[RT_C_EVENT], s->end[RT_C_EVENT] - s->start[RT_C_EVENT], "mark"))
+                return RT_SCAN_OTHER;
+            rc = 0;
+        } else if (RT_KEY_IS(k, len, "mark")) {
+            /* exactly {"name":"<plain string>"} */
+            if (p[i] != '{' || seen_mark)
+                return RT_SCAN_FALLBACK;
+            seen_mark = 1;
+            i++;
+            ks = rt_cscan_key(p, n, &i, &ke);
+            if (ks < 0 || !RT_KEY_IS(p + ks, ke - ks, "name"))
+                return RT_SCAN_FALLBACK;
+            rc = rt_cscan_str(p, n, &i, s, RT_C_PAYLOAD);
+            if (rc == 0 && rt_cscan_next(p, n, &i) != 0)
+                return RT_SCAN_FALLBACK;        /* another key in "mark" */
+        } else if (RT_KEY_IS(k, len, "sequenceNumber") || RT_KEY_IS(k, len, "sequence_number")) {
+            rc = rt_cscan_num(p, n, &i, s, RT_C_SEQ);
+        } else if (RT_KEY_IS(k, len, "streamSid") || RT_KEY_IS(k, len, "stream_id")
+                   || RT_KEY_IS(k, len, "streamId") || RT_KEY_IS(k, len, "stream_sid")) {
+            rc = rt_cscan_str(p, n, &i, s, RT_C_STREAM);
+        } else {
+            return RT_SCAN_FALLBACK;
+        }
+        if (rc < 0)
+            return RT_SCAN_FALLBACK;
+        more = rt_cscan_next(p, n, &i);
+        if (more < 0)
+            return RT_SCAN_FALLBACK;
+    } while (more);
+    while (i < n && rt_scan_ws(p[i])) i++;
+    if (i != n || s->start[RT_C_EVENT] < 0 || s->start[RT_C_PAYLOAD] < 0)
+        return RT_SCAN_FALLBACK;
+    return RT_SCAN_OK;
+}
+
 /* Is p[0:n] strict base64?  Returns RT_B64_OK, or the error kind with the
  * offset of the first problem in *err.  Decodes block by block into scratch
  * (discarded); padding is only legal in the last block. */

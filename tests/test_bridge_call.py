@@ -7,7 +7,7 @@ import pytest
 
 from rtfast import wire
 from rtfast.bridge import BargeIn, Call, CallEnded
-from rtfast.bridge.carriers import Dtmf, ExotelCodec, Start, Stop, TelnyxCodec, TwilioCodec, VonageCodec
+from rtfast.bridge.carriers import Dtmf, ExotelCodec, Mark, Start, Stop, TelnyxCodec, TwilioCodec, VonageCodec
 from rtfast.errors import ProtocolError
 from test_carriers import (B64, EXOTEL_START, TELNYX_START, TWILIO_DTMF, TWILIO_MEDIA, TWILIO_START, TWILIO_STOP,
                            ULAW, VONAGE_CONNECTED, telnyx_media)
@@ -963,3 +963,32 @@ def test_a_resampler_tail_after_the_items_audio_all_left_is_queued_and_charged_t
     assert len(audio) == 38 and all(len(a) == 160 for a in audio)             # the tail left as one more chunk
     echo(call, marks(sent))
     assert call.sent_ms == {"item_1": 760} and call.played_ms == {"item_1": 760}
+
+
+def test_marks_not_of_the_current_generation_or_not_ours_are_stale_and_harmless():
+    call, names = playing_call(ms_received=200, ms_played=0)
+    assert names[:2] == ["0.1", "0.2"]
+    # Another script's digits (str.isdigit() takes them; int() reads "٢" as 2 and refuses "²"),
+    # other generations and near misses of the "0." prefix: none counts, none raises.
+    echo(call, ["0.\u0662", "0.\u00b2", "1.2", "00.2", "10.2", "0.", "0", "", "0.2.0", "0.+2", "0. 2", "x0.2", ".2"])
+    assert call.played_ms == {} and call.stale_marks == 13 and len(call._ledger) == 5
+    echo(call, ["0.2"])
+    assert call.played_ms == {"item_1": 40} and len(call._ledger) == 3
+    call.from_realtime(SPEECH_STARTED)                   # a clear: generation 1
+    echo(call, ["0.3", "1.0"])                           # flushed back (stale); 1.0 precedes every chunk
+    assert call.played_ms == {"item_1": 40} and call.stale_marks == 14
+
+
+def test_marks_count_alike_on_the_scanner_path_and_the_orjson_path():
+    call, names = playing_call(ms_received=200, ms_played=0)
+    assert names[:3] == ["0.1", "0.2", "0.3"]
+    escaped = b'{"event":"mark","streamSid":"%s","mark":{"name":"0.\\u0031"}}' % SID.encode()   # "0.1", via orjson
+    assert call.codec.feed(escaped) == Mark("0.1", orjson.loads(escaped))
+    assert call.from_carrier(escaped) is call.from_carrier(b'{"event":"mark","mark":{"name":"9.9"}}')
+    assert call.played_ms == {"item_1": 20} and call.stale_marks == 1
+    plain = b'{"event":"mark","sequenceNumber":"7","streamSid":"%s","mark":{"name":"0.2"}}' % SID.encode()
+    assert call.codec.feed(plain) == "0.2"
+    assert not call.from_carrier(plain) and call.played_ms == {"item_1": 40}
+    extra = b'{"event":"mark","streamSid":"%s","mark":{"name":"0.3"},"x":"y"}' % SID.encode()
+    assert type(call.codec.feed(extra)) is Mark
+    assert not call.from_carrier(extra) and call.played_ms == {"item_1": 60} and call.frames_from_carrier == 5

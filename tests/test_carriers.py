@@ -502,6 +502,15 @@ def test_media_before_start_is_refused_on_the_slow_path_too(cls, start, key):
     assert type(m) is Media and m.payload == B64.encode() and m.stream_id == "x"
 
 
+def test_outbound_mark_is_byte_identical_to_the_dumped_dict():
+    # mark() splices the name into a head built at start: the bytes must be what orjson
+    # writes for the whole message, whatever the name holds.
+    for c, key, sid in ((started(TwilioCodec(), TWILIO_START), "streamSid", "MZ18ad3ab5a668"),
+                        (started(ExotelCodec(), EXOTEL_START), "stream_sid", "MZexo")):
+        for name in ("0.1", "12.345", "", 'a"b', "a\\b", "caf\u00e9", "\x01", 7):
+            assert c.mark(name) == orjson.dumps({"event": "mark", key: sid, "mark": {"name": name}})
+
+
 def test_outbound_before_start_is_refused():
     for c, mark, clear in ((TwilioCodec(), "mark", "clear"), (TelnyxCodec(), "mark", "clear"),
                            (PlivoCodec(), "checkpoint", "clearAudio"), (ExotelCodec(), "mark", "clear")):
@@ -675,3 +684,118 @@ def test_a_media_frame_never_becomes_a_dict(codec, start, media, monkeypatch):
     monkeypatch.setattr(c, "_json_event", no_json)
     got = c.parse(media)
     assert type(got) is type(expected) and got.payload == expected.payload
+
+
+# -- the mark scanner (scan_hot): the bridge's other frequent inbound message ---------------
+
+from rtfast.bridge.carriers._base import scan_hot  # noqa: E402
+
+_MARK_KEYS = {"event", "mark", "sequenceNumber", "sequence_number", "streamSid", "stream_id", "streamId", "stream_sid"}
+
+
+def mark_reference(frame):
+    """What scan_hot may answer for a frame: the name, when orjson reads a mark of the
+    plain shape; anything else must be declined (None), never guessed."""
+    try:
+        d = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return None
+    if type(d) is not dict or d.get("event") != "mark" or not set(d) <= _MARK_KEYS:
+        return None
+    m = d.get("mark")
+    if type(m) is not dict or list(m) != ["name"] or type(m["name"]) is not str:
+        return None
+    return m["name"]
+
+
+def check_mark_scan(frame):
+    got = scan_hot(frame)
+    if isinstance(got, Media):
+        assert reference(frame) == got, frame
+        return
+    if got is None:
+        return                                          # declined: parse() decides
+    assert got == mark_reference(frame), frame          # never accepts what orjson reads otherwise
+    for c in (started(TwilioCodec(), TWILIO_START), started(ExotelCodec(), EXOTEL_START)):
+        assert c.parse(frame) == Mark(got, orjson.loads(frame)) and c.feed(frame) == got
+
+
+def test_mark_scanner_takes_every_carrier_shape_and_key_order():
+    for frame in (TWILIO_MARK, EXOTEL_MARK, b'{"event":"mark","mark":{"name":"n"}}',
+                  b' { "mark" : { "name" : "0.17" } ,\t"streamSid":"MZ1", "event" :"mark","sequenceNumber":12}\n'):
+        assert scan_hot(frame) == mark_reference(frame) is not None
+        check_mark_scan(frame)
+    assert scan_hot(b'{"event":"mark","mark":{"name":""}}') == ""
+
+
+@pytest.mark.parametrize("frame", [
+    b'{"event":"mark","mark":{"name":"a\\"b"}}',              # escapes: orjson
+    b'{"event":"mark","mark":{"name":"caf\xc3\xa9"}}',        # non-ASCII: orjson
+    b'{"event":"mark","mark":{"name":1}}',                    # not a string: parse() refuses it
+    b'{"event":"mark","mark":{"name":"a","x":"b"}}',           # another key in mark
+    b'{"event":"mark","mark":{}}', b'{"event":"mark","mark":"0.1"}', b'{"event":"mark"}',
+    b'{"event":"mark","mark":{"name":"a"},"mark":{"name":"b"}}',  # duplicates: orjson keeps the last
+    b'{"event":"mark","mark":{"name":"a"},"event":"mark"}',
+    b'{"event":"mark","streamSid":"a","stream_id":"b","mark":{"name":"a"}}',
+    b'{"event":"mark","mark":{"name":"a"},"extra":"x"}',        # an unknown key: orjson keeps it in raw
+    b'{"event":"mark","sequenceNumber":"x","mark":{"name":"a"}}',
+    b'{"event":"mark","mark":{"name":"a"}}x', b'{"event":"mark","mark":{"name":"a"}',
+    b'{"event":"marks","mark":{"name":"a"}}', b'{"event":"media","mark":{"name":"a"}}',
+    b'[{"event":"mark","mark":{"name":"a"}}]',
+])
+def test_mark_frames_the_scanner_declines(frame):
+    assert scan_hot(frame) is None
+    check_mark_scan(frame)
+
+
+def test_mark_scanner_agrees_with_orjson_on_every_single_byte_edit():
+    base = b'{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"0.12"}}'
+    for i in range(len(base) + 1):
+        for b in b'"\\{}[],: 0-1.eE\x00\x80=aZ\x7f':
+            check_mark_scan(base[:i] + bytes([b]) + base[i + 1:])
+            check_mark_scan(base[:i] + bytes([b]) + base[i:])
+        check_mark_scan(base[:i])
+        check_mark_scan(base[:i] + base[i + 1:])
+
+
+def test_mark_scanner_fuzz_rounds():
+    rng = seeded()
+    for _ in rounds(20):
+        check_mark_scan_all(rng)
+
+
+def check_mark_scan_all(rng):
+    for frame in mutations(rng.choice([TWILIO_MARK, EXOTEL_MARK]), rng):
+        check_mark_scan(frame)
+
+
+def test_feed_is_parse_except_a_plain_mark_is_its_name():
+    c = started(TwilioCodec(), TWILIO_START)
+    assert c.feed(TWILIO_MARK) == c.parse(TWILIO_MARK).name == "my label"
+    for frame in (TWILIO_MEDIA, TWILIO_START, TWILIO_STOP, b'{"event":"mark","mark":{"name":"a\\u0041"}}'):
+        assert c.feed(frame) == c.parse(frame)
+    # Not started: media is refused on the fast path too; a mark is not (parse() takes it so).
+    fresh = TwilioCodec()
+    with pytest.raises(ProtocolError, match="^twilio: media before start"):
+        fresh.feed(TWILIO_MEDIA)
+    assert fresh.feed(TWILIO_MARK) == "my label"
+    with pytest.raises(ProtocolError, match="unexpected binary frame"):
+        c.feed(TWILIO_MARK, True)
+    # Plivo's "mark" is not its mark message (playedStream is): never a name.
+    p = started(PlivoCodec(), PLIVO_START)
+    assert type(p.feed(TWILIO_MARK)) is Unknown and p.feed(PLIVO_PLAYED) == Mark("0.1", orjson.loads(PLIVO_PLAYED))
+    v = VonageCodec()
+    assert VonageCodec.feed is VonageCodec.parse and type(v.feed(orjson.dumps(
+        {"event": "websocket:notify", "payload": {"name": "0.1"}}))) is Mark
+
+
+def test_a_codec_of_its_own_feeds_the_bridge_what_it_parses():
+    # Call reads frames through feed(); a codec written on CarrierCodec with parse() alone works.
+    from rtfast.bridge.carriers import CarrierCodec
+
+    class Own(CarrierCodec):
+        def parse(self, frame, binary=False):
+            return Unknown("own", {"frame": frame, "binary": binary})
+
+    assert Own().feed(b"f", True) == Unknown("own", {"frame": b"f", "binary": True})
+    assert Own().feed(b"g") == Unknown("own", {"frame": b"g", "binary": False})

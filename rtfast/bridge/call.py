@@ -187,7 +187,7 @@ class Call:
         self._segments: deque = deque()           # [item_id, content_index, bytes] of _pending, in order
         self._receiving: tuple | None = None      # (item_id, content_index) deltas are arriving for
         self._rseg: list | None = None            # its segment
-        self._ledger: deque = deque()             # (seq, item_id, content_index, item ms sent after it)
+        self._ledger: deque = deque()             # (seq, item_id, content_index, item ms sent after it, mark name)
         self._gen = 0                             # playback generation (bumped by each clear)
         self._seq = 0
         self._play_end = float("-inf")            # when all audio sent so far will have played
@@ -219,7 +219,7 @@ class Call:
             self._tout = Transcoder(_MODEL_PCM, fmt, quality=self._quality)
         else:
             self._tin = self._tout = None
-        self._parse = c.parse
+        self._parse = c.feed          # parse(), but a plain echoed mark is its name (a str)
         self._splice = self._tin is None and not c.reorders
         # How a spliced media frame becomes the model's append (a LiveCall's is
         # session.input_audio.append): an attribute, so one from_carrier serves both.
@@ -329,7 +329,10 @@ class Call:
             else:
                 a.to_realtime = []
             return a
-        if type(ev) is Mark:                 # half the inbound frames while the model speaks
+        if type(ev) is str:                  # half the inbound frames while the model speaks
+            self._on_mark(ev)
+            return _NO_ACTIONS
+        if type(ev) is Mark:                 # one the scanner left to orjson, or a codec's own
             self._on_mark(ev.name)
             return _NO_ACTIONS
         if now_ms is not None:
@@ -374,17 +377,37 @@ class Call:
                 a.to_realtime.append(self.session_update())
         a.events.append(ev)
 
+    @property
+    def _gen(self) -> int:
+        return self._generation
+
+    @_gen.setter
+    def _gen(self, gen: int) -> None:
+        # Marks are named "<generation>.<seq>": the prefix a current one starts with,
+        # made once per clear rather than once per echoed mark.
+        self._generation = gen
+        self._mark_prefix = f"{gen}."
+
     def _on_mark(self, name: str) -> None:
-        gen, _, seq = name.partition(".")
-        if gen != str(self._gen) or not seq.isdigit():
+        ledger, played = self._ledger, self.played_ms
+        if ledger and ledger[0][4] == name:
+            # The usual echo: the oldest chunk's own mark (the ledger holds the current
+            # generation only), so no parse of the name.
+            _, item, _, ms, _ = ledger.popleft()
+            if ms > played.get(item, 0):
+                remember(played, item, ms)
+            return
+        prefix = self._mark_prefix
+        seq = name[len(prefix):]
+        # isascii: str.isdigit() takes other scripts' digits too, which int() reads or refuses
+        if not (name.startswith(prefix) and seq.isdigit() and seq.isascii()):
             self.stale_marks += 1          # flushed back by a clear, or not ours
             return
         seq = int(seq)
-        ledger = self._ledger
         while ledger and ledger[0][0] <= seq:
-            _, item, _, ms = ledger.popleft()
-            if ms > self.played_ms.get(item, 0):
-                remember(self.played_ms, item, ms)
+            _, item, _, ms, _ = ledger.popleft()
+            if ms > played.get(item, 0):
+                remember(played, item, ms)
 
     def carrier_closed(self, now_ms: float | None = None) -> Actions:
         """The carrier socket closed (Vonage ends calls so): the call is over."""
@@ -569,14 +592,18 @@ class Call:
             seg[2] -= chunk
             if not seg[2]:
                 segments.popleft()
-            sent = sent_ms.get(item, 0) + chunk_ms
-            remember(sent_ms, item, sent)
+            if item in sent_ms:
+                sent = sent_ms[item] = sent_ms[item] + chunk_ms
+            else:
+                sent = chunk_ms
+                remember(sent_ms, item, sent)
             seq += 1
-            ledger.append((seq, item, seg[1], sent))
+            name = f"{gen}.{seq}"
+            ledger.append((seq, item, seg[1], sent, name))
             if len(ledger) > _LEDGER_MAX:
                 ledger.popleft()                    # marks are not coming back: forget the oldest
             out.append((2, frame) if binary else frame)
-            out.append(mark(f"{gen}.{seq}"))
+            out.append(mark(name))
             play_end += chunk_ms
             n += 1
         self._play_end, self._seq = play_end, seq

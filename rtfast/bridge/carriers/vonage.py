@@ -76,6 +76,8 @@ class VonageCodec(CarrierCodec):
             return CarrierAlert(d.get("code"), d.get("reason") or d.get("message"), d)
         return Unknown(event, d)
 
+    feed = parse        # the bridge's hot path is parse itself (binary audio; no frame in between)
+
     def media(self, audio) -> bytes:
         """The binary frame for raw PCM16 audio (the audio itself)."""
         return audio if type(audio) is bytes else bytes(audio)
