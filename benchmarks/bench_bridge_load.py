@@ -45,8 +45,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import functools
 import gc
+import hashlib
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -332,36 +336,153 @@ async def _probe(port: int, times: dict) -> None:
         await asyncio.sleep(1.0)
 
 
+def _bridge_cmd(kind: str, port: int, base: str, group: bool) -> list[str]:
+    if group:
+        return [sys.executable, "-m", "rtfast", "bridge", "--workers", kind.partition("=")[2], "--listen",
+                f"127.0.0.1:{port}", "--realtime-url", base + "/realtime?model=gpt-realtime", "--log-format", "json"]
+    return [sys.executable, os.environ.get("LOAD_BRIDGE", os.path.join(HERE, "_load_bridge.py")), kind,
+            str(port), base, "0"]
+
+
+async def _start_bridge(cmd: list[str]):
+    """The bridge process, once it says it listens: (process, its log file)."""
+    # From outside the checkout, so `-m rtfast` is the installed rtfast (as in CI)
+    # unless PYTHONPATH says otherwise; its log goes to a file (a pipe nobody
+    # reads would fill and stall it).
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=tempfile.gettempdir(),
+                            env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"})
+    line = await asyncio.to_thread(proc.stdout.readline)
+    if not (line.strip() == "ready" or "workers listening on" in line):
+        proc.terminate()
+        proc.wait()
+        log.seek(0)
+        text = log.read()[-2000:].decode()
+        log.close()
+        raise AssertionError(f"the bridge did not start: {line!r}\n{text}")
+    return proc, log
+
+
+@functools.cache
+def _loadgen_exe() -> str | None:
+    """The compiled generator (benchmarks/_loadgen.c), built once per source version
+    with ``cc -O2`` into a private temp dir; None without a C compiler or with
+    ``LOAD_GEN=python`` (then the Python generator drives the calls)."""
+    want = os.environ.get("LOAD_GEN", "").lower()
+    cc = shutil.which("cc")
+    if want == "python" or (cc is None and want != "c"):
+        return None
+    if cc is None:
+        raise RuntimeError("LOAD_GEN=c but there is no C compiler (cc) on PATH")
+    src = os.path.join(HERE, "_loadgen.c")
+    with open(src, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    where = os.path.join(tempfile.gettempdir(), f"rtfast-loadgen-{os.getuid()}")
+    os.makedirs(where, mode=0o700, exist_ok=True)
+    if os.stat(where).st_uid != os.getuid():        # someone else's directory: never run what is in it
+        raise RuntimeError(f"{where} is not ours")
+    exe = os.path.join(where, f"loadgen-{digest}")
+    if not os.path.exists(exe):
+        tmp = f"{exe}.{os.getpid()}"
+        r = subprocess.run([cc, "-O2", "-std=gnu11", "-Wall", "-o", tmp, src, "-lm"], capture_output=True,
+                           text=True)
+        if r.returncode:
+            raise RuntimeError(f"cc could not build {src}:\n{r.stderr[-3000:]}")
+        os.replace(tmp, exe)
+    return exe
+
+
+def _loadgen_data(n: int) -> str:
+    """The compiled generator's input: the same payloads and deltas as the Python one, and each
+    peer call's start offset from the Python peer's own random stream (so both schedule alike)."""
+    fd, path = tempfile.mkstemp(prefix="loadgen-", suffix=".txt")
+    starts = np.random.default_rng(7).random(n)          # Peer.rng: default_rng(7), one draw per call
+    with os.fdopen(fd, "wb") as f:
+        f.write(b"payloads %d\n" % len(PAYLOADS) + b"\n".join(PAYLOADS) + b"\n")
+        f.write(b"deltas %d\n" % len(DELTA_AUDIO) + b"\n".join(DELTA_AUDIO) + b"\n")
+        f.write(b"starts %d\n" % n + b"".join(b"%r\n" % float(x) for x in starts))
+    return path
+
+
+async def _drive_compiled(exe: str, kind: str, n: int, measure_s: float, warmup_s: float, group: bool) -> dict:
+    """One load run on the compiled generator: it is the peer and the callers (see the protocol
+    at the top of _loadgen.c); this process starts the bridge, samples its CPU when the
+    generator says the window opens and closes, and probes /metrics and /readyz meanwhile."""
+    data = _loadgen_data(n)
+    errlog = tempfile.TemporaryFile()
+    gen = await asyncio.create_subprocess_exec(
+        exe, "--calls", str(n), "--warmup", repr(warmup_s), "--measure", repr(measure_s), "--data", data,
+        *(["--live"] if kind.endswith("+live") else []), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=errlog)
+    proc = log = None
+
+    async def expect(word: str, timeout: float) -> str:
+        try:
+            line = (await asyncio.wait_for(gen.stdout.readline(), timeout)).decode()
+        except TimeoutError:
+            line = f"(nothing in {timeout:.0f} s)"
+        if not line.startswith(word):
+            errlog.seek(0)
+            bridge = ""
+            if proc is not None and proc.poll() is not None:
+                log.seek(0)
+                bridge = f"\nthe bridge exited ({proc.returncode}):\n{log.read()[-2000:].decode()}"
+            raise AssertionError(f"the load generator said {line!r}, not {word!r}:\n"
+                                 f"{errlog.read()[-2000:].decode()}{bridge}")
+        return line
+
+    try:
+        peer_port = int((await expect("peer ", 10)).split()[1])
+        port = _free_port()
+        proc, log = await _start_bridge(_bridge_cmd(kind, port, f"ws://127.0.0.1:{peer_port}/v1", group))
+        gen.stdin.write(b"go %d\n" % port)
+        await gen.stdin.drain()
+        await expect("measuring", 120 + warmup_s)
+        cpu0, t0, own0 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+        probes = {"/metrics": [], "/readyz": []}
+        prober = asyncio.create_task(_probe(port, probes)) if kind != "usual" else None
+        try:
+            await expect("ended", measure_s + 30)
+        finally:
+            if prober is not None:
+                prober.cancel()
+        cpu1, t1, own1 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+        result = json.loads(await expect("{", 60))
+        await gen.wait()
+    finally:
+        if gen.returncode is None:
+            gen.kill()
+            await gen.wait()
+        if proc is not None:
+            proc.terminate()
+            proc.wait()
+            log.close()
+        errlog.close()
+        os.unlink(data)
+    # The generator's core: the compiled generator's own CPU, plus this process's (the probes).
+    result["generator_cpu_pct"] = result["loadgen_cpu_pct"] + 100 * (own1 - own0) / (t1 - t0)
+    result["generator"] = "c"
+    result["_bridge_cpu"] = (cpu1 - cpu0) / (t1 - t0)
+    result["_probes"] = probes
+    return result
+
+
 def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = WARMUP_S) -> dict:
-    """One load run: bridge process on core 0, this process on core 1; ``workers=2``:
-    the ``rtfast bridge --workers 2`` command, the whole machine shared by its two
-    workers and this process (the generator's own CPU is in the row)."""
+    """One load run: bridge process on core 0, the generator (this process, or the compiled
+    generator it starts) on core 1; ``workers=2``: the ``rtfast bridge --workers 2``
+    command, the whole machine shared by its two workers and the generator (the
+    generator's own CPU is in the row)."""
     group = kind.startswith("workers=")
     os.sched_setaffinity(0, set(range(os.cpu_count())) if group else {1})
+    exe = _loadgen_exe()
     peer = Peer(live=kind.endswith("+live"))
 
     async def main() -> dict:
         async with await websocket.serve(peer.handler, "127.0.0.1", 0, max_size=None) as srv:
             base = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1"
             port = _free_port()
-            if group:
-                cmd = [sys.executable, "-m", "rtfast", "bridge", "--workers", kind.partition("=")[2], "--listen",
-                       f"127.0.0.1:{port}", "--realtime-url", base + "/realtime?model=gpt-realtime",
-                       "--log-format", "json"]
-            else:
-                cmd = [sys.executable, os.environ.get("LOAD_BRIDGE", os.path.join(HERE, "_load_bridge.py")), kind,
-                       str(port), base, "0"]
-            # From outside the checkout, so `-m rtfast` is the installed rtfast (as in CI)
-            # unless PYTHONPATH says otherwise; its log goes to a file (a pipe nobody
-            # reads would fill and stall it).
-            log = tempfile.TemporaryFile()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=tempfile.gettempdir(),
-                                    env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"})
+            proc, log = await _start_bridge(_bridge_cmd(kind, port, base, group))
             try:
-                line = await asyncio.to_thread(proc.stdout.readline)
-                if not (line.strip() == "ready" or "workers listening on" in line):
-                    log.seek(0)
-                    raise AssertionError(f"the bridge did not start: {line!r}\n{log.read()[-2000:].decode()}")
                 # CPU is sampled over the same window as latency and underruns:
                 # after every call has connected and streamed for warmup_s.
                 measuring = asyncio.Event()
@@ -384,9 +505,17 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
                 proc.terminate()
                 proc.wait()
                 log.close()
-        cpu = (cpu1 - cpu0) / (t1 - t0)
-        result.update(bridge_cpu_pct=100 * cpu, cpu_per_call_pct=100 * cpu / n,
-                      generator_cpu_pct=100 * (own1 - own0) / (t1 - t0))
+        result.update(generator="python", generator_cpu_pct=100 * (own1 - own0) / (t1 - t0),
+                      _bridge_cpu=(cpu1 - cpu0) / (t1 - t0), _probes=probes)
+        return result
+
+    async def run() -> dict:
+        if exe is not None:
+            result = await _drive_compiled(exe, kind, n, measure_s, warmup_s, group)
+        else:
+            result = await main()
+        cpu, probes = result.pop("_bridge_cpu"), result.pop("_probes")
+        result.update(bridge_cpu_pct=100 * cpu, cpu_per_call_pct=100 * cpu / n)
         for path, key in (("/metrics", "scrape"), ("/readyz", "readyz")):
             if probes[path]:
                 result[f"{key}_max_ms"] = 1000 * max(probes[path])
@@ -408,15 +537,15 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
             # on uvloop they keep their 20 ms schedule well past what the bridge can.
             import uvloop
 
-            return uvloop.run(main())
-        return asyncio.run(main())
+            return uvloop.run(run())
+        return asyncio.run(run())
     finally:
         gc.enable()
         os.sched_setaffinity(0, set(range(os.cpu_count())))
 
 
 def _print_row(kind: str, r: dict) -> None:
-    print(f"\n  {kind:13} N={r['calls']:4}  bridge CPU {r['bridge_cpu_pct']:5.1f}% "
+    print(f"\n  {kind:13} N={r['calls']:4} [{r['generator']} generator]  bridge CPU {r['bridge_cpu_pct']:5.1f}% "
           f"({r['cpu_per_call_pct']:.3f}%/call)  latency p50 {r['latency_p50_ms']:6.2f} ms "
           f"p99 {r['latency_p99_ms']:7.2f} ms  underruns {r['underruns']:4}  "
           f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms, CPU {r['generator_cpu_pct']:3.0f}%  real time: {r['keeps_real_time']}"
