@@ -621,7 +621,7 @@ static void caller_message(Conn *c, const uint8_t *m, size_t n)
             c->underruns++;             /* the caller heard a gap mid-reply */
         c->play_end = (recent ? (now > c->play_end ? now : c->play_end) : now) + seconds;
         c->last = now;
-        c->frames++;
+        c->frames += measuring;         /* frames heard in the window */
     } else if (find(m, head, 0, "\"mark\"") >= 0) {
         long i = find(m, n, 0, "\"name\"");
         long colon = i < 0 ? -1 : find(m, n, i + 6, ":");

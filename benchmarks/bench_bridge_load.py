@@ -1,19 +1,26 @@
 """Load: N simulated Twilio calls through a bridge to a Realtime peer.
 
 The bridge runs in its own process pinned to core 0; the simulated calls and
-the Realtime peer share this process on core 1. Each call streams 20 ms μ-law
+the Realtime peer (the load generator) share core 1. Each call streams 20 ms μ-law
 frames in real time and echoes each mark once the audio before it has played
 (as Twilio does); the peer answers every call with 2 s of speech in 100 ms
-deltas at 1x, then 1 s of quiet, over and over. The calls and the peer run
-on rtfast's lean websocket (rtfast.websocket) so that the load generator keeps its 20 ms schedule well past the calls the
-bridge can carry. Measured per N:
+deltas at 1x, then 1 s of quiet, over and over.
+
+The generator is ``_loadgen.c`` (built once with ``cc -O2``, one epoll loop
+in C) when a C compiler is there: on one core it keeps its 20 ms schedule
+well past the calls the bridge can carry, where the Python one (``Caller``,
+``drive()``, ``Peer``, on uvloop and rtfast's lean websocket, in this process)
+falls behind past ~300 calls. Both put the same bytes on the wire; the Python
+one is the reference and the fallback (``LOAD_GEN=python`` forces it), and
+each row says which one drove it. Measured per N, over the window after the warmup:
 
 - bridge CPU per call (from /proc, over the measured window),
 - inbound frame latency p50 / p99: carrier frame sent -> its append received
   by the peer (payloads are unique, so each append is matched to its frame),
 - outbound underruns: a 20 ms frame reaching the caller after the previous
   ones had finished playing (stutter), and whether the load generator itself
-  kept its 20 ms schedule (if it did not, the row says so).
+  kept its 20 ms schedule (if it did not, the row says so);
+  ``frames_out``: the 20 ms frames the callers heard in the window.
 
 ``workers=2`` is the ``rtfast bridge --workers 2`` command on the whole machine
 (two cores here): its CPU is the parent's and both workers', and the generator
@@ -242,11 +249,12 @@ class Caller:
             i = msg.index(b'"payload"')
             j = msg.index(b'"', msg.index(b":", i + 9) + 1) + 1
             seconds = (msg.index(b'"', j) - j) * 3 // 4 / 8000     # μ-law: one byte per sample
-            if now - self.last < 0.3 and now > self.play_end + 0.02 and self.peer.measuring:
+            measuring = self.peer.measuring
+            if now - self.last < 0.3 and now > self.play_end + 0.02 and measuring:
                 self.underruns += 1            # the caller heard a gap mid-reply
             self.play_end = (max(now, self.play_end) if now - self.last < 0.3 else now) + seconds
             self.last = now
-            self.frames += 1
+            self.frames += measuring           # frames heard in the window
         elif b'"mark"' in msg[:30]:
             i = msg.index(b'"name"')
             j = msg.index(b'"', msg.index(b":", i + 6) + 1) + 1
