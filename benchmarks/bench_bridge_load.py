@@ -57,6 +57,7 @@ import gc
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -590,3 +591,103 @@ def test_bridge_load(benchmark, kind):
     benchmark.pedantic(run_all, rounds=1, iterations=1)
     benchmark.extra_info["rows"] = results
     assert all(r["appends_matched"] > 0 for r in results)
+
+
+async def _record_relay(peer_base: str, log: list):
+    """A stand-in bridge that records the wire: each carrier's messages go to a model socket of
+    its own as they are (both recorded), and for each model audio delta the carrier gets a media
+    frame and a mark (so the caller plays audio and echoes marks)."""
+    async def handle(carrier) -> None:
+        rec = {"carrier": [], "model": []}
+        log.append(rec)
+        model = await websocket.connect(peer_base + "/realtime?model=gpt-realtime")
+
+        def from_carrier(msg: bytes, binary: bool) -> None:
+            rec["carrier"].append(msg)
+            if model.state == OPEN:
+                model.send(msg)
+
+        def from_model(msg: bytes, binary: bool) -> None:
+            rec["model"].append(msg)
+            if carrier.state == OPEN and b'output_audio.delta"' in msg[:60]:
+                delta = json.loads(msg)["delta"].encode()
+                carrier.send_many([b'{"event":"media","streamSid":"x","media":{"payload":"%s"}}' % delta,
+                                   b'{"event":"mark","streamSid":"x","mark":{"name":"m%d"}}' % len(rec["model"])])
+
+        carrier.set_handlers(from_carrier)
+        model.set_handlers(from_model)
+        try:
+            await carrier.wait_closed()
+        finally:
+            model.close()
+
+    return await websocket.serve(handle, "127.0.0.1", 0)
+
+
+async def _wire_python(n: int, live: bool, warmup_s: float, measure_s: float) -> tuple[list, dict]:
+    log: list = []
+    peer = Peer(live=live)
+    async with await websocket.serve(peer.handler, "127.0.0.1", 0, max_size=None) as srv:
+        relay = await _record_relay(f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1", log)
+        async with relay:
+            url = f"ws://127.0.0.1:{relay.sockets[0].getsockname()[1]}/"
+            result = await drive(url, peer, n, measure_s, warmup_s, asyncio.Event())
+    return log, result
+
+
+async def _wire_compiled(exe: str, n: int, live: bool, warmup_s: float, measure_s: float) -> tuple[list, dict]:
+    log: list = []
+    data = _loadgen_data(n)
+    gen = await asyncio.create_subprocess_exec(
+        exe, "--calls", str(n), "--warmup", repr(warmup_s), "--measure", repr(measure_s), "--data", data,
+        *(["--live"] if live else []), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        peer_port = int((await asyncio.wait_for(gen.stdout.readline(), 10)).split()[1])
+        async with await _record_relay(f"ws://127.0.0.1:{peer_port}/v1", log) as relay:
+            gen.stdin.write(b"go %d\n" % relay.sockets[0].getsockname()[1])
+            lines = [await asyncio.wait_for(gen.stdout.readline(), 30) for _ in range(3)]
+            await gen.wait()
+    finally:
+        if gen.returncode is None:
+            gen.kill()
+            await gen.wait()
+        os.unlink(data)
+    assert lines[:2] == [b"measuring\n", b"ended\n"], lines
+    return log, json.loads(lines[2])
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["realtime", "live"])
+def test_generators_agree_on_the_wire(live):
+    """The compiled generator puts the Python one's bytes on the wire: every caller's media
+    frames, marks and control messages, and every model event, the same in the same order
+    (where the two runs' timing lets them overlap: a mark is echoed at a frame's tick that
+    depends on when the deltas came, so marks are compared without their sequenceNumber)."""
+    exe = _loadgen_exe()
+    if exe is None:
+        pytest.skip("no C compiler (or LOAD_GEN=python): the compiled generator is not used")
+    # Long enough for a whole Realtime response (its first starts 1.6-1.9 s after the call, 2 s long).
+    n, warmup_s, measure_s = 3, 1.0, 1.5 if live else 3.3
+    py_log, py_result = asyncio.run(_wire_python(n, live, warmup_s, measure_s))
+    c_log, c_result = asyncio.run(_wire_compiled(exe, n, live, warmup_s, measure_s))
+    assert set(c_result) >= set(py_result)
+    for result in (py_result, c_result):
+        assert result["appends_matched"] > 0 and result["frames_out"] > 0 and result["underruns"] == 0
+
+    def by_call(log: list) -> dict:
+        return {re.search(rb'"streamSid":"(\w+)"', rec["carrier"][1]).group(1): rec for rec in log}
+
+    def parts(messages: list) -> tuple[list, list, list]:
+        media = [m for m in messages if m.startswith(b'{"event":"media"')]
+        marks = [re.sub(rb'"sequenceNumber":"\d+",', b"", m) for m in messages if m.startswith(b'{"event":"mark"')]
+        return media, marks, [m for m in messages if not m.startswith((b'{"event":"media"', b'{"event":"mark"'))]
+
+    py_calls, c_calls = by_call(py_log), by_call(c_log)
+    assert sorted(py_calls) == sorted(c_calls) and len(c_calls) == n
+    for sid, c_rec in c_calls.items():
+        py_rec = py_calls[sid]
+        for c_part, py_part in zip(parts(c_rec["carrier"]), parts(py_rec["carrier"])):
+            common = min(len(c_part), len(py_part))
+            assert common > 0 and c_part[:common] == py_part[:common], sid
+        common = min(len(c_rec["model"]), len(py_rec["model"]))
+        assert common >= 10 and c_rec["model"][:common] == py_rec["model"][:common], sid
+        assert live or any(m.startswith(b'{"type":"response.done"') for m in c_rec["model"][:common])
