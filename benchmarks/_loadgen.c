@@ -298,7 +298,7 @@ typedef struct Conn {
     size_t in_len, in_cap, out_off, out_len, out_cap;
     char key[32];                       /* caller: the Sec-WebSocket-Key sent */
     /* caller (Python: Caller) */
-    int index, offset, k, sid_len;
+    int index, offset, k;
     char sid[16];
     double play_end, last;
     long underruns, frames;
@@ -905,7 +905,10 @@ static void connected(Conn *c)
     flush(c);
 }
 
-/* -- main ------------------------------------------------------------------------------------ */
+/* -- the run ------------------------------------------------------------------------------- */
+
+static long tick;
+static double window_t0, cpu0, window_s, cpu_s, closing_until;
 
 static double cpu_seconds(void)
 {
@@ -924,9 +927,142 @@ static void say(const char *fmt, ...)
     fflush(stdout);
 }
 
+/* The window is over: every caller sends stop and closes (Python: the end of drive()). */
+static void end_calls(double now)
+{
+    window_s = now - window_t0, cpu_s = cpu_seconds() - cpu0;
+    measuring = 0, ended = 1;
+    say("ended");
+    for (int i = 0; i < n_calls; i++) {
+        Conn *c = &callers[i];
+        if (c->state != S_OPEN)
+            continue;
+        char *s = scratch;
+        send_text(c, s, sprintf(s, "{\"event\":\"stop\",\"sequenceNumber\":\"0\",\"streamSid\":\"%s\","
+                                "\"stop\":{}}", c->sid));
+        flush(c);
+        if (c->state == S_CLOSED)
+            continue;
+        put_frame(c, 8, "\x03\xe8", 2);         /* 1000, normal closure */
+        flush(c);
+        if (c->state != S_CLOSED)
+            c->state = S_CLOSING;
+    }
+    closing_until = now + CLOSE_TIMEOUT;
+}
+
+/* One 5 ms tick, if it is due (Python: one pass of drive()'s loop); returns when the next is. */
+static double ticker(double now)
+{
+    double due = run_start + tick * TICK;
+    if (now < due)
+        return due;
+    if (now >= run_start + warmup_s + measure_s) {
+        end_calls(now);
+        return INFINITY;
+    }
+    /* Every tick's lateness, not only (as the Python loop records) the ticks it reached
+     * already behind: a sleep that overshoots is late too. */
+    if (measuring)
+        vec_push(&lateness, now - due);
+    if (!measuring && now >= run_start + warmup_s) {
+        measuring = 1;
+        window_t0 = now, cpu0 = cpu_seconds();
+        say("measuring");
+        for (int i = 0; i < n_calls; i++)
+            callers[i].underruns = 0;
+    }
+    double t = mono();
+    for (int i = (int)(tick % GROUPS); i < n_calls; i += GROUPS)     /* callers[g::4] */
+        if (callers[i].state == S_OPEN)
+            caller_tick(&callers[i], t);
+    tick++;
+    if (calls_lost == n_calls)
+        die("the bridge closed every call (did it die? see its log)");
+    return run_start + tick * TICK;
+}
+
+/* The peer's timers that are due (one per call); returns when the next one is. */
+static double peer_timers(void)
+{
+    double now = mono();
+    while (heap_n && heap[0]->next_at <= now) {
+        Conn *c = heap_pop();
+        if (c->state != S_OPEN)
+            continue;                   /* the call ended */
+        if (measuring)
+            vec_push(&lateness, now - c->next_at);
+        peer_step(c, now);
+        if (c->state == S_OPEN)
+            heap_push(c);
+        now = mono();
+    }
+    return heap_n ? heap[0]->next_at : INFINITY;
+}
+
+static int listen_fd;
+static char line[128];
+static size_t line_n;
+
+static void on_event(Conn *c, uint32_t e)
+{
+    if (c->kind == K_LISTEN) {
+        int fd;
+        while ((fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+            Conn *p = calloc(1, sizeof *p);   /* never freed: one per call, for one run */
+            p->kind = K_PEER, p->fd = fd, p->state = S_HANDSHAKE, p->index = -1;
+            nodelay(fd);
+            set_events(p, EPOLLIN);
+        }
+    } else if (c->kind == K_STDIN) {
+        ssize_t n = read(0, line + line_n, sizeof line - 1 - line_n);
+        if (n <= 0)
+            die("stdin closed: the benchmark went away");
+        line_n += n;
+        line[line_n] = 0;
+        if (!bridge_port && strchr(line, '\n')) {
+            if (sscanf(line, "go %d", &bridge_port) != 1 || bridge_port <= 0)
+                die("expected \"go PORT\" on stdin, got %s", line);
+            start_calls();
+        }
+        if (line_n >= sizeof line - 1)
+            line_n = 0;                 /* anything after "go" is ignored; only EOF matters */
+    } else if (c->state == S_CONNECTING) {
+        if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            connected(c);
+    } else {
+        if ((e & EPOLLOUT) && c->state != S_CLOSED)
+            flush(c);
+        if ((e & (EPOLLIN | EPOLLERR | EPOLLHUP)) && c->state != S_CLOSED)
+            readable(c);
+    }
+}
+
+static void report(void)
+{
+    if (calls_lost)
+        fprintf(stderr, "loadgen: the bridge closed %d of %d calls before the end\n", calls_lost, n_calls);
+    long underruns = 0, frames_out = 0;
+    for (int i = 0; i < n_calls; i++)
+        underruns += callers[i].underruns, frames_out += callers[i].frames;
+    size_t matched = latencies.n;
+    for (size_t i = 0; i < latencies.n; i++)
+        latencies.v[i] *= 1000;
+    double p50 = percentile(&latencies, 50), p99 = percentile(&latencies, 99);
+    double late = lateness.n ? percentile(&lateness, 99) * 1000 : 0.0;
+    char p50s[32], p99s[32];            /* NaN (no append matched) as Python's json reads it */
+    snprintf(p50s, sizeof p50s, isnan(p50) ? "NaN" : "%.6f", p50);
+    snprintf(p99s, sizeof p99s, isnan(p99) ? "NaN" : "%.6f", p99);
+    say("{\"calls\": %d, \"latency_p50_ms\": %s, \"latency_p99_ms\": %s, \"appends_matched\": %zu, "
+        "\"underruns\": %ld, \"frames_out\": %ld, \"generator_late_p99_ms\": %.6f, \"loadgen_cpu_pct\": %.3f, "
+        "\"loadgen_window_s\": %.4f, \"calls_lost\": %d}",
+        n_calls, p50s, p99s, matched, underruns, frames_out, late, window_s > 0 ? 100 * cpu_s / window_s : 0.0,
+        window_s, calls_lost);
+}
+
 int main(int argc, char **argv)
 {
-    const char *data = NULL;
+    const char *data = NULL, *usage = "usage: %s --calls N --warmup S --measure S --data FILE [--live]";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--live"))
             live = 1;
@@ -939,10 +1075,10 @@ int main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "--data"))
             data = argv[++i];
         else
-            die("usage: %s --calls N --warmup S --measure S --data FILE [--live]", argv[0]);
+            die(usage, argv[0]);
     }
     if (n_calls < 1 || !data || measure_s <= 0)
-        die("usage: %s --calls N --warmup S --measure S --data FILE [--live]", argv[0]);
+        die(usage, argv[0]);
     char check[29];
     ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, check);       /* RFC 6455's example */
     if (strcmp(check, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
@@ -950,107 +1086,45 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     load_data(data);
     scratch = xrealloc(NULL, SCRATCH);
+    callers = calloc(n_calls, sizeof *callers);
+    for (int i = 0; i < n_calls; i++) {
+        Conn *c = &callers[i];
+        c->kind = K_CALLER, c->fd = -1, c->index = i;
+        snprintf(c->sid, sizeof c->sid, "MZ%06d", i);
+        c->offset = (int)((long)i * (long)n_payloads / n_calls);
+    }
 
     ep = epoll_create1(EPOLL_CLOEXEC);
     Conn listener = {.kind = K_LISTEN}, in = {.kind = K_STDIN, .fd = 0};
-    listener.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    listen_fd = listener.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t al = sizeof a;
-    if (bind(listener.fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(listener.fd, 4096) < 0 ||
-        getsockname(listener.fd, (struct sockaddr *)&a, &al) < 0)
+    if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(listen_fd, 4096) < 0 ||
+        getsockname(listen_fd, (struct sockaddr *)&a, &al) < 0)
         die("cannot listen on 127.0.0.1: %s", strerror(errno));
     set_events(&listener, EPOLLIN);
     set_events(&in, EPOLLIN);
     say("peer %d", ntohs(a.sin_port));
 
-    callers = calloc(n_calls, sizeof *callers);
-    for (int i = 0; i < n_calls; i++) {
-        Conn *c = &callers[i];
-        c->kind = K_CALLER, c->fd = -1, c->index = i;
-        c->sid_len = snprintf(c->sid, sizeof c->sid, "MZ%06d", i);
-        c->offset = (int)((long)i * (long)n_payloads / n_calls);
-    }
-
-    char line[128];
-    size_t line_n = 0;
-    long tick = 0;
-    double end = 0, window_t0 = 0, cpu0 = 0, window_s = 0, cpu_s = 0, closing_until = 0;
-    double connect_by = mono() + 120;    /* for "go", and then for every call to open */
+    /* Bounded: "go" within 2 min, then every call open within 2 min more. */
+    double give_up = mono() + 120;
+    int went = 0;
     struct epoll_event evs[512];
     for (;;) {
         double now = mono(), next = now + 1.0;
-        if (!run_start && now > connect_by)
+        if (bridge_port && !went)
+            went = 1, give_up = now + 120;
+        if (!run_start && now > give_up)
             die(bridge_port ? "only %d of %d calls opened in time" : "no \"go PORT\" on stdin in time",
                 calls_open, n_calls);
-        /* The ticker (Python: drive()'s loop): a quarter of the callers every 5 ms. */
-        if (run_start && !ended) {
-            if (!end)
-                end = run_start + warmup_s + measure_s;
-            double due = run_start + tick * TICK;
-            if (now >= due) {
-                if (now >= end) {
-                    window_s = now - window_t0, cpu_s = cpu_seconds() - cpu0;
-                    measuring = 0, ended = 1;
-                    say("ended");
-                    for (int i = 0; i < n_calls; i++) {
-                        Conn *c = &callers[i];
-                        if (c->state != S_OPEN)
-                            continue;
-                        char *s = scratch;
-                        send_text(c, s, sprintf(s, "{\"event\":\"stop\",\"sequenceNumber\":\"0\",\"streamSid\":"
-                                                "\"%s\",\"stop\":{}}", c->sid));
-                        flush(c);
-                        if (c->state == S_CLOSED)
-                            continue;
-                        put_frame(c, 8, "\x03\xe8", 2);         /* 1000, normal closure */
-                        flush(c);
-                        if (c->state != S_CLOSED)
-                            c->state = S_CLOSING;
-                    }
-                    closing_until = now + CLOSE_TIMEOUT;
-                } else {
-                    /* Lateness as the schedule sees it: how long after its due time a tick ran. */
-                    if (measuring)
-                        vec_push(&lateness, now - due);
-                    if (!measuring && now >= run_start + warmup_s) {
-                        measuring = 1;
-                        window_t0 = now, cpu0 = cpu_seconds();
-                        say("measuring");
-                        for (int i = 0; i < n_calls; i++)
-                            callers[i].underruns = 0;
-                    }
-                    double t = mono();
-                    for (int i = (int)(tick % GROUPS); i < n_calls; i += GROUPS)
-                        if (callers[i].state == S_OPEN)
-                            caller_tick(&callers[i], t);
-                    tick++;
-                }
-            }
-            if (!ended && run_start + tick * TICK < next)
-                next = run_start + tick * TICK;
-            if (calls_lost == n_calls)
-                die("the bridge closed every call (did it die? see its log)");
-        }
+        if (run_start && !ended)
+            next = fmin(next, ticker(now));
         if (ended && (calls_open == 0 || now >= closing_until))
             break;
-        /* The peer's timers: one per call, at its scheduled time. */
-        while (heap_n && heap[0]->next_at <= now) {
-            Conn *c = heap_pop();
-            if (c->state != S_OPEN)
-                continue;                   /* the call ended */
-            double t = mono();
-            if (measuring)
-                vec_push(&lateness, t - c->next_at);
-            peer_step(c, t);
-            if (c->state == S_OPEN)
-                heap_push(c);
-            now = mono();
-        }
-        if (heap_n && heap[0]->next_at < next)
-            next = heap[0]->next_at;
-        if (ended && closing_until < next)
-            next = closing_until;
+        next = fmin(next, peer_timers());
+        if (ended)
+            next = fmin(next, closing_until);
         double wait = next - mono();
         struct timespec ts = {0, 0};
         if (wait > 0)
@@ -1058,59 +1132,9 @@ int main(int argc, char **argv)
         int k = epoll_pwait2(ep, evs, 512, &ts, NULL);
         if (k < 0 && errno != EINTR)
             die("epoll_pwait2: %s", strerror(errno));
-        for (int i = 0; i < k; i++) {
-            Conn *c = evs[i].data.ptr;
-            uint32_t e = evs[i].events;
-            if (c->kind == K_LISTEN) {
-                int fd;
-                while ((fd = accept4(listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-                    Conn *p = calloc(1, sizeof *p);   /* never freed: one per call, for one run */
-                    p->kind = K_PEER, p->fd = fd, p->state = S_HANDSHAKE, p->index = -1;
-                    nodelay(fd);
-                    set_events(p, EPOLLIN);
-                }
-            } else if (c->kind == K_STDIN) {
-                ssize_t n = read(0, line + line_n, sizeof line - 1 - line_n);
-                if (n <= 0)
-                    die("stdin closed: the benchmark went away");
-                line_n += n;
-                line[line_n] = 0;
-                if (!bridge_port && strchr(line, '\n')) {
-                    if (sscanf(line, "go %d", &bridge_port) != 1 || bridge_port <= 0)
-                        die("expected \"go PORT\" on stdin, got %s", line);
-                    connect_by = mono() + 120;
-                    start_calls();
-                }
-                if (line_n >= sizeof line - 1)
-                    line_n = 0;         /* anything after "go" is ignored; only EOF matters */
-            } else if (c->state == S_CONNECTING) {
-                if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-                    connected(c);
-            } else {
-                if ((e & EPOLLOUT) && c->state != S_CLOSED)
-                    flush(c);
-                if ((e & (EPOLLIN | EPOLLERR | EPOLLHUP)) && c->state != S_CLOSED)
-                    readable(c);
-            }
-        }
+        for (int i = 0; i < k; i++)
+            on_event(evs[i].data.ptr, evs[i].events);
     }
-    if (calls_lost)
-        fprintf(stderr, "loadgen: the bridge closed %d of %d calls before the end\n", calls_lost, n_calls);
-    long underruns = 0, frames_out = 0;
-    for (int i = 0; i < n_calls; i++)
-        underruns += callers[i].underruns, frames_out += callers[i].frames;
-    size_t matched = latencies.n;
-    for (size_t i = 0; i < latencies.n; i++)
-        latencies.v[i] *= 1000;
-    double p50 = percentile(&latencies, 50), p99 = percentile(&latencies, 99);
-    double late = lateness.n ? percentile(&lateness, 99) * 1000 : 0.0;
-    char p50s[32], p99s[32];          /* NaN (no append matched) as Python's json reads it */
-    snprintf(p50s, sizeof p50s, isnan(p50) ? "NaN" : "%.6f", p50);
-    snprintf(p99s, sizeof p99s, isnan(p99) ? "NaN" : "%.6f", p99);
-    say("{\"calls\": %d, \"latency_p50_ms\": %s, \"latency_p99_ms\": %s, \"appends_matched\": %zu, "
-        "\"underruns\": %ld, \"frames_out\": %ld, \"generator_late_p99_ms\": %.6f, \"loadgen_cpu_pct\": %.3f, "
-        "\"loadgen_window_s\": %.4f, \"calls_lost\": %d}",
-        n_calls, p50s, p99s, matched, underruns, frames_out, late, window_s > 0 ? 100 * cpu_s / window_s : 0.0,
-        window_s, calls_lost);
+    report();
     return 0;
 }
