@@ -909,11 +909,15 @@ static void connected(Conn *c)
 
 static long tick;
 static double window_t0, cpu0, window_s, cpu_s, closing_until;
+static long preempted0;
+
+static long preempted;                  /* involuntary context switches: another task took the core */
 
 static double cpu_seconds(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    preempted = ru.ru_nivcsw;
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
@@ -931,6 +935,7 @@ static void say(const char *fmt, ...)
 static void end_calls(double now)
 {
     window_s = now - window_t0, cpu_s = cpu_seconds() - cpu0;
+    preempted -= preempted0;
     measuring = 0, ended = 1;
     say("ended");
     for (int i = 0; i < n_calls; i++) {
@@ -967,7 +972,7 @@ static double ticker(double now)
         vec_push(&lateness, now - due);
     if (!measuring && now >= run_start + warmup_s) {
         measuring = 1;
-        window_t0 = now, cpu0 = cpu_seconds();
+        window_t0 = now, cpu0 = cpu_seconds(), preempted0 = preempted;
         say("measuring");
         for (int i = 0; i < n_calls; i++)
             callers[i].underruns = 0;
@@ -1055,9 +1060,9 @@ static void report(void)
     snprintf(p99s, sizeof p99s, isnan(p99) ? "NaN" : "%.6f", p99);
     say("{\"calls\": %d, \"latency_p50_ms\": %s, \"latency_p99_ms\": %s, \"appends_matched\": %zu, "
         "\"underruns\": %ld, \"frames_out\": %ld, \"generator_late_p99_ms\": %.6f, \"loadgen_cpu_pct\": %.3f, "
-        "\"loadgen_window_s\": %.4f, \"calls_lost\": %d}",
+        "\"loadgen_window_s\": %.4f, \"loadgen_preempted\": %ld, \"calls_lost\": %d}",
         n_calls, p50s, p99s, matched, underruns, frames_out, late, window_s > 0 ? 100 * cpu_s / window_s : 0.0,
-        window_s, calls_lost);
+        window_s, preempted, calls_lost);
 }
 
 int main(int argc, char **argv)

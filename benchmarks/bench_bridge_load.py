@@ -557,7 +557,10 @@ def _print_row(kind: str, r: dict) -> None:
     print(f"\n  {kind:13} N={r['calls']:4} [{r['generator']} generator]  bridge CPU {r['bridge_cpu_pct']:5.1f}% "
           f"({r['cpu_per_call_pct']:.3f}%/call)  latency p50 {r['latency_p50_ms']:6.2f} ms "
           f"p99 {r['latency_p99_ms']:7.2f} ms  underruns {r['underruns']:4}  "
-          f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms, CPU {r['generator_cpu_pct']:3.0f}%  real time: {r['keeps_real_time']}"
+          f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms, CPU {r['generator_cpu_pct']:3.0f}%"
+          # How often another task took the generator's core in the window (the compiled one counts it).
+          + (f", preempted {r['loadgen_preempted']}x" if "loadgen_preempted" in r else "")
+          + f"  real time: {r['keeps_real_time']}"
           + (f"  /metrics {r['scrape_p50_ms']:.1f}/{r['scrape_max_ms']:.1f} ms, /readyz {r['readyz_p50_ms']:.1f}/"
              f"{r['readyz_max_ms']:.1f} ms (p50/max)" if "scrape_max_ms" in r else ""))
 
