@@ -6,7 +6,11 @@
  * reference, this one exists because on one core the Python one cannot keep
  * its 20 ms schedule past ~300 calls.
  *
- *   _loadgen --calls N --warmup S --measure S --data FILE [--live]
+ *   _loadgen --calls N --warmup S --measure S --data FILE [--live] [--rt]
+ *
+ * --rt: run as SCHED_FIFO if allowed (the result says whether it was), so that no other task
+ * on the generator's core delays its ticks: a generator stalled for 20 ms makes every call
+ * hear a gap at once, and those underruns would be the machine's, not the bridge's.
  *
  * FILE (written by bench_bridge_load.py): "payloads K", K base64 μ-law frames;
  * "deltas D", D base64 output deltas; "starts M", M numbers in [0, 1) (each peer
@@ -25,6 +29,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -910,6 +915,7 @@ static void connected(Conn *c)
 static long tick;
 static double window_t0, cpu0, window_s, cpu_s, closing_until;
 static long preempted0;
+static int rt;
 
 static long preempted;                  /* involuntary context switches: another task took the core */
 
@@ -1060,17 +1066,19 @@ static void report(void)
     snprintf(p99s, sizeof p99s, isnan(p99) ? "NaN" : "%.6f", p99);
     say("{\"calls\": %d, \"latency_p50_ms\": %s, \"latency_p99_ms\": %s, \"appends_matched\": %zu, "
         "\"underruns\": %ld, \"frames_out\": %ld, \"generator_late_p99_ms\": %.6f, \"loadgen_cpu_pct\": %.3f, "
-        "\"loadgen_window_s\": %.4f, \"loadgen_preempted\": %ld, \"calls_lost\": %d}",
+        "\"loadgen_window_s\": %.4f, \"loadgen_preempted\": %ld, \"loadgen_rt\": %s, \"calls_lost\": %d}",
         n_calls, p50s, p99s, matched, underruns, frames_out, late, window_s > 0 ? 100 * cpu_s / window_s : 0.0,
-        window_s, preempted, calls_lost);
+        window_s, preempted, rt ? "true" : "false", calls_lost);
 }
 
 int main(int argc, char **argv)
 {
-    const char *data = NULL, *usage = "usage: %s --calls N --warmup S --measure S --data FILE [--live]";
+    const char *data = NULL, *usage = "usage: %s --calls N --warmup S --measure S --data FILE [--live] [--rt]";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--live"))
             live = 1;
+        else if (!strcmp(argv[i], "--rt"))
+            rt = 1;
         else if (i + 1 < argc && !strcmp(argv[i], "--calls"))
             n_calls = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--warmup"))
@@ -1089,6 +1097,14 @@ int main(int argc, char **argv)
     if (strcmp(check, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
         die("SHA-1 self-check failed");
     signal(SIGPIPE, SIG_IGN);
+    if (rt) {
+        /* Bounded by the kernel's RT throttling (95% of each second by default); it mostly sleeps. */
+        struct sched_param sp = {.sched_priority = 10};
+        if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0) {
+            fprintf(stderr, "loadgen: --rt: no SCHED_FIFO (%s); running at normal priority\n", strerror(errno));
+            rt = 0;
+        }
+    }
     load_data(data);
     scratch = xrealloc(NULL, SCRATCH);
     callers = calloc(n_calls, sizeof *callers);

@@ -12,7 +12,10 @@ well past the calls the bridge can carry, where the Python one (``Caller``,
 ``drive()``, ``Peer``, on uvloop and rtfast's lean websocket, in this process)
 falls behind past ~300 calls. Both put the same bytes on the wire; the Python
 one is the reference and the fallback (``LOAD_GEN=python`` forces it), and
-each row says which one drove it. Measured per N, over the window after the warmup:
+each row says which one drove it. On a shared machine another task on the
+generator's core delays its ticks (every call then hears a gap at once); the
+row says how often that happened, and ``LOAD_GEN_RT=1`` runs the compiled
+generator as SCHED_FIFO where allowed so that it does not. Measured per N, over the window after the warmup:
 
 - bridge CPU per call (from /proc, over the measured window),
 - inbound frame latency p50 / p99: carrier frame sent -> its append received
@@ -398,6 +401,9 @@ def _loadgen_exe() -> str | None:
         if r.returncode:
             raise RuntimeError(f"cc could not build {src}:\n{r.stderr[-3000:]}")
         os.replace(tmp, exe)
+        for old in os.listdir(where):             # builds of older sources
+            if old.startswith("loadgen-") and old != os.path.basename(exe) and "." not in old:
+                os.unlink(os.path.join(where, old))
     return exe
 
 
@@ -421,8 +427,8 @@ async def _drive_compiled(exe: str, kind: str, n: int, measure_s: float, warmup_
     errlog = tempfile.TemporaryFile()
     gen = await asyncio.create_subprocess_exec(
         exe, "--calls", str(n), "--warmup", repr(warmup_s), "--measure", repr(measure_s), "--data", data,
-        *(["--live"] if kind.endswith("+live") else []), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=errlog)
+        *(["--live"] if kind.endswith("+live") else []), *(["--rt"] if os.environ.get("LOAD_GEN_RT") == "1" else []),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog)
     proc = log = None
 
     async def expect(word: str, timeout: float) -> str:
@@ -560,6 +566,7 @@ def _print_row(kind: str, r: dict) -> None:
           f"generator late p99 {r['generator_late_p99_ms']:5.1f} ms, CPU {r['generator_cpu_pct']:3.0f}%"
           # How often another task took the generator's core in the window (the compiled one counts it).
           + (f", preempted {r['loadgen_preempted']}x" if "loadgen_preempted" in r else "")
+          + (" (SCHED_FIFO)" if r.get("loadgen_rt") else "")
           + f"  real time: {r['keeps_real_time']}"
           + (f"  /metrics {r['scrape_p50_ms']:.1f}/{r['scrape_max_ms']:.1f} ms, /readyz {r['readyz_p50_ms']:.1f}/"
              f"{r['readyz_max_ms']:.1f} ms (p50/max)" if "scrape_max_ms" in r else ""))
