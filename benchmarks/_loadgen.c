@@ -379,6 +379,23 @@ static void put_raw(Conn *c, const void *p, size_t n)
     c->out_len += n;
 }
 
+/* p[i] ^= key[i % 4], a word at a time. */
+static void xor_mask(uint8_t *p, size_t n, const uint8_t key[4])
+{
+    uint32_t k4;
+    memcpy(&k4, key, 4);
+    uint64_t kw = (uint64_t)k4 << 32 | k4;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        w ^= kw;
+        memcpy(p + i, &w, 8);
+    }
+    for (; i < n; i++)
+        p[i] ^= key[i & 3];
+}
+
 /* One frame: masked from a caller (a client must mask), plain from the peer. */
 static void put_frame(Conn *c, int op, const void *data, size_t n)
 {
@@ -405,19 +422,8 @@ static void put_frame(Conn *c, int op, const void *data, size_t n)
     h[1] |= 0x80;
     memcpy(h + hl, &key, 4);
     put_raw(c, h, hl + 4);
-    size_t at = c->out_len;
     put_raw(c, data, n);
-    uint8_t *p = c->out + at;
-    uint64_t kw = (uint64_t)key << 32 | key;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        w ^= kw;
-        memcpy(p + i, &w, 8);
-    }
-    for (; i < n; i++)
-        p[i] ^= ((uint8_t *)&key)[i & 3];
+    xor_mask(c->out + c->out_len - n, n, h + hl);
 }
 
 static void send_text(Conn *c, const char *s, int n)
@@ -694,12 +700,11 @@ static void lost(Conn *c)
 static void on_close_frame(Conn *c, const uint8_t *p, size_t n)
 {
     if (c->state == S_OPEN) {           /* echo the close */
+        if (c->kind == K_CALLER && !ended)
+            calls_lost++;               /* the bridge ended this call early */
+        c->state = S_CLOSING;
         put_frame(c, 8, p, n < 2 ? n : 2);
         flush(c);
-        if (c->kind == K_CALLER && !ended)
-            calls_lost++;
-        if (c->state != S_CLOSED)
-            c->state = S_CLOSING;
     }
     if (c->kind == K_PEER && c->state != S_CLOSED)
         lost(c);                        /* a server ends TCP after the closing handshake */
@@ -731,8 +736,7 @@ static void frames(Conn *c, size_t pos)
             break;
         uint8_t *p = b + pos + hl;
         if (masked)
-            for (uint64_t i = 0; i < len; i++)
-                p[i] ^= b[pos + hl - 4 + (i & 3)];
+            xor_mask(p, len, p - 4);
         if (!fin || op == 0)
             die("a fragmented websocket message (not supported here)");
         if (op == 1 || op == 2) {
@@ -791,6 +795,8 @@ static void handshake(Conn *c)
     }
     size_t hlen = end + 4 - c->in;
     char head[16384 + 8];
+    if (hlen > 16384)
+        die("an HTTP head over 16 KiB");
     memcpy(head, c->in, hlen - 2);
     head[hlen - 2] = 0;
     size_t klen;
