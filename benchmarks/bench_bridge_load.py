@@ -15,7 +15,9 @@ one is the reference and the fallback (``LOAD_GEN=python`` forces it), and
 each row says which one drove it. On a shared machine another task on the
 generator's core delays its ticks (every call then hears a gap at once); the
 row says how often that happened, and ``LOAD_GEN_RT=1`` runs the compiled
-generator as SCHED_FIFO where allowed so that it does not. Measured per N, over the window after the warmup:
+generator as SCHED_FIFO where allowed so that it does not.
+
+Measured per N, over the window after the warmup:
 
 - bridge CPU per call (from /proc, over the measured window),
 - inbound frame latency p50 / p99: carrier frame sent -> its append received
@@ -397,7 +399,7 @@ def _loadgen_exe() -> str | None:
     if not os.path.exists(exe):
         tmp = f"{exe}.{os.getpid()}"
         r = subprocess.run([cc, "-O2", "-std=gnu11", "-Wall", "-o", tmp, src, "-lm"], capture_output=True,
-                           text=True)
+                           text=True, check=False)
         if r.returncode:
             raise RuntimeError(f"cc could not build {src}:\n{r.stderr[-3000:]}")
         os.replace(tmp, exe)
@@ -424,7 +426,16 @@ async def _drive_compiled(exe: str, kind: str, n: int, measure_s: float, warmup_
     at the top of _loadgen.c); this process starts the bridge, samples its CPU when the
     generator says the window opens and closes, and probes /metrics and /readyz meanwhile."""
     data = _loadgen_data(n)
-    errlog = tempfile.TemporaryFile()
+    try:
+        with tempfile.TemporaryFile() as errlog:
+            return await _run_compiled(exe, kind, n, measure_s, warmup_s, group, data, errlog)
+    finally:
+        os.unlink(data)
+
+
+async def _run_compiled(exe: str, kind: str, n: int, measure_s: float, warmup_s: float, group: bool, data: str,
+                        errlog) -> dict:
+    # The generator's stderr goes to errlog, quoted when it fails.
     gen = await asyncio.create_subprocess_exec(
         exe, "--calls", str(n), "--warmup", repr(warmup_s), "--measure", repr(measure_s), "--data", data,
         *(["--live"] if kind.endswith("+live") else []), *(["--rt"] if os.environ.get("LOAD_GEN_RT") == "1" else []),
@@ -472,8 +483,6 @@ async def _drive_compiled(exe: str, kind: str, n: int, measure_s: float, warmup_
             proc.terminate()
             proc.wait()
             log.close()
-        errlog.close()
-        os.unlink(data)
     # The generator's core: the compiled generator's own CPU, plus this process's (the probes).
     result["generator_cpu_pct"] = result["loadgen_cpu_pct"] + 100 * (own1 - own0) / (t1 - t0)
     result["generator"] = "c"
