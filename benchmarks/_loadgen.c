@@ -85,6 +85,19 @@ static long find(const uint8_t *msg, size_t n, size_t from, const char *s)
     return p ? p - msg : -1;
 }
 
+/* The string value of the key that ends at msg[at] (Python: j = msg.index(b'"', msg.index(b":",
+ * at) + 1) + 1; msg[j:msg.index(b'"', j)]): its offset, and its length in *len; -1 if none. */
+static long value_at(const uint8_t *msg, size_t n, long at, size_t *len)
+{
+    long colon = at < 0 ? -1 : find(msg, n, at, ":");
+    long q = colon < 0 ? -1 : find(msg, n, colon + 1, "\"");
+    long e = q < 0 ? -1 : find(msg, n, q + 1, "\"");
+    if (e < 0)
+        return -1;
+    *len = e - q - 1;
+    return q + 1;
+}
+
 /* -- SHA-1 and base64, for Sec-WebSocket-Accept and Sec-WebSocket-Key ---------------------- */
 
 static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
@@ -592,11 +605,10 @@ static void peer_message(Conn *c, const uint8_t *m, size_t n)
     long i = find(m, n, 0, "\"audio\"");
     if (i > 0 && (find(m, head, 0, "input_audio_buffer.append") >= 0 ||
                   find(m, head, 0, "session.input_audio.append") >= 0)) {
-        long colon = find(m, n, i + 7, ":");
-        long q = colon < 0 ? -1 : find(m, n, colon + 1, "\"");
-        long e = q < 0 ? -1 : find(m, n, q + 1, "\"");
-        if (e >= 0)
-            arrived(m + q + 1, e - q - 1);
+        size_t len;
+        long v = value_at(m, n, i + 7, &len);
+        if (v >= 0)
+            arrived(m + v, len);
     } else if (n >= 16 && !memcmp(m, "{\"event\":\"media\"", 16)) {
         /* the relay floor forwards the caller's frame as it is */
         long j = find(m, n, 0, "\"payload\":\"");
@@ -621,12 +633,10 @@ static void caller_message(Conn *c, const uint8_t *m, size_t n)
     if (find(m, head, 0, "\"media\"") >= 0) {
         double now = mono();
         long i = find(m, n, 0, "\"payload\"");
-        long colon = i < 0 ? -1 : find(m, n, i + 9, ":");
-        long q = colon < 0 ? -1 : find(m, n, colon + 1, "\"");
-        long e = q < 0 ? -1 : find(m, n, q + 1, "\"");
-        if (e < 0)
+        size_t len;
+        if (i < 0 || value_at(m, n, i + 9, &len) < 0)
             return;
-        double seconds = (double)((e - q - 1) * 3 / 4) / 8000;    /* μ-law: one byte per sample */
+        double seconds = (double)(len * 3 / 4) / 8000;          /* μ-law: one byte per sample */
         int recent = now - c->last < 0.3;
         if (recent && now > c->play_end + 0.02 && measuring)
             c->underruns++;             /* the caller heard a gap mid-reply */
@@ -635,13 +645,12 @@ static void caller_message(Conn *c, const uint8_t *m, size_t n)
         c->frames += measuring;         /* frames heard in the window */
     } else if (find(m, head, 0, "\"mark\"") >= 0) {
         long i = find(m, n, 0, "\"name\"");
-        long colon = i < 0 ? -1 : find(m, n, i + 6, ":");
-        long q = colon < 0 ? -1 : find(m, n, colon + 1, "\"");
-        long e = q < 0 ? -1 : find(m, n, q + 1, "\"");
-        if (e < 0)
+        size_t len;
+        long v = i < 0 ? -1 : value_at(m, n, i + 6, &len);
+        if (v < 0)
             return;
-        if (e - q - 1 > (long)sizeof c->marks->name)
-            die("a mark name of %ld bytes (at most %zu here)", e - q - 1, sizeof c->marks->name);
+        if (len > sizeof c->marks->name)
+            die("a mark name of %zu bytes (at most %zu here)", len, sizeof c->marks->name);
         if (c->m_n == c->m_cap) {       /* grow the ring, unwrapping it */
             size_t cap = c->m_cap ? 2 * c->m_cap : 16;
             Mark *mk = xrealloc(NULL, cap * sizeof *mk);
@@ -652,8 +661,8 @@ static void caller_message(Conn *c, const uint8_t *m, size_t n)
         }
         Mark *mk = &c->marks[(c->m_head + c->m_n++) % c->m_cap];
         mk->when = c->play_end;
-        mk->len = (uint8_t)(e - q - 1);
-        memcpy(mk->name, m + q + 1, mk->len);
+        mk->len = (uint8_t)len;
+        memcpy(mk->name, m + v, len);
     }
 }
 
