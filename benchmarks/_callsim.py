@@ -187,6 +187,7 @@ def _bridge(keep: bool, bridge=None):
     rws.send_many(io.pending_realtime)
     io.pending_realtime = []
     cws.set_handlers(io.from_carrier, io.carrier_closed)
+    io.install_lane()
     rws.set_handlers(io.from_realtime, io.realtime_closed)
     return bridge, io, cws, rws
 

@@ -1,0 +1,257 @@
+"""The carrier fast lane (rtfast._lane) is an exact shortcut: any sequence of reads leaves
+the call, its counters and both sockets exactly as the general path does.
+
+Two bridge calls, one with the lane and one without, are fed the same reads from the
+caller (media of every track, bad base64, marks current, stale and odd, start, stop,
+unknown events, binary and control frames, a close), the same model replies and the
+same pacer ticks, with the call's I/O switched between holding, dropping and a closed
+realtime socket on the way. Everything each writes, its summary, ledger and failure
+must match, for hypothesis' sequences and for a long plain one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from rtfast._wsframe import FrameParser, FrameWriter
+from rtfast.bridge import server as server_mod
+from rtfast.websocket import CLOSED, OPEN, WebSocket
+
+SID = b"MZ0123"
+START = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"%s",'
+         b'"callSid":"CA1","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw",'
+         b'"sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"%s"}' % (SID, SID))
+SESSION_UPDATED = (b'{"type":"session.updated","event_id":"e0","session":{"type":"realtime","id":"s1",'
+                   b'"audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}}')
+
+
+class Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+
+    def write(self, data) -> None:
+        self.chunks.append(bytes(data))
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def _open(ws: WebSocket) -> None:
+    ws.connection_made(Transport())
+    if ws._close_handle is not None:
+        ws._close_handle.cancel()
+        ws._close_handle = None
+    ws.state = OPEN
+
+
+def _call(lane: bool, monkeypatch):
+    monkeypatch.setattr(server_mod, "FAST_LANE", lane)
+    bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-lane", control=None,
+                                     vad=None, gc_freeze=False)
+    cws, rws = WebSocket(client=False, keep_handshake=False), WebSocket(client=True, keep_handshake=False)
+    _open(cws)
+    _open(rws)
+    io = server_mod._CallIO(bridge, cws, "call-1")
+    io.rt = rws
+    rws.send_many(io.pending_realtime)
+    io.pending_realtime = []
+    cws.set_handlers(io.from_carrier, io.carrier_closed)
+    io.install_lane()
+    rws.set_handlers(io.from_realtime, io.realtime_closed)
+    assert (cws.lane is not None) == lane
+    return bridge, io
+
+
+def _media(payload: bytes, track: bytes | None = b"inbound", seq: int = 2) -> bytes:
+    t = b'"track":"%s",' % track if track is not None else b""
+    return (b'{"event":"media","sequenceNumber":"%d","media":{%s"chunk":"1","timestamp":"20","payload":"%s"},'
+            b'"streamSid":"%s"}' % (seq, t, payload, SID))
+
+
+def _mark(name: bytes) -> bytes:
+    return b'{"event":"mark","sequenceNumber":"3","streamSid":"%s","mark":{"name":"%s"}}' % (SID, name)
+
+
+AUDIO = st.binary(min_size=0, max_size=200).map(base64.b64encode)
+CARRIER_FRAME = st.one_of(
+    st.tuples(st.just(1), st.builds(_media, AUDIO)),
+    st.tuples(st.just(1), st.builds(_media, AUDIO, st.sampled_from([None, b"inbound_track", b"outbound", b"in"]))),
+    st.tuples(st.just(1), st.builds(_media, st.sampled_from([b"AAA", b"AA=A", b"A*AA", b"", b"AA==AAAA"]))),
+    st.tuples(st.just(1), st.builds(_mark, st.sampled_from([b"0.1", b"0.2", b"0.3", b"1.1", b"0.99", b"x", b"0.",
+                                                             b"0.\\u00b2", b"0.1.1", b"", b"-1.1"]))),
+    st.tuples(st.just(1), st.sampled_from([
+        START, b'{"event":"stop","sequenceNumber":"9","streamSid":"%s","stop":{}}' % SID,
+        b'{"event":"connected","protocol":"Call","version":"1.0.0"}',
+        b'{"event":"dtmf","streamSid":"%s","dtmf":{"digit":"5"}}' % SID,
+        b'{"event":"media","media":{"payload":"QUJD","track":"inbound","x":"\\u0041"},"streamSid":"MZ"}',
+        b'{"event":"mark","mark":{"name":1}}', b'{"event":"nope"}', b"not json", b"[]"])),
+    st.tuples(st.just(2), st.binary(max_size=8)),
+    st.tuples(st.just(9), st.binary(max_size=4)),
+)
+STEP = st.one_of(
+    st.tuples(st.just("carrier"), st.lists(CARRIER_FRAME, min_size=1, max_size=4)),
+    st.tuples(st.just("model"), st.integers(0, 30)),
+    st.tuples(st.just("tick"), st.just(0)),
+    st.tuples(st.just("state"), st.sampled_from(["hold", "release", "drop", "undrop", "rt_closed", "close"])),
+)
+DELTA = base64.b64encode(bytes(range(256)) * 4)[:1068]      # 800 bytes of audio, 100 ms of μ-law
+
+
+def _model(rid: int) -> list[bytes]:
+    if rid % 5 == 4:
+        return [b'{"type":"response.done","event_id":"e","response":{"id":"resp_%d","object":"realtime.response",'
+                b'"status":"completed","output":[]}}' % (rid // 5)]
+    if rid % 7 == 6:
+        return [b'{"type":"input_audio_buffer.speech_started","event_id":"e","audio_start_ms":1,"item_id":"in_1"}']
+    return [b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_%d","item_id":"item_%d",'
+            b'"output_index":0,"content_index":0,"delta":"%s"}' % (rid // 5, rid // 5, DELTA)]
+
+
+def _play(steps, monkeypatch) -> list:
+    """Runs the steps through a call with the lane and one without; returns both observations."""
+    async def run() -> list:
+        obs = []
+        now = [0.0]
+        monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
+        calls = [_call(True, monkeypatch), _call(False, monkeypatch)]
+        cw, mw = FrameWriter(client=True), FrameWriter(client=False)
+        general = [0, 0]                      # carrier frames each call's general path saw
+        for k, (_, io) in enumerate(calls):
+            io.rt.data_received(mw.frames([SESSION_UPDATED]))
+            handler = io.ws._on_message         # wrapped in place: setting on_message drops the lane
+
+            def counted(msg, binary, handler=handler, k=k):
+                general[k] += 1
+                handler(msg, binary)
+            io.ws._on_message = counted
+        for kind, arg in steps:
+            now[0] += 10.0
+            if kind == "carrier":
+                data = cw.frames(arg)
+            elif kind == "model":
+                data = mw.frames(_model(arg))
+            for bridge, io in calls:
+                if kind == "carrier":
+                    io.ws.data_received(data)
+                elif kind == "model":
+                    io.rt.data_received(data)
+                elif kind == "tick":
+                    for x in list(bridge._pacing):
+                        due = x.call.wake_at(now[0])
+                        if due is not None and due <= now[0]:
+                            x.pace(now[0])
+                elif arg == "hold":
+                    io.held = [] if io.held is None else io.held
+                elif arg == "release":
+                    if io.held is not None:
+                        io.session_ready([])
+                elif arg in ("drop", "undrop"):
+                    io.hold_realtime(arg == "drop")
+                elif arg == "rt_closed":
+                    io.rt.state = CLOSED
+                else:
+                    io.ws.data_received(cw.frame(b"\x03\xe8", 8))
+        for bridge, io in calls:
+            rt_msgs = [m for c in io.rt.transport.chunks for m in FrameParser(client=False, max_size=1 << 24).feed(c)]
+            call = io.call
+            obs.append((b"".join(io.ws.transport.chunks), rt_msgs, len(io.rt.transport.chunks), call.summary(),
+                        list(call._ledger), dict(call.played_ms), repr(io.failure), io.held, io.ws.state,
+                        io.ws._inbound_done, io.done.done(), call.stale_marks))
+        return obs, general
+
+    return asyncio.run(run())
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, max_size=40))
+def test_lane_matches_the_general_path(steps, monkeypatch):
+    (with_lane, without), general = _play([("carrier", [(1, START)])] + steps, monkeypatch)
+    assert with_lane == without
+    assert general[0] <= general[1]
+
+
+def test_lane_matches_on_a_plain_call(monkeypatch):
+    """Ten seconds of a call as the carrier sends it: the echo of every mark the bridge
+    sent comes back, and the lane takes every media frame and mark."""
+    steps = [("carrier", [(1, START)])]
+    for i in range(500):
+        frames = [(1, _media(base64.b64encode(bytes([i % 256]) * 160), seq=i + 2))]
+        frames += [(1, _mark(b"0.%d" % j)) for j in range(1 + i // 3 * 2 - 2, 1 + i // 3 * 2) if i % 3 == 0 and j > 0]
+        steps.append(("carrier", frames))
+        if i % 5 == 0:
+            steps.append(("model", i // 5 % 20))
+        steps.append(("tick", 0))
+    (with_lane, without), general = _play(steps, monkeypatch)
+    assert with_lane == without
+    summary = with_lane[3]
+    assert summary["frames_from_carrier"] == general[1] > 800 and summary["frames_to_realtime"] >= 500
+    assert general[0] == 1                      # only the start took the general path
+    assert summary["audio_bytes_in"] == 500 * 160
+
+
+def test_lane_is_dropped_with_its_handler_and_refused_without_one():
+    async def run() -> None:
+        ws = WebSocket(client=False, keep_handshake=False)
+        _open(ws)
+        try:
+            ws.set_lane(lambda frames: 0)
+        except ValueError as exc:
+            assert "set_handlers first" in str(exc)
+        else:
+            raise AssertionError("a lane without a handler was accepted")
+        seen = []
+        ws.set_handlers(lambda m, b: seen.append(m))
+        ws.set_lane(lambda frames: 1)                 # takes the first frame of each read
+        ws.data_received(FrameWriter(client=True).frames([b"a", b"b"]))
+        assert seen == [b"b"]
+        ws.set_handlers(lambda m, b: seen.append(m))
+        assert ws.lane is None
+        ws.data_received(FrameWriter(client=True).frames([b"c"]))
+        assert seen == [b"b", b"c"]
+
+    asyncio.run(run())
+
+
+def test_frame_sampler_times_the_lane_and_keeps_it(monkeypatch):
+    """The pacer's frame-time sample swaps the handler for one frame: the lane must come back."""
+    async def run() -> None:
+        bridge, io = _call(True, monkeypatch)
+        lane = io.ws.lane
+        bridge.active[io.id] = io
+        io.ws.data_received(FrameWriter(client=True).frames([START]))
+        times = bridge.ops.frame_times
+        bridge._sample_frame()
+        assert io.ws.lane is not lane                 # the timing lane is in place
+        io.ws.data_received(FrameWriter(client=True).frames([_media(b"QUJD")]))
+        assert io.ws.lane is lane and io.ws.on_message == io.from_carrier
+        assert sum(times.counts) == 1
+        bridge._sample_frame()                        # a frame the lane declines: timed on the general path
+        io.ws.data_received(FrameWriter(client=True).frames([b'{"event":"nope"}']))
+        assert io.ws.lane is lane and io.ws.on_message == io.from_carrier
+        assert sum(times.counts) == 2
+
+    asyncio.run(run())
+
+
+def test_nothing_after_a_close_goes_through_the_lane(monkeypatch):
+    """A close frame ends what the socket delivers, in the same read or a later one."""
+    media = _media(b"QUJD")
+    for steps, before in (([("state", "close"), ("carrier", [(1, media)])], 0),
+                          ([("carrier", [(1, media), (8, b"\x03\xe8"), (1, media)]),
+                            ("carrier", [(1, media), (1, _mark(b"0.1"))])], 1)):
+        (with_lane, without), _ = _play([("carrier", [(1, START)])] + steps, monkeypatch)
+        assert with_lane == without
+        assert with_lane[3]["frames_from_carrier"] == 1 + before        # the start, and what came before the close
