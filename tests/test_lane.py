@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rtfast._wsframe import FrameParser, FrameWriter
@@ -26,6 +27,9 @@ START = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","st
          b'"sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"%s"}' % (SID, SID))
 SESSION_UPDATED = (b'{"type":"session.updated","event_id":"e0","session":{"type":"realtime","id":"s1",'
                    b'"audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}}')
+
+SESSION_STARTED = (b'{"type":"session.started","event_id":"e0","session":{"id":"sess_1","model":"gpt-live-1",'
+                   b'"status":"active","audio":{"format":{"type":"audio/pcmu","rate":8000}}}}')
 
 
 class Transport(asyncio.Transport):
@@ -57,10 +61,10 @@ def _open(ws: WebSocket) -> None:
     ws.state = OPEN
 
 
-def _call(lane: bool, monkeypatch):
+def _call(lane: bool, monkeypatch, protocol: str = "realtime"):
     monkeypatch.setattr(server_mod, "FAST_LANE", lane)
     bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-lane", control=None,
-                                     vad=None, gc_freeze=False)
+                                     vad=None, gc_freeze=False, protocol=protocol)
     cws, rws = WebSocket(client=False, keep_handshake=False), WebSocket(client=True, keep_handshake=False)
     _open(cws)
     _open(rws)
@@ -120,17 +124,17 @@ def _model(rid: int) -> list[bytes]:
             b'"output_index":0,"content_index":0,"delta":"%s"}' % (rid // 5, rid // 5, DELTA)]
 
 
-def _play(steps, monkeypatch) -> list:
+def _play(steps, monkeypatch, protocol: str = "realtime") -> list:
     """Runs the steps through a call with the lane and one without; returns both observations."""
     async def run() -> list:
         obs = []
         now = [0.0]
         monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
-        calls = [_call(True, monkeypatch), _call(False, monkeypatch)]
+        calls = [_call(True, monkeypatch, protocol), _call(False, monkeypatch, protocol)]
         cw, mw = FrameWriter(client=True), FrameWriter(client=False)
         general = [0, 0]                      # carrier frames each call's general path saw
         for k, (_, io) in enumerate(calls):
-            io.rt.data_received(mw.frames([SESSION_UPDATED]))
+            io.rt.data_received(mw.frames([SESSION_STARTED if protocol == "live" else SESSION_UPDATED]))
             handler = io.ws._on_message         # wrapped in place: setting on_message drops the lane
 
             def counted(msg, binary, handler=handler, k=k):
@@ -183,9 +187,11 @@ def test_lane_matches_the_general_path(steps, monkeypatch):
     assert general[0] <= general[1]
 
 
-def test_lane_matches_on_a_plain_call(monkeypatch):
+@pytest.mark.parametrize("protocol", ["realtime", "live"])
+def test_lane_matches_on_a_plain_call(monkeypatch, protocol):
     """Ten seconds of a call as the carrier sends it: the echo of every mark the bridge
-    sent comes back, and the lane takes every media frame and mark."""
+    sent comes back, and the lane takes every media frame and mark (GPT-Live's appends
+    are session.input_audio.append)."""
     steps = [("carrier", [(1, START)])]
     for i in range(500):
         frames = [(1, _media(base64.b64encode(bytes([i % 256]) * 160), seq=i + 2))]
@@ -194,8 +200,10 @@ def test_lane_matches_on_a_plain_call(monkeypatch):
         if i % 5 == 0:
             steps.append(("model", i // 5 % 20))
         steps.append(("tick", 0))
-    (with_lane, without), general = _play(steps, monkeypatch)
+    (with_lane, without), general = _play(steps, monkeypatch, protocol)
     assert with_lane == without
+    head = b'{"type":"session.input_audio.append"' if protocol == "live" else b'{"type":"input_audio_buffer.append"'
+    assert sum(m[1].startswith(head) for m in with_lane[1]) == 500
     summary = with_lane[3]
     assert summary["frames_from_carrier"] == general[1] > 800 and summary["frames_to_realtime"] >= 500
     assert general[0] == 1                      # only the start took the general path
