@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rtfast._wsframe import FrameParser, FrameWriter
 from rtfast.bridge import server as server_mod
-from rtfast.websocket import CLOSED, OPEN, WebSocket
+from rtfast.websocket import CLOSED, WebSocket
+
+from memtransport import open_ws
 
 SID = b"MZ0123"
 START = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"%s",'
@@ -32,42 +34,13 @@ SESSION_STARTED = (b'{"type":"session.started","event_id":"e0","session":{"id":"
                    b'"status":"active","audio":{"format":{"type":"audio/pcmu","rate":8000}}}}')
 
 
-class Transport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.chunks: list[bytes] = []
-
-    def write(self, data) -> None:
-        self.chunks.append(bytes(data))
-
-    def get_extra_info(self, name, default=None):
-        return default
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-
-def _open(ws: WebSocket) -> None:
-    ws.connection_made(Transport())
-    if ws._close_handle is not None:
-        ws._close_handle.cancel()
-        ws._close_handle = None
-    ws.state = OPEN
-
-
 def _call(lane: bool, monkeypatch, protocol: str = "realtime"):
     monkeypatch.setattr(server_mod, "FAST_LANE", lane)
     bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-lane", control=None,
                                      vad=None, gc_freeze=False, protocol=protocol)
     cws, rws = WebSocket(client=False, keep_handshake=False), WebSocket(client=True, keep_handshake=False)
-    _open(cws)
-    _open(rws)
+    open_ws(cws)
+    open_ws(rws)
     io = server_mod._CallIO(bridge, cws, "call-1")
     io.rt = rws
     rws.send_many(io.pending_realtime)
@@ -213,7 +186,7 @@ def test_lane_matches_on_a_plain_call(monkeypatch, protocol):
 def test_lane_is_dropped_with_its_handler_and_refused_without_one():
     async def run() -> None:
         ws = WebSocket(client=False, keep_handshake=False)
-        _open(ws)
+        open_ws(ws)
         try:
             ws.set_lane(lambda frames: 0)
         except ValueError as exc:
