@@ -190,7 +190,7 @@ def test_lane_is_dropped_with_its_handler_and_refused_without_one():
         try:
             ws.set_lane(lambda frames: 0)
         except ValueError as exc:
-            assert "set_handlers first" in str(exc)
+            assert str(exc) == "a lane goes beside an on_message callback: set_handlers first"
         else:
             raise AssertionError("a lane without a handler was accepted")
         seen = []
@@ -207,7 +207,11 @@ def test_lane_is_dropped_with_its_handler_and_refused_without_one():
 
 
 def test_frame_sampler_times_the_lane_and_keeps_it(monkeypatch):
-    """The pacer's frame-time sample swaps the handler for one frame: the lane must come back."""
+    """The pacer's frame-time sample swaps the handler for one frame: the lane must come back,
+    and a read the lane takes is timed per frame."""
+    clock = iter(range(10 ** 9, 2 * 10 ** 9, 1000))    # each reading of the clock 1 µs later
+    monkeypatch.setattr(server_mod, "_perf_ns", lambda: next(clock))
+
     async def run() -> None:
         bridge, io = _call(True, monkeypatch)
         lane = io.ws.lane
@@ -215,10 +219,10 @@ def test_frame_sampler_times_the_lane_and_keeps_it(monkeypatch):
         io.ws.data_received(FrameWriter(client=True).frames([START]))
         times = bridge.ops.frame_times
         bridge._sample_frame()
-        assert io.ws.lane is not lane                 # the timing lane is in place
-        io.ws.data_received(FrameWriter(client=True).frames([_media(b"QUJD")]))
+        assert io.ws.lane is not None and io.ws.lane is not lane      # the timing lane is in place
+        io.ws.data_received(FrameWriter(client=True).frames([_media(b"QUJD"), _media(b"QUJE")]))
         assert io.ws.lane is lane and io.ws.on_message == io.from_carrier
-        assert sum(times.counts) == 1
+        assert sum(times.counts) == 1 and times.sum_ns == 500           # 1 µs for the read's two frames
         bridge._sample_frame()                        # a frame the lane declines: timed on the general path
         io.ws.data_received(FrameWriter(client=True).frames([b'{"event":"nope"}']))
         assert io.ws.lane is lane and io.ws.on_message == io.from_carrier
@@ -236,3 +240,27 @@ def test_nothing_after_a_close_goes_through_the_lane(monkeypatch):
         (with_lane, without), _ = _play([("carrier", [(1, START)])] + steps, monkeypatch)
         assert with_lane == without
         assert with_lane[3]["frames_from_carrier"] == 1 + before        # the start, and what came before the close
+
+
+async def test_a_real_bridge_call_runs_on_the_lane():
+    """Through BridgeServer and real sockets (the embedded Realtime server): the call's carrier
+    socket has the lane, and the caller's audio reaches the model."""
+    from carrier_sim import TwilioCall, tone
+    from rtfast.server import RealtimeServer, Script
+
+    async with RealtimeServer(script=Script(reply_text="Hello.", audio_ms=200)) as rt, \
+            server_mod.BridgeServer(realtime_url=rt.url, api_key="sk-test") as bridge:
+        async with TwilioCall(bridge.url) as call:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 10
+            while not bridge.active and loop.time() < end:
+                await asyncio.sleep(0.01)
+            (io,) = bridge.active.values()
+            while io.ws.lane is None and loop.time() < end:
+                await asyncio.sleep(0.01)
+            assert io.ws.lane is not None
+            await call.say(tone(200))
+            while io.call.frames_to_realtime < 10 and loop.time() < end:
+                await asyncio.sleep(0.01)
+            assert io.call.audio_bytes_in >= 10 * 160
+            await call.hang_up()
