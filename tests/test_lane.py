@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import base64
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rtfast._wsframe import FrameParser, FrameWriter
 from rtfast.bridge import server as server_mod
+from rtfast.bridge.recording import Recorder, RecordingWriter
 from rtfast.websocket import CLOSED, WebSocket
 
 from memtransport import open_ws
@@ -27,6 +29,18 @@ SID = b"MZ0123"
 START = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"%s",'
          b'"callSid":"CA1","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw",'
          b'"sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"%s"}' % (SID, SID))
+# Each JSON carrier's start (as tests/carrier_sims_more.py sends it): the lane runs for all of them.
+STARTS = {
+    "twilio": START,
+    "telnyx": orjson.dumps({"event": "start", "sequence_number": "1", "stream_id": "32DE", "start": {
+        "call_control_id": "v3:1", "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}}}),
+    "plivo": orjson.dumps({"event": "start", "sequenceNumber": 0, "start": {
+        "callId": "1", "streamId": "2017", "accountId": "MA1", "tracks": ["inbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}, "extra_headers": "{}"}),
+    "exotel": orjson.dumps({"event": "start", "sequence_number": "1", "stream_sid": "MZe", "start": {
+        "stream_sid": "MZe", "call_sid": "1", "account_sid": "AC", "media_format": {
+            "encoding": "audio/x-raw", "sample_rate": "8000", "bit_rate": "16"}}}),
+}
 SESSION_UPDATED = (b'{"type":"session.updated","event_id":"e0","session":{"type":"realtime","id":"s1",'
                    b'"audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}}')
 
@@ -34,10 +48,10 @@ SESSION_STARTED = (b'{"type":"session.started","event_id":"e0","session":{"id":"
                    b'"status":"active","audio":{"format":{"type":"audio/pcmu","rate":8000}}}}')
 
 
-def _call(lane: bool, monkeypatch, protocol: str = "realtime"):
+def _call(lane: bool, monkeypatch, protocol: str = "realtime", carrier: str = "twilio"):
     monkeypatch.setattr(server_mod, "FAST_LANE", lane)
     bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-lane", control=None,
-                                     vad=None, gc_freeze=False, protocol=protocol)
+                                     vad=None, gc_freeze=False, protocol=protocol, carrier=carrier)
     cws, rws = WebSocket(client=False, keep_handshake=False), WebSocket(client=True, keep_handshake=False)
     open_ws(cws)
     open_ws(rws)
@@ -97,13 +111,13 @@ def _model(rid: int) -> list[bytes]:
             b'"output_index":0,"content_index":0,"delta":"%s"}' % (rid // 5, rid // 5, DELTA)]
 
 
-def _play(steps, monkeypatch, protocol: str = "realtime") -> list:
+def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio") -> list:
     """Runs the steps through a call with the lane and one without; returns both observations."""
     async def run() -> list:
         obs = []
         now = [0.0]
         monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
-        calls = [_call(True, monkeypatch, protocol), _call(False, monkeypatch, protocol)]
+        calls = [_call(True, monkeypatch, protocol, carrier), _call(False, monkeypatch, protocol, carrier)]
         cw, mw = FrameWriter(client=True), FrameWriter(client=False)
         general = [0, 0]                      # carrier frames each call's general path saw
         for k, (_, io) in enumerate(calls):
@@ -116,6 +130,11 @@ def _play(steps, monkeypatch, protocol: str = "realtime") -> list:
             io.ws._on_message = counted
         for kind, arg in steps:
             now[0] += 10.0
+            if kind == "record":                  # a recorder on each call from here on
+                for k, (_, io) in enumerate(calls):
+                    io.call.recorder = Recorder(arg[0], f"call-{k}", audio_format="pcmu/8000",
+                                                start_ms=now[0], writer=arg[1])
+                continue
             if kind == "carrier":
                 data = cw.frames(arg)
             elif kind == "model":
@@ -146,7 +165,8 @@ def _play(steps, monkeypatch, protocol: str = "realtime") -> list:
             call = io.call
             obs.append((b"".join(io.ws.transport.chunks), rt_msgs, len(io.rt.transport.chunks), call.summary(),
                         list(call._ledger), dict(call.played_ms), repr(io.failure), io.held, io.ws.state,
-                        io.ws._inbound_done, io.done.done(), call.stale_marks))
+                        io.ws._inbound_done, io.done.done(), call.stale_marks,
+                        call.recorder and bytes(call.recorder._left)))     # what a recorder holds of the caller
         return obs, general
 
     return asyncio.run(run())
@@ -158,6 +178,17 @@ def test_lane_matches_the_general_path(steps, monkeypatch):
     (with_lane, without), general = _play([("carrier", [(1, START)])] + steps, monkeypatch)
     assert with_lane == without
     assert general[0] <= general[1]
+
+
+@pytest.mark.parametrize("carrier", ["telnyx", "plivo", "exotel"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, max_size=30))
+def test_lane_matches_the_general_path_on_every_json_carrier(carrier, steps, monkeypatch):
+    """Telnyx reorders (so its media take the general path), Plivo's marks are not "mark"
+    events, Exotel's PCM16 is transcoded: the lane must decline what it does not mirror."""
+    (with_lane, without), general = _play([("carrier", [(1, STARTS[carrier])])] + steps, monkeypatch,
+                                          carrier=carrier)
+    assert with_lane == without
 
 
 @pytest.mark.parametrize("protocol", ["realtime", "live"])
@@ -264,3 +295,50 @@ async def test_a_real_bridge_call_runs_on_the_lane():
                 await asyncio.sleep(0.01)
             assert io.call.audio_bytes_in >= 10 * 160
             await call.hang_up()
+
+
+def test_media_before_start_and_a_recording_call_take_the_general_path(monkeypatch, tmp_path):
+    """Media before the carrier's start is an error the general path reports; a recorded call's
+    caller audio goes to its recorder: the lane takes neither."""
+    media = [(1, _media(base64.b64encode(bytes([i]) * 160))) for i in range(3)]
+    writer = RecordingWriter()
+    try:
+        steps = [("carrier", media[:1]), ("carrier", [(1, START)]), ("record", (tmp_path, writer)),
+                 ("carrier", media[1:]), ("carrier", [(1, _mark(b"0.1"))])]
+        (with_lane, without), general = _play(steps, monkeypatch)
+    finally:
+        writer.close(5)
+    assert with_lane == without
+    assert with_lane[-1] == bytes([1]) * 160 + bytes([2]) * 160     # the recorder heard what followed it
+    assert with_lane[3]["errors"] == 1                               # the media before start
+    assert general[0] == 4                          # all but the mark took the general path
+
+
+def test_a_failure_inside_the_lane_ends_the_call_as_the_general_path_does(monkeypatch):
+    """A bug in the call logic or a transport that raises: the call ends, loudly, its failure
+    recorded the same way whichever path met it, and the read's other frames still arrive."""
+    async def run() -> list:
+        out = []
+        for lane in (True, False):
+            _, io = _call(lane, monkeypatch)
+            cw = FrameWriter(client=True)
+            io.ws.data_received(cw.frames([START]))
+
+            def broken(name, io=io):
+                raise RuntimeError(f"ledger bug at {name}")
+            io.call._on_mark = broken
+            io.ws.data_received(cw.frames([_mark(b"0.1"), _media(b"QUJD")]))
+            first = (repr(io.failure), io.done.done(), io.call.frames_from_carrier, io.call.frames_to_realtime)
+
+            def refuse(data):
+                raise OSError("socket gone")
+            io.failure = None
+            io.rt.transport.write = refuse
+            io.ws.data_received(cw.frames([_media(b"QUJE")]))
+            out.append((first, repr(io.failure), io.call.frames_to_realtime))
+        return out
+
+    with_lane, without = asyncio.run(run())
+    assert with_lane == without
+    assert with_lane[0] == ("RuntimeError('ledger bug at 0.1')", True, 3, 2)
+    assert with_lane[1] == "OSError('socket gone')"
