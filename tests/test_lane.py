@@ -1,12 +1,14 @@
-"""The carrier fast lane (rtfast._lane) is an exact shortcut: any sequence of reads leaves
-the call, its counters and both sockets exactly as the general path does.
+"""The bridge's compiled shortcuts are exact: the carrier fast lane (rtfast._lane) and the
+pacing loop (rtfast._pace). Any sequence of reads and ticks leaves the call, its counters
+and both sockets exactly as the general path and the Python loop do.
 
-Two bridge calls, one with the lane and one without, are fed the same reads from the
-caller (media of every track, bad base64, marks current, stale and odd, start, stop,
-unknown events, binary and control frames, a close), the same model replies and the
-same pacer ticks, with the call's I/O switched between holding, dropping and a closed
-realtime socket on the way. Everything each writes, its summary, ledger and failure
-must match, for hypothesis' sequences and for a long plain one.
+Two bridge calls, one with both shortcuts and one without, are fed the same reads from
+the caller (media of every track, bad base64, marks current, stale and odd, start, stop,
+unknown events, binary and control frames, a close), the same model replies (deltas,
+barge-ins, response ends) and the same pacer ticks, with the call's I/O switched between
+holding, dropping and a closed realtime socket on the way. Everything each writes, its
+summary, ledger, sent times and failure must match, for hypothesis' sequences on every
+JSON carrier and for a long plain call.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rtfast._wsframe import FrameParser, FrameWriter
-from rtfast.bridge import server as server_mod
+from rtfast.bridge import call as call_mod, server as server_mod
 from rtfast.bridge.recording import Recorder, RecordingWriter
 from rtfast.websocket import CLOSED, WebSocket
 
@@ -112,11 +114,12 @@ def _model(rid: int) -> list[bytes]:
 
 
 def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio") -> list:
-    """Runs the steps through a call with the lane and one without; returns both observations."""
+    """Runs the steps through a call with the shortcuts and one without; returns both observations."""
     async def run() -> list:
         obs = []
         now = [0.0]
         monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
+        monkeypatch.setattr(call_mod, "FAST_PUMP", True)      # restored after the test
         calls = [_call(True, monkeypatch, protocol, carrier), _call(False, monkeypatch, protocol, carrier)]
         cw, mw = FrameWriter(client=True), FrameWriter(client=False)
         general = [0, 0]                      # carrier frames each call's general path saw
@@ -139,7 +142,12 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
                 data = cw.frames(arg)
             elif kind == "model":
                 data = mw.frames(_model(arg))
+            elif kind == "delta":                 # 100 ms of item arg's audio
+                kind, data = "model", mw.frames([
+                    b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_x","item_id":"it_%d",'
+                    b'"output_index":0,"content_index":0,"delta":"%s"}' % (arg, DELTA)])
             for bridge, io in calls:
+                call_mod.FAST_PUMP = bridge is calls[0][0]          # the first call has both shortcuts
                 if kind == "carrier":
                     io.ws.data_received(data)
                 elif kind == "model":
@@ -164,7 +172,8 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
             rt_msgs = [m for c in io.rt.transport.chunks for m in FrameParser(client=False, max_size=1 << 24).feed(c)]
             call = io.call
             obs.append((b"".join(io.ws.transport.chunks), rt_msgs, len(io.rt.transport.chunks), call.summary(),
-                        list(call._ledger), dict(call.played_ms), repr(io.failure), io.held, io.ws.state,
+                        list(call._ledger), dict(call.played_ms), dict(call.sent_ms), call._play_end, call._seq,
+                        bytes(call._pending), [list(x) for x in call._segments], repr(io.failure), io.held, io.ws.state,
                         io.ws._inbound_done, io.done.done(), call.stale_marks,
                         call.recorder and bytes(call.recorder._left)))     # what a recorder holds of the caller
         return obs, general
@@ -342,3 +351,16 @@ def test_a_failure_inside_the_lane_ends_the_call_as_the_general_path_does(monkey
     assert with_lane == without
     assert with_lane[0] == ("RuntimeError('ledger bug at 0.1')", True, 3, 2)
     assert with_lane[1] == "OSError('socket gone')"
+
+
+def test_a_long_one_way_reply_keeps_the_ledger_and_sent_times_bounded_alike(monkeypatch):
+    """A caller that never echoes a mark, and a reply of more items than the call remembers:
+    the ledger stops at its bound (oldest forgotten) and the sent-time table at ITEMS_KEPT,
+    the same with the compiled loop as with the Python one."""
+    steps = [("carrier", [(1, START)])]
+    for i in range(700):                               # 70 s of audio, a new item every 1 s
+        steps += [("delta", i // 10)] + [("tick", 0)] * 10
+    (fast, slow), _ = _play(steps, monkeypatch)
+    assert fast == slow
+    ledger, sent = fast[4], fast[6]
+    assert len(ledger) == call_mod._LEDGER_MAX and len(sent) == call_mod.ITEMS_KEPT

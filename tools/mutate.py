@@ -43,7 +43,7 @@ EQUIVALENTS = os.path.join(ROOT, "tools", "mutation-equivalents.txt")
 #: module -> test stages (each a list of test files); later stages only run for
 #: a mutant the earlier ones let through.
 MODULE_TESTS: dict[str, list[list[str]]] = {
-    "rtfast/bridge/call.py": [["tests/test_bridge_call.py"], ["tests/test_bridge_carriers.py", "tests/test_bridge.py",
+    "rtfast/bridge/call.py": [["tests/test_bridge_call.py", "tests/test_lane.py"], ["tests/test_bridge_carriers.py", "tests/test_bridge.py",
                                                              "tests/test_agent.py"]],
     "rtfast/bridge/dialog.py": [["tests/test_dialog.py"], ["tests/test_agent.py"]],
     "rtfast/bridge/tools.py": [["tests/test_agent_tools.py"], ["tests/test_agent.py"]],
