@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 import sys
 import time
 
@@ -29,6 +30,9 @@ from rtfast import g711
 from rtfast.bridge import server as server_mod
 from rtfast.websocket import OPEN, WebSocket
 from rtfast._wsframe import FrameParser, FrameWriter
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from memtransport import open_ws  # noqa: E402  (tests/: shared with the in-process tests)
 
 SID = b"MZ18ad3ab5a66817a0e6a6c5c5bcd4f31b"
 START = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC0123","streamSid":"%s",'
@@ -48,42 +52,6 @@ def _ulaw(seconds: float, seed: int) -> bytes:
 CALLER = _ulaw(10.0, 1)                     # 500 distinct 20 ms frames, cycled
 SPEECH = _ulaw(2.0, 2)                      # 20 distinct 100 ms deltas
 DELTAS = [base64.b64encode(SPEECH[i:i + 800]) for i in range(0, len(SPEECH), 800)]
-
-
-class Transport(asyncio.Transport):
-    """Keeps what is written (for the digest), or only counts it."""
-
-    def __init__(self, keep: bool) -> None:
-        super().__init__()
-        self.keep, self.chunks, self.writes, self.bytes = keep, [], 0, 0
-
-    def write(self, data) -> None:
-        self.writes += 1
-        self.bytes += len(data)
-        if self.keep:
-            self.chunks.append(bytes(data))
-
-    def get_extra_info(self, name, default=None):
-        return default
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-
-def _open(ws: WebSocket, keep: bool) -> Transport:
-    t = Transport(keep)
-    ws.connection_made(t)
-    if ws._close_handle is not None:          # the server side's open timeout: no handshake here
-        ws._close_handle.cancel()
-        ws._close_handle = None
-    ws.state = OPEN
-    return t
 
 
 def record(seconds: int) -> list:
@@ -180,13 +148,14 @@ def _bridge(keep: bool, bridge=None):
                                          vad=None, gc_freeze=False)
     cws = WebSocket(client=False, keep_handshake=False)
     rws = WebSocket(client=True, keep_handshake=False)
-    _open(cws, keep)
-    _open(rws, keep)
+    open_ws(cws, keep)
+    open_ws(rws, keep)
     io = server_mod._CallIO(bridge, cws, "call-1")
     io.rt = rws
     rws.send_many(io.pending_realtime)
     io.pending_realtime = []
     cws.set_handlers(io.from_carrier, io.carrier_closed)
+    io.install_lane()
     rws.set_handlers(io.from_realtime, io.realtime_closed)
     return bridge, io, cws, rws
 
@@ -237,8 +206,8 @@ async def _replay_relay(script, calls=1):
     for _ in range(calls):
         cws = WebSocket(client=False, keep_handshake=False)
         rws = WebSocket(client=True, keep_handshake=False)
-        _open(cws, False)
-        _open(rws, False)
+        open_ws(cws, False)
+        open_ws(rws, False)
         cws.set_handlers(lambda msg, binary, rws=rws: rws.send(msg, binary) if rws.state == OPEN else None)
         rws.set_handlers(lambda msg, binary, cws=cws: cws.send(msg, binary) if cws.state == OPEN else None)
         carriers.append(cws.data_received)

@@ -86,6 +86,7 @@ class WebSocket(asyncio.Protocol):
         self.request: Request | None = None
         self.response: Response | None = None
         self._on_message: Callable[[bytes, bool], Any] | None = None
+        self._lane: Callable[[list], int] | None = None
         self._inbound_done = False      # a close frame arrived, or we failed: deliver nothing more
         self._failed = False
         self.on_close: Callable[[int, str], Any] | None = None
@@ -150,6 +151,12 @@ class WebSocket(asyncio.Protocol):
                 self._dispatch(exc.messages)       # what arrived intact before the violation
                 self.fail(exc.close_code, str(exc))
                 return
+            lane = self._lane
+            if lane is not None:
+                taken = lane(frames)
+                if taken == len(frames):
+                    return
+                frames = frames[taken:]
             self._dispatch(frames)
         elif self._head is not None:
             self._handshake(data)
@@ -206,7 +213,7 @@ class WebSocket(asyncio.Protocol):
                 log.exception("on_close callback failed")
         # Nothing more can arrive: drop the callbacks, which usually hold their
         # owner (a cycle the owner's end would otherwise leave to the cyclic GC).
-        self._on_message = self._on_backlog = None
+        self._on_message = self._on_backlog = self._lane = None
 
     def pause_writing(self) -> None:
         # The transport calls this from write() once its buffer passes the high
@@ -355,6 +362,7 @@ class WebSocket(asyncio.Protocol):
     def on_message(self, cb: Callable[[bytes, bool], Any] | None) -> None:
         # Messages that were waiting for recv() go to the callback first.
         self._on_message = cb
+        self._lane = None                  # a lane serves the handler it was set beside
         while self._queue and self._on_message is not None and not self._failed:
             op, payload = self._queue.popleft()
             self._deliver(payload, op == 2)
@@ -368,6 +376,20 @@ class WebSocket(asyncio.Protocol):
         if self.state == CLOSED and on_close is not None and self.on_close is not None:
             self.on_close = None
             on_close(self.close_code, self.close_reason)
+
+    @property
+    def lane(self) -> Callable[[list], int] | None:
+        """The lane set by :meth:`set_lane`, or None."""
+        return self._lane
+
+    def set_lane(self, lane: Callable[[list], int] | None) -> None:
+        """A shortcut beside ``on_message``: each read's parsed frames, as
+        ``(opcode, payload)`` tuples, go to ``lane(frames)`` first, which handles a
+        leading run of them exactly as ``on_message`` would and returns how many;
+        the rest are delivered as usual. Setting ``on_message`` again removes it."""
+        if lane is not None and self._on_message is None:
+            raise ValueError("a lane goes beside an on_message callback: set_handlers first")
+        self._lane = lane
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():

@@ -153,10 +153,14 @@ static inline int rt_cscan_media(const uint8_t *p, Py_ssize_t n, Py_ssize_t *i, 
     return 0;
 }
 
-static inline int rt_scan_carrier_media(const uint8_t *p, Py_ssize_t n, rt_cscan_t *s)
+/* The walk both hot messages share: the top-level keys in any order, the
+ * event name, the sequence number and the stream id under any carrier's
+ * spelling; `mark` (a constant at each call, so each caller gets its own
+ * compiled loop) picks the message: 0 for media, 1 for an echoed mark. */
+static inline int rt_scan_carrier_event(const uint8_t *p, Py_ssize_t n, rt_cscan_t *s, int mark)
 {
     Py_ssize_t i = 0, ks, ke;
-    int f, more, seen_media = 0;
+    int f, more, seen_body = 0;
 
     for (f = 0; f < RT_C_NSTR; f++)
         s->start[f] = s->end[f] = -1;
@@ -180,19 +184,33 @@ static inline int rt_scan_carrier_media(const uint8_t *p, Py_ssize_t n, rt_cscan
         if (RT_KEY_IS(k, len, "event")) {
             if (rt_cscan_str(p, n, &i, s, RT_C_EVENT) < 0)
                 return RT_SCAN_FALLBACK;
-            if (!RT_KEY_IS(p + s->start[RT_C_EVENT], s->end[RT_C_EVENT] - s->start[RT_C_EVENT], "media"))
+            if (mark ? !RT_KEY_IS(p + s->start[RT_C_EVENT], s->end[RT_C_EVENT] - s->start[RT_C_EVENT], "mark")
+                     : !RT_KEY_IS(p + s->start[RT_C_EVENT], s->end[RT_C_EVENT] - s->start[RT_C_EVENT], "media"))
                 return RT_SCAN_OTHER;
             rc = 0;
-        } else if (RT_KEY_IS(k, len, "media")) {
-            if (p[i] != '{' || seen_media)
+        } else if (mark ? RT_KEY_IS(k, len, "mark") : RT_KEY_IS(k, len, "media")) {
+            if (p[i] != '{' || seen_body)
                 return RT_SCAN_FALLBACK;
-            seen_media = 1;
-            rc = rt_cscan_media(p, n, &i, s);
+            seen_body = 1;
+            if (!mark) {
+                rc = rt_cscan_media(p, n, &i, s);
+            } else {
+                /* exactly {"name":"<plain string>"} */
+                i++;
+                ks = rt_cscan_key(p, n, &i, &ke);
+                if (ks < 0 || !RT_KEY_IS(p + ks, ke - ks, "name"))
+                    return RT_SCAN_FALLBACK;
+                rc = rt_cscan_str(p, n, &i, s, RT_C_PAYLOAD);
+                if (rc == 0 && rt_cscan_next(p, n, &i) != 0)
+                    return RT_SCAN_FALLBACK;    /* another key in "mark" */
+            }
         } else if (RT_KEY_IS(k, len, "sequenceNumber") || RT_KEY_IS(k, len, "sequence_number")) {
             rc = rt_cscan_num(p, n, &i, s, RT_C_SEQ);
         } else if (RT_KEY_IS(k, len, "streamSid") || RT_KEY_IS(k, len, "stream_id")
                    || RT_KEY_IS(k, len, "streamId") || RT_KEY_IS(k, len, "stream_sid")) {
             rc = rt_cscan_str(p, n, &i, s, RT_C_STREAM);
+        } else if (mark) {
+            return RT_SCAN_FALLBACK;            /* a mark has no other keys */
         } else {
             Py_ssize_t ve;
             int x;
@@ -224,6 +242,11 @@ static inline int rt_scan_carrier_media(const uint8_t *p, Py_ssize_t n, rt_cscan
     return RT_SCAN_OK;
 }
 
+static inline int rt_scan_carrier_media(const uint8_t *p, Py_ssize_t n, rt_cscan_t *s)
+{
+    return rt_scan_carrier_event(p, n, s, 0);
+}
+
 /* The other hot inbound message, an echoed mark (Twilio, Telnyx, Exotel):
  *
  *   {"event":"mark","sequenceNumber":"4","streamSid":"MZ...","mark":{"name":"0.12"}}
@@ -235,64 +258,7 @@ static inline int rt_scan_carrier_media(const uint8_t *p, Py_ssize_t n, rt_cscan
  * caller parses the frame with orjson. */
 static inline int rt_scan_carrier_mark(const uint8_t *p, Py_ssize_t n, rt_cscan_t *s)
 {
-    Py_ssize_t i = 0, ks, ke;
-    int f, more, seen_mark = 0;
-
-    for (f = 0; f < RT_C_NSTR; f++)
-        s->start[f] = s->end[f] = -1;
-    for (f = 0; f < RT_C_NNUM; f++)
-        s->num[f] = -1;
-    s->nextra = 0;
-
-    while (i < n && rt_scan_ws(p[i])) i++;
-    if (i >= n || p[i] != '{')
-        return RT_SCAN_FALLBACK;
-    i++;
-    do {
-        const uint8_t *k;
-        Py_ssize_t len;
-        int rc;
-        ks = rt_cscan_key(p, n, &i, &ke);
-        if (ks < 0)
-            return RT_SCAN_FALLBACK;
-        k = p + ks;
-        len = ke - ks;
-        if (RT_KEY_IS(k, len, "event")) {
-            if (rt_cscan_str(p, n, &i, s, RT_C_EVENT) < 0)
-                return RT_SCAN_FALLBACK;
-            if (!RT_KEY_IS(p + s->start[RT_C_EVENT], s->end[RT_C_EVENT] - s->start[RT_C_EVENT], "mark"))
-                return RT_SCAN_OTHER;
-            rc = 0;
-        } else if (RT_KEY_IS(k, len, "mark")) {
-            /* exactly {"name":"<plain string>"} */
-            if (p[i] != '{' || seen_mark)
-                return RT_SCAN_FALLBACK;
-            seen_mark = 1;
-            i++;
-            ks = rt_cscan_key(p, n, &i, &ke);
-            if (ks < 0 || !RT_KEY_IS(p + ks, ke - ks, "name"))
-                return RT_SCAN_FALLBACK;
-            rc = rt_cscan_str(p, n, &i, s, RT_C_PAYLOAD);
-            if (rc == 0 && rt_cscan_next(p, n, &i) != 0)
-                return RT_SCAN_FALLBACK;        /* another key in "mark" */
-        } else if (RT_KEY_IS(k, len, "sequenceNumber") || RT_KEY_IS(k, len, "sequence_number")) {
-            rc = rt_cscan_num(p, n, &i, s, RT_C_SEQ);
-        } else if (RT_KEY_IS(k, len, "streamSid") || RT_KEY_IS(k, len, "stream_id")
-                   || RT_KEY_IS(k, len, "streamId") || RT_KEY_IS(k, len, "stream_sid")) {
-            rc = rt_cscan_str(p, n, &i, s, RT_C_STREAM);
-        } else {
-            return RT_SCAN_FALLBACK;
-        }
-        if (rc < 0)
-            return RT_SCAN_FALLBACK;
-        more = rt_cscan_next(p, n, &i);
-        if (more < 0)
-            return RT_SCAN_FALLBACK;
-    } while (more);
-    while (i < n && rt_scan_ws(p[i])) i++;
-    if (i != n || s->start[RT_C_EVENT] < 0 || s->start[RT_C_PAYLOAD] < 0)
-        return RT_SCAN_FALLBACK;
-    return RT_SCAN_OK;
+    return rt_scan_carrier_event(p, n, s, 1);
 }
 
 /* Is p[0:n] strict base64?  Returns RT_B64_OK, or the error kind with the

@@ -355,3 +355,46 @@ def test_kernels_release_the_gil_on_large_buffers():
         stop = True
         t.join()
     assert during > 0
+
+
+MXCSR_C = r"""
+#include <xmmintrin.h>
+unsigned rt_test_setcsr(unsigned v) { unsigned old = _mm_getcsr(); _mm_setcsr(v); return old; }
+"""
+
+
+@pytest.fixture
+def flush_denormals(tmp_path):
+    """MXCSR's flush-to-zero and denormals-are-zero set on this thread, as some
+    audio hosts and -ffast-math libraries leave them; restored after."""
+    import ctypes
+    import os
+    import platform
+    import shutil
+    import subprocess
+
+    if platform.machine() not in ("x86_64", "AMD64") or shutil.which("cc") is None:
+        pytest.skip("needs x86-64 and a C compiler to set MXCSR")
+    lib = tmp_path / "mxcsr.so"
+    (tmp_path / "mxcsr.c").write_text(MXCSR_C)
+    # (without the sanitizer runtime CI preloads into this process)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(tmp_path / "mxcsr.c")], check=True, env=env)
+    setcsr = ctypes.CDLL(str(lib)).rt_test_setcsr
+    setcsr.restype, setcsr.argtypes = ctypes.c_uint, [ctypes.c_uint]
+    old = setcsr(0)
+    setcsr(old | 0x8040)                      # FTZ (bit 15) | DAZ (bit 6)
+    try:
+        yield
+    finally:
+        setcsr(old)
+
+
+def test_every_int16_encodes_exactly_with_denormals_flushed(impl, flush_denormals):
+    """The FP16 A-law step relies on subnormal halves: FTZ/DAZ must not change a code."""
+    tiny = float.fromhex("0x0.0000000000001p-1022")
+    assert tiny * 1.0 == 0.0                   # the mode is really on (DAZ reads it as zero)
+    assert impl.alaw_encode(ALL_PCM) == audioop.lin2alaw(ALL_PCM, 2)
+    assert impl.ulaw_encode(ALL_PCM) == audioop.lin2ulaw(ALL_PCM, 2)
+    assert impl.ulaw_encode(ALL_PCM, itu=True) == g191_ulaw_of_all_pcm()
+    assert impl.alaw_decode(ALL_CODES) == audioop.alaw2lin(ALL_CODES, 2)

@@ -43,8 +43,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from rtfast import events, wire
+from rtfast import _pace, events, wire
 from rtfast.bridge.carriers import Mark, Media, Start, Stop
+from rtfast.bridge.carriers._base import JsonCodec
 from rtfast.errors import Base64Error, ProtocolError
 from rtfast.session import ITEMS_KEPT, RealtimeSession
 from rtfast.transcode import Transcoder
@@ -66,6 +67,10 @@ _AUDIO_DONE = ("response.output_audio.done", "response.audio.done")
 _LEDGER_MAX = 500
 
 _NOTHING = ()       # the empty to_carrier / events of the hot path (no list to allocate)
+
+# The compiled pacing loop (rtfast._pace) for JSON carriers; tests turn it off to compare.
+FAST_PUMP = True
+_JSON_MEDIA, _JSON_MARK = JsonCodec.media, JsonCodec.mark
 
 
 def remember(d: dict, key, value=None) -> None:
@@ -573,6 +578,16 @@ class Call:
         chunk_ms, lead_ms, gen = self.chunk_ms, self.lead_ms, self._gen
         play_end, seq, n = self._play_end, self._seq, 0
         recorder = self.recorder
+        if FAST_PUMP and recorder is None and type(codec).media is _JSON_MEDIA and codec._head is not None:
+            # (a JSON carrier's media are text: binary is False)
+            mark_head = codec._mark_head if type(codec).mark is _JSON_MARK else None
+            self._play_end, self._seq, n = _pace.pump(
+                pending, chunk, now, play_end, seq, gen, chunk_ms, lead_ms, self._startup_bytes,
+                self._receiving is not None, segments, ledger, _LEDGER_MAX, sent_ms, remember, out,
+                codec._head, codec._TAIL, mark_head, mark)
+            self.frames_to_carrier += 2 * n
+            self.audio_bytes_out += n * chunk
+            return
         while len(pending) >= chunk:
             ahead = play_end - now
             if ahead <= 0:

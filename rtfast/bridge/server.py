@@ -36,6 +36,7 @@ from rtfast.bridge import carriers
 from rtfast.bridge.app import Agent, Request
 from rtfast.bridge.call import BargeIn, Call
 from rtfast.bridge.carriers import Dtmf, Start
+from rtfast.bridge.carriers._base import JsonCodec
 from rtfast.bridge.livecall import LiveCall
 from rtfast.bridge.ops import OPS_PATHS, Ops
 from rtfast.bridge.runner import AgentCall
@@ -45,10 +46,14 @@ from rtfast.connection import MAX_MESSAGE, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
 from rtfast.websocket import OPEN, WebSocket
 from rtfast import websocket
+from rtfast._lane import CarrierLane
 
 __all__ = ["BridgeServer", "twilio_signature", "main"]
 
 log = logging.getLogger("rtfast.bridge")
+
+# The carrier fast lane (rtfast._lane): on by default; tests turn it off to compare.
+FAST_LANE = True
 
 # Realtime frames held while an agent's per-call setup runs (2 s of 20 ms caller audio).
 _HELD_MAX = 100
@@ -242,6 +247,14 @@ class _CallIO:
         except Exception as exc:
             self.fail(exc)
 
+    def install_lane(self) -> None:
+        """Take caller audio and echoed marks off the general path (rtfast._lane),
+        where the call, its codec and this I/O are the stock ones the lane mirrors."""
+        if (FAST_LANE and type(self).from_carrier is _CallIO.from_carrier
+                and type(self.call).from_carrier is Call.from_carrier
+                and type(self.call.codec).feed is JsonCodec.feed):
+            self.ws.set_lane(CarrierLane(self, self.ws, self.call, OPEN).run)
+
     def carrier_closed(self, code: int, reason: str) -> None:
         try:
             self.act(self.call.carrier_closed(_now_ms()))
@@ -268,6 +281,7 @@ class _CallIO:
     async def run(self) -> dict:
         self.ws.limit_backlog(self.server.max_backlog, self.backlog("carrier"))
         self.ws.set_handlers(self.from_carrier, self.carrier_closed)
+        self.install_lane()
         try:
             # The realtime socket opens while the carrier handshake goes on (first-turn latency).
             opener = asyncio.create_task(self.server._open_realtime())
@@ -580,14 +594,31 @@ class BridgeServer:
         if ws.state != OPEN or ws.on_message != plain:
             return                                      # ended, or not started: skip it
         observe = self.ops.frame_times.observe
+        lane = ws.lane
+
+        def restore() -> None:
+            ws.on_message = plain                       # (which drops the timing lane)
+            if lane is not None:
+                ws.set_lane(lane)
 
         def timed(frame, binary) -> None:
-            ws.on_message = plain
+            restore()
             t0 = _perf_ns()
             plain(frame, binary)
             observe(_perf_ns() - t0)
 
+        def timed_lane(frames: list) -> int:
+            # The fast lane took the frame: time it there (per frame, if a read held several).
+            t0 = _perf_ns()
+            taken = lane(frames)
+            if taken:
+                restore()
+                observe((_perf_ns() - t0) // taken)
+            return taken
+
         ws.on_message = timed
+        if lane is not None:
+            ws.set_lane(timed_lane)
 
     def _late(self, now: float) -> None:
         # The pacer woke more than a tick late (a stall: GC, a slow handler, CPU

@@ -1,0 +1,123 @@
+"""The bridge's carrier fast lane (private; see rtfast.bridge.server).
+
+Nearly every frame a caller's socket delivers is either 20 ms of audio (a
+``media`` event) or an echoed ``mark``. Through the general path each one
+costs six Python calls and an ``Actions`` object: the websocket's dispatch,
+the call I/O's handler, ``Call.from_carrier``, the codec's ``feed``, the
+send, the writer. The lane does the same work for those two shapes in one C
+loop over a read's frames, with the same scanner (carrierscan.h) the codec
+uses: a media frame becomes the model's append, spliced and written to the
+realtime socket; a mark goes straight to the call's ledger.
+
+It is an exact shortcut, never a second implementation: for every frame it
+takes it leaves the call, the counters and the sockets as the general path
+would, and whenever anything is not the plain case (binary or control
+frames, a payload that is not base64, another track, a call still holding or
+recording, a realtime socket not open, an unknown append shape, an inbound
+side already done) it stops and hands that frame and the rest of the read to
+the general path, which owns every error and every rare event.
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeASCII
+from libc.stdint cimport uint8_t
+from libc.string cimport memcpy, memcmp
+
+from rtfast._carrier import Media
+
+cdef extern from "carrierscan.h" nogil:
+    enum:
+        RT_SCAN_OK
+        RT_C_TRACK, RT_C_PAYLOAD
+    ctypedef struct rt_cscan_t:
+        Py_ssize_t start[4]
+        Py_ssize_t end[4]
+    int rt_scan_carrier_media(const uint8_t *p, Py_ssize_t n, rt_cscan_t *s)
+    int rt_scan_carrier_mark(const uint8_t *p, Py_ssize_t n, rt_cscan_t *s)
+    int rt_b64_check(const uint8_t *p, size_t n, size_t *err)
+    size_t rt_b64_decoded_len(const uint8_t *p, size_t n)
+
+# The two append shapes a Call splices into (Call._append_of): Realtime's and GPT-Live's.
+cdef object _APPEND = Media.append
+cdef object _APPEND_LIVE = Media.append_live
+cdef bytes _HEAD = b'{"type":"input_audio_buffer.append","audio":"'
+cdef bytes _LIVE_HEAD = b'{"type":"session.input_audio.append","audio":"'
+
+
+cdef class CarrierLane:
+    """``run(frames)`` takes the leading media and mark frames of one read off the
+    general path (see the module's doc) and returns how many it took.
+
+    ``io``: the call's I/O (``held``, ``dropping``, ``rt``, ``fail``); ``ws``: the
+    carrier socket; ``call``: the Call; ``open_state``: the websocket's OPEN."""
+
+    cdef object io, ws, call, codec, open_state
+
+    def __init__(self, io, ws, call, open_state):
+        self.io, self.ws, self.call, self.codec = io, ws, call, call.codec
+        self.open_state = open_state
+
+    def run(self, list frames) -> int:
+        cdef Py_ssize_t i, n = len(frames)
+        cdef tuple f
+        for i in range(n):
+            f = <tuple>frames[i]
+            # As _dispatch: nothing after a close (or a failure) is delivered.
+            if self.ws._inbound_done or <int>f[0] != 1 or type(f[1]) is not bytes or not self._one(<bytes>f[1]):
+                return i
+        return n
+
+    cdef bint _one(self, bytes msg) except -1:
+        cdef rt_cscan_t s
+        cdef const uint8_t* base = <const uint8_t*>PyBytes_AS_STRING(msg)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(msg), ps, pe, h
+        cdef size_t err = 0
+        cdef uint8_t* o
+        call = self.call
+        if rt_scan_carrier_media(base, n, &s) == RT_SCAN_OK:
+            ps, pe = s.start[RT_C_PAYLOAD], s.end[RT_C_PAYLOAD]
+            if rt_b64_check(base + ps, pe - ps, &err) != 0:
+                return False                    # the general path says what is wrong
+            if s.start[RT_C_TRACK] >= 0 and not (s.end[RT_C_TRACK] - s.start[RT_C_TRACK] >= 7 and
+                                                 memcmp(base + s.start[RT_C_TRACK], b"inbound", 7) == 0):
+                return False                    # another direction's audio: not the caller's
+            if not self.codec.started or not call._splice or call.recorder is not None:
+                return False
+            io = self.io
+            if io.held is not None or io.dropping:
+                return False
+            rt = io.rt
+            if rt is None or rt.state != self.open_state:
+                return False
+            append = call._append_of
+            if append is _APPEND:
+                head = _HEAD
+            elif append is _APPEND_LIVE:
+                head = _LIVE_HEAD
+            else:
+                return False
+            h = PyBytes_GET_SIZE(head)
+            out = PyBytes_FromStringAndSize(NULL, h + pe - ps + 2)
+            o = <uint8_t*>PyBytes_AS_STRING(out)
+            memcpy(o, PyBytes_AS_STRING(head), h)
+            memcpy(o + h, base + ps, pe - ps)
+            o[h + pe - ps] = b'"'
+            o[h + pe - ps + 1] = b'}'
+            # Call.from_carrier's bookkeeping for a spliced frame.
+            call.frames_from_carrier += 1
+            call.audio_bytes_in += <Py_ssize_t>rt_b64_decoded_len(base + ps, pe - ps)
+            call.frames_to_realtime += 1
+            try:
+                rt.transport.write(rt._writer.frame(out, 1))
+            except Exception as exc:            # as _CallIO.from_carrier: this call ends, loudly
+                io.fail(exc)
+            return True
+        if rt_scan_carrier_mark(base, n, &s) == RT_SCAN_OK and self.codec._mark_names:
+            name = PyUnicode_DecodeASCII(<const char*>base + s.start[RT_C_PAYLOAD],
+                                         s.end[RT_C_PAYLOAD] - s.start[RT_C_PAYLOAD], NULL)
+            call.frames_from_carrier += 1
+            try:
+                call._on_mark(name)
+            except Exception as exc:
+                self.io.fail(exc)
+            return True
+        return False

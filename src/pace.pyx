@@ -1,0 +1,90 @@
+"""The bridge's outbound pacing loop, compiled (private; see rtfast.bridge.call.Call._pump).
+
+While the model speaks, every 20 ms chunk of its audio leaves as a carrier media
+message and a mark, and goes into the playback ledger barge-in reads: about 15
+Python operations a chunk, a fifth of a call's bridge work. This is the same loop
+with the chunk's base64 written straight from the pending buffer into the media
+message (no slice, no intermediate bytes) and the bookkeeping typed. It only
+serves a JSON carrier's text media without a recorder (``Call._pump`` decides);
+every value it keeps (ledger entries, names, play times, the sent-ms table) is
+the object the Python loop would have made.
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsASCIIString
+from libc.stdint cimport uint8_t
+from libc.string cimport memcpy
+
+from b64core cimport rt_b64_encoded_len, rt_b64_encode
+
+
+def pump(bytearray pending, Py_ssize_t chunk, object now, object play_end, object seq, object gen,
+         object chunk_ms, object lead_ms, Py_ssize_t startup_bytes, bint receiving, object segments,
+         object ledger, Py_ssize_t ledger_max, dict sent_ms, object remember, list out,
+         bytes media_head, bytes media_tail, bytes mark_head, object mark):
+    """Let the chunks that may leave by ``now`` leave: ``Call._pump``'s loop.
+
+    Appends each chunk's media message and mark to ``out``, the chunk to ``ledger``
+    (``(seq, item, content_index, sent_ms, name)``, at most ``ledger_max``) and its
+    item's sent time to ``sent_ms`` (new items through ``remember``); consumes the
+    chunks from ``pending`` and ``segments``. A mark is ``mark_head + b'"name"}}'``,
+    or ``mark(name)`` when ``mark_head`` is None. Returns ``(play_end, seq, n)``."""
+    cdef Py_ssize_t avail = PyByteArray_GET_SIZE(pending), off = 0, n = 0
+    cdef Py_ssize_t h = PyBytes_GET_SIZE(media_head), t = PyBytes_GET_SIZE(media_tail)
+    cdef Py_ssize_t m = <Py_ssize_t>rt_b64_encoded_len(chunk), mh = 0, nl
+    cdef uint8_t* dst
+    cdef bytes frame, mframe, bname
+    cdef list seg
+    if mark_head is not None:
+        mh = PyBytes_GET_SIZE(mark_head)
+    while avail - off >= chunk:
+        ahead = play_end - now
+        if ahead <= 0:
+            # Idle: start once a little audio is gathered, or the item is complete.
+            if avail - off < startup_bytes and receiving:
+                break
+            play_end = now
+        elif ahead + chunk_ms > lead_ms:
+            break
+        frame = PyBytes_FromStringAndSize(NULL, h + m + t)
+        dst = <uint8_t*>PyBytes_AS_STRING(frame)
+        memcpy(dst, PyBytes_AS_STRING(media_head), h)
+        rt_b64_encode(<const uint8_t*>PyByteArray_AS_STRING(pending) + off, chunk, dst + h)
+        memcpy(dst + h + m, PyBytes_AS_STRING(media_tail), t)
+        off += chunk
+        seg = <list>segments[0]
+        item = seg[0]
+        seg[2] -= chunk
+        if not seg[2]:
+            segments.popleft()
+        if item in sent_ms:
+            sent = sent_ms[item] = sent_ms[item] + chunk_ms
+        else:
+            sent = chunk_ms
+            remember(sent_ms, item, sent)
+        seq += 1
+        name = f"{gen}.{seq}"
+        ledger.append((seq, item, seg[1], sent, name))
+        if len(ledger) > ledger_max:
+            ledger.popleft()                    # marks are not coming back: forget the oldest
+        out.append(frame)
+        if mark_head is None:
+            out.append(mark(name))
+        else:
+            # The name is digits and a dot: its JSON string is itself in quotes.
+            bname = PyUnicode_AsASCIIString(name)
+            nl = PyBytes_GET_SIZE(bname)
+            mframe = PyBytes_FromStringAndSize(NULL, mh + nl + 4)
+            dst = <uint8_t*>PyBytes_AS_STRING(mframe)
+            memcpy(dst, PyBytes_AS_STRING(mark_head), mh)
+            dst[mh] = b'"'
+            memcpy(dst + mh + 1, PyBytes_AS_STRING(bname), nl)
+            dst[mh + 1 + nl] = b'"'
+            dst[mh + 2 + nl] = b'}'
+            dst[mh + 3 + nl] = b'}'
+            out.append(mframe)
+        play_end += chunk_ms
+        n += 1
+    if off:
+        del pending[:off]                       # O(1): bytearray drops its head in place
+    return play_end, seq, n

@@ -1,0 +1,366 @@
+"""The bridge's compiled shortcuts are exact: the carrier fast lane (rtfast._lane) and the
+pacing loop (rtfast._pace). Any sequence of reads and ticks leaves the call, its counters
+and both sockets exactly as the general path and the Python loop do.
+
+Two bridge calls, one with both shortcuts and one without, are fed the same reads from
+the caller (media of every track, bad base64, marks current, stale and odd, start, stop,
+unknown events, binary and control frames, a close), the same model replies (deltas,
+barge-ins, response ends) and the same pacer ticks, with the call's I/O switched between
+holding, dropping and a closed realtime socket on the way. Everything each writes, its
+summary, ledger, sent times and failure must match, for hypothesis' sequences on every
+JSON carrier and for a long plain call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from rtfast._wsframe import FrameParser, FrameWriter
+from rtfast.bridge import call as call_mod, server as server_mod
+from rtfast.bridge.recording import Recorder, RecordingWriter
+from rtfast.websocket import CLOSED, WebSocket
+
+from memtransport import open_ws
+
+SID = b"MZ0123"
+START = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"%s",'
+         b'"callSid":"CA1","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw",'
+         b'"sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"%s"}' % (SID, SID))
+# Each JSON carrier's start (as tests/carrier_sims_more.py sends it): the lane runs for all of them.
+STARTS = {
+    "twilio": START,
+    "telnyx": orjson.dumps({"event": "start", "sequence_number": "1", "stream_id": "32DE", "start": {
+        "call_control_id": "v3:1", "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}}}),
+    "plivo": orjson.dumps({"event": "start", "sequenceNumber": 0, "start": {
+        "callId": "1", "streamId": "2017", "accountId": "MA1", "tracks": ["inbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}, "extra_headers": "{}"}),
+    "exotel": orjson.dumps({"event": "start", "sequence_number": "1", "stream_sid": "MZe", "start": {
+        "stream_sid": "MZe", "call_sid": "1", "account_sid": "AC", "media_format": {
+            "encoding": "audio/x-raw", "sample_rate": "8000", "bit_rate": "16"}}}),
+}
+SESSION_UPDATED = (b'{"type":"session.updated","event_id":"e0","session":{"type":"realtime","id":"s1",'
+                   b'"audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}}')
+
+SESSION_STARTED = (b'{"type":"session.started","event_id":"e0","session":{"id":"sess_1","model":"gpt-live-1",'
+                   b'"status":"active","audio":{"format":{"type":"audio/pcmu","rate":8000}}}}')
+
+
+def _call(lane: bool, monkeypatch, protocol: str = "realtime", carrier: str = "twilio"):
+    monkeypatch.setattr(server_mod, "FAST_LANE", lane)
+    bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-lane", control=None,
+                                     vad=None, gc_freeze=False, protocol=protocol, carrier=carrier)
+    cws, rws = WebSocket(client=False, keep_handshake=False), WebSocket(client=True, keep_handshake=False)
+    open_ws(cws)
+    open_ws(rws)
+    io = server_mod._CallIO(bridge, cws, "call-1")
+    io.rt = rws
+    rws.send_many(io.pending_realtime)
+    io.pending_realtime = []
+    cws.set_handlers(io.from_carrier, io.carrier_closed)
+    io.install_lane()
+    rws.set_handlers(io.from_realtime, io.realtime_closed)
+    assert (cws.lane is not None) == lane
+    return bridge, io
+
+
+def _media(payload: bytes, track: bytes | None = b"inbound", seq: int = 2) -> bytes:
+    t = b'"track":"%s",' % track if track is not None else b""
+    return (b'{"event":"media","sequenceNumber":"%d","media":{%s"chunk":"1","timestamp":"20","payload":"%s"},'
+            b'"streamSid":"%s"}' % (seq, t, payload, SID))
+
+
+def _mark(name: bytes) -> bytes:
+    return b'{"event":"mark","sequenceNumber":"3","streamSid":"%s","mark":{"name":"%s"}}' % (SID, name)
+
+
+AUDIO = st.binary(min_size=0, max_size=200).map(base64.b64encode)
+CARRIER_FRAME = st.one_of(
+    st.tuples(st.just(1), st.builds(_media, AUDIO)),
+    st.tuples(st.just(1), st.builds(_media, AUDIO, st.sampled_from([None, b"inbound_track", b"outbound", b"in"]))),
+    st.tuples(st.just(1), st.builds(_media, st.sampled_from([b"AAA", b"AA=A", b"A*AA", b"", b"AA==AAAA"]))),
+    st.tuples(st.just(1), st.builds(_mark, st.sampled_from([b"0.1", b"0.2", b"0.3", b"1.1", b"0.99", b"x", b"0.",
+                                                             b"0.\\u00b2", b"0.1.1", b"", b"-1.1"]))),
+    st.tuples(st.just(1), st.sampled_from([
+        START, b'{"event":"stop","sequenceNumber":"9","streamSid":"%s","stop":{}}' % SID,
+        b'{"event":"connected","protocol":"Call","version":"1.0.0"}',
+        b'{"event":"dtmf","streamSid":"%s","dtmf":{"digit":"5"}}' % SID,
+        b'{"event":"media","media":{"payload":"QUJD","track":"inbound","x":"\\u0041"},"streamSid":"MZ"}',
+        b'{"event":"mark","mark":{"name":1}}', b'{"event":"nope"}', b"not json", b"[]"])),
+    st.tuples(st.just(2), st.binary(max_size=8)),
+    st.tuples(st.just(9), st.binary(max_size=4)),
+)
+STEP = st.one_of(
+    st.tuples(st.just("carrier"), st.lists(CARRIER_FRAME, min_size=1, max_size=4)),
+    st.tuples(st.just("model"), st.integers(0, 30)),
+    st.tuples(st.just("tick"), st.just(0)),
+    st.tuples(st.just("state"), st.sampled_from(["hold", "release", "drop", "undrop", "rt_closed", "close"])),
+)
+DELTA = base64.b64encode(bytes(range(256)) * 4)[:1068]      # 800 bytes of audio, 100 ms of μ-law
+
+
+def _model(rid: int) -> list[bytes]:
+    if rid % 5 == 4:
+        return [b'{"type":"response.done","event_id":"e","response":{"id":"resp_%d","object":"realtime.response",'
+                b'"status":"completed","output":[]}}' % (rid // 5)]
+    if rid % 7 == 6:
+        return [b'{"type":"input_audio_buffer.speech_started","event_id":"e","audio_start_ms":1,"item_id":"in_1"}']
+    return [b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_%d","item_id":"item_%d",'
+            b'"output_index":0,"content_index":0,"delta":"%s"}' % (rid // 5, rid // 5, DELTA)]
+
+
+def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio") -> list:
+    """Runs the steps through a call with the shortcuts and one without; returns both observations."""
+    async def run() -> list:
+        obs = []
+        now = [0.0]
+        monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
+        monkeypatch.setattr(call_mod, "FAST_PUMP", True)      # restored after the test
+        calls = [_call(True, monkeypatch, protocol, carrier), _call(False, monkeypatch, protocol, carrier)]
+        cw, mw = FrameWriter(client=True), FrameWriter(client=False)
+        general = [0, 0]                      # carrier frames each call's general path saw
+        for k, (_, io) in enumerate(calls):
+            io.rt.data_received(mw.frames([SESSION_STARTED if protocol == "live" else SESSION_UPDATED]))
+            handler = io.ws._on_message         # wrapped in place: setting on_message drops the lane
+
+            def counted(msg, binary, handler=handler, k=k):
+                general[k] += 1
+                handler(msg, binary)
+            io.ws._on_message = counted
+        for kind, arg in steps:
+            now[0] += 10.0
+            if kind == "record":                  # a recorder on each call from here on
+                for k, (_, io) in enumerate(calls):
+                    io.call.recorder = Recorder(arg[0], f"call-{k}", audio_format="pcmu/8000",
+                                                start_ms=now[0], writer=arg[1])
+                continue
+            if kind == "carrier":
+                data = cw.frames(arg)
+            elif kind == "model":
+                data = mw.frames(_model(arg))
+            elif kind == "delta":                 # 100 ms of item arg's audio
+                kind, data = "model", mw.frames([
+                    b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_x","item_id":"it_%d",'
+                    b'"output_index":0,"content_index":0,"delta":"%s"}' % (arg, DELTA)])
+            for bridge, io in calls:
+                call_mod.FAST_PUMP = bridge is calls[0][0]          # the first call has both shortcuts
+                if kind == "carrier":
+                    io.ws.data_received(data)
+                elif kind == "model":
+                    io.rt.data_received(data)
+                elif kind == "tick":
+                    for x in list(bridge._pacing):
+                        due = x.call.wake_at(now[0])
+                        if due is not None and due <= now[0]:
+                            x.pace(now[0])
+                elif arg == "hold":
+                    io.held = [] if io.held is None else io.held
+                elif arg == "release":
+                    if io.held is not None:
+                        io.session_ready([])
+                elif arg in ("drop", "undrop"):
+                    io.hold_realtime(arg == "drop")
+                elif arg == "rt_closed":
+                    io.rt.state = CLOSED
+                else:
+                    io.ws.data_received(cw.frame(b"\x03\xe8", 8))
+        for bridge, io in calls:
+            rt_msgs = [m for c in io.rt.transport.chunks for m in FrameParser(client=False, max_size=1 << 24).feed(c)]
+            call = io.call
+            obs.append((b"".join(io.ws.transport.chunks), rt_msgs, len(io.rt.transport.chunks), call.summary(),
+                        list(call._ledger), dict(call.played_ms), dict(call.sent_ms), call._play_end, call._seq,
+                        bytes(call._pending), [list(x) for x in call._segments], repr(io.failure), io.held, io.ws.state,
+                        io.ws._inbound_done, io.done.done(), call.stale_marks,
+                        call.recorder and bytes(call.recorder._left)))     # what a recorder holds of the caller
+        return obs, general
+
+    return asyncio.run(run())
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, max_size=40))
+def test_lane_matches_the_general_path(steps, monkeypatch):
+    (with_lane, without), general = _play([("carrier", [(1, START)])] + steps, monkeypatch)
+    assert with_lane == without
+    assert general[0] <= general[1]
+
+
+@pytest.mark.parametrize("carrier", ["telnyx", "plivo", "exotel"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, max_size=30))
+def test_lane_matches_the_general_path_on_every_json_carrier(carrier, steps, monkeypatch):
+    """Telnyx reorders (so its media take the general path), Plivo's marks are not "mark"
+    events, Exotel's PCM16 is transcoded: the lane must decline what it does not mirror."""
+    (with_lane, without), general = _play([("carrier", [(1, STARTS[carrier])])] + steps, monkeypatch,
+                                          carrier=carrier)
+    assert with_lane == without
+
+
+@pytest.mark.parametrize("protocol", ["realtime", "live"])
+def test_lane_matches_on_a_plain_call(monkeypatch, protocol):
+    """Ten seconds of a call as the carrier sends it: the echo of every mark the bridge
+    sent comes back, and the lane takes every media frame and mark (GPT-Live's appends
+    are session.input_audio.append)."""
+    steps = [("carrier", [(1, START)])]
+    for i in range(500):
+        frames = [(1, _media(base64.b64encode(bytes([i % 256]) * 160), seq=i + 2))]
+        frames += [(1, _mark(b"0.%d" % j)) for j in range(1 + i // 3 * 2 - 2, 1 + i // 3 * 2) if i % 3 == 0 and j > 0]
+        steps.append(("carrier", frames))
+        if i % 5 == 0:
+            steps.append(("model", i // 5 % 20))
+        steps.append(("tick", 0))
+    (with_lane, without), general = _play(steps, monkeypatch, protocol)
+    assert with_lane == without
+    head = b'{"type":"session.input_audio.append"' if protocol == "live" else b'{"type":"input_audio_buffer.append"'
+    assert sum(m[1].startswith(head) for m in with_lane[1]) == 500
+    summary = with_lane[3]
+    assert summary["frames_from_carrier"] == general[1] > 800 and summary["frames_to_realtime"] >= 500
+    assert general[0] == 1                      # only the start took the general path
+    assert summary["audio_bytes_in"] == 500 * 160
+
+
+def test_lane_is_dropped_with_its_handler_and_refused_without_one():
+    async def run() -> None:
+        ws = WebSocket(client=False, keep_handshake=False)
+        open_ws(ws)
+        try:
+            ws.set_lane(lambda frames: 0)
+        except ValueError as exc:
+            assert str(exc) == "a lane goes beside an on_message callback: set_handlers first"
+        else:
+            raise AssertionError("a lane without a handler was accepted")
+        seen = []
+        ws.set_handlers(lambda m, b: seen.append(m))
+        ws.set_lane(lambda frames: 1)                 # takes the first frame of each read
+        ws.data_received(FrameWriter(client=True).frames([b"a", b"b"]))
+        assert seen == [b"b"]
+        ws.set_handlers(lambda m, b: seen.append(m))
+        assert ws.lane is None
+        ws.data_received(FrameWriter(client=True).frames([b"c"]))
+        assert seen == [b"b", b"c"]
+
+    asyncio.run(run())
+
+
+def test_frame_sampler_times_the_lane_and_keeps_it(monkeypatch):
+    """The pacer's frame-time sample swaps the handler for one frame: the lane must come back,
+    and a read the lane takes is timed per frame."""
+    clock = iter(range(10 ** 9, 2 * 10 ** 9, 1000))    # each reading of the clock 1 µs later
+    monkeypatch.setattr(server_mod, "_perf_ns", lambda: next(clock))
+
+    async def run() -> None:
+        bridge, io = _call(True, monkeypatch)
+        lane = io.ws.lane
+        bridge.active[io.id] = io
+        io.ws.data_received(FrameWriter(client=True).frames([START]))
+        times = bridge.ops.frame_times
+        bridge._sample_frame()
+        assert io.ws.lane is not None and io.ws.lane is not lane      # the timing lane is in place
+        io.ws.data_received(FrameWriter(client=True).frames([_media(b"QUJD"), _media(b"QUJE")]))
+        assert io.ws.lane is lane and io.ws.on_message == io.from_carrier
+        assert sum(times.counts) == 1 and times.sum_ns == 500           # 1 µs for the read's two frames
+        bridge._sample_frame()                        # a frame the lane declines: timed on the general path
+        io.ws.data_received(FrameWriter(client=True).frames([b'{"event":"nope"}']))
+        assert io.ws.lane is lane and io.ws.on_message == io.from_carrier
+        assert sum(times.counts) == 2
+
+    asyncio.run(run())
+
+
+def test_nothing_after_a_close_goes_through_the_lane(monkeypatch):
+    """A close frame ends what the socket delivers, in the same read or a later one."""
+    media = _media(b"QUJD")
+    for steps, before in (([("state", "close"), ("carrier", [(1, media)])], 0),
+                          ([("carrier", [(1, media), (8, b"\x03\xe8"), (1, media)]),
+                            ("carrier", [(1, media), (1, _mark(b"0.1"))])], 1)):
+        (with_lane, without), _ = _play([("carrier", [(1, START)])] + steps, monkeypatch)
+        assert with_lane == without
+        assert with_lane[3]["frames_from_carrier"] == 1 + before        # the start, and what came before the close
+
+
+async def test_a_real_bridge_call_runs_on_the_lane():
+    """Through BridgeServer and real sockets (the embedded Realtime server): the call's carrier
+    socket has the lane, and the caller's audio reaches the model."""
+    from carrier_sim import TwilioCall, tone
+    from rtfast.server import RealtimeServer, Script
+
+    async with RealtimeServer(script=Script(reply_text="Hello.", audio_ms=200)) as rt, \
+            server_mod.BridgeServer(realtime_url=rt.url, api_key="sk-test") as bridge:
+        async with TwilioCall(bridge.url) as call:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 10
+            while not bridge.active and loop.time() < end:
+                await asyncio.sleep(0.01)
+            (io,) = bridge.active.values()
+            while io.ws.lane is None and loop.time() < end:
+                await asyncio.sleep(0.01)
+            assert io.ws.lane is not None
+            await call.say(tone(200))
+            while io.call.frames_to_realtime < 10 and loop.time() < end:
+                await asyncio.sleep(0.01)
+            assert io.call.audio_bytes_in >= 10 * 160
+            await call.hang_up()
+
+
+def test_media_before_start_and_a_recording_call_take_the_general_path(monkeypatch, tmp_path):
+    """Media before the carrier's start is an error the general path reports; a recorded call's
+    caller audio goes to its recorder: the lane takes neither."""
+    media = [(1, _media(base64.b64encode(bytes([i]) * 160))) for i in range(3)]
+    writer = RecordingWriter()
+    try:
+        steps = [("carrier", media[:1]), ("carrier", [(1, START)]), ("record", (tmp_path, writer)),
+                 ("carrier", media[1:]), ("carrier", [(1, _mark(b"0.1"))])]
+        (with_lane, without), general = _play(steps, monkeypatch)
+    finally:
+        writer.close(5)
+    assert with_lane == without
+    assert with_lane[-1] == bytes([1]) * 160 + bytes([2]) * 160     # the recorder heard what followed it
+    assert with_lane[3]["errors"] == 1                               # the media before start
+    assert general[0] == 4                          # all but the mark took the general path
+
+
+def test_a_failure_inside_the_lane_ends_the_call_as_the_general_path_does(monkeypatch):
+    """A bug in the call logic or a transport that raises: the call ends, loudly, its failure
+    recorded the same way whichever path met it, and the read's other frames still arrive."""
+    async def run() -> list:
+        out = []
+        for lane in (True, False):
+            _, io = _call(lane, monkeypatch)
+            cw = FrameWriter(client=True)
+            io.ws.data_received(cw.frames([START]))
+
+            def broken(name, io=io):
+                raise RuntimeError(f"ledger bug at {name}")
+            io.call._on_mark = broken
+            io.ws.data_received(cw.frames([_mark(b"0.1"), _media(b"QUJD")]))
+            first = (repr(io.failure), io.done.done(), io.call.frames_from_carrier, io.call.frames_to_realtime)
+
+            def refuse(data):
+                raise OSError("socket gone")
+            io.failure = None
+            io.rt.transport.write = refuse
+            io.ws.data_received(cw.frames([_media(b"QUJE")]))
+            out.append((first, repr(io.failure), io.call.frames_to_realtime))
+        return out
+
+    with_lane, without = asyncio.run(run())
+    assert with_lane == without
+    assert with_lane[0] == ("RuntimeError('ledger bug at 0.1')", True, 3, 2)
+    assert with_lane[1] == "OSError('socket gone')"
+
+
+def test_a_long_one_way_reply_keeps_the_ledger_and_sent_times_bounded_alike(monkeypatch):
+    """A caller that never echoes a mark, and a reply of more items than the call remembers:
+    the ledger stops at its bound (oldest forgotten) and the sent-time table at ITEMS_KEPT,
+    the same with the compiled loop as with the Python one."""
+    steps = [("carrier", [(1, START)])]
+    for i in range(700):                               # 70 s of audio, a new item every 1 s
+        steps += [("delta", i // 10)] + [("tick", 0)] * 10
+    (fast, slow), _ = _play(steps, monkeypatch)
+    assert fast == slow
+    ledger, sent = fast[4], fast[6]
+    assert len(ledger) == call_mod._LEDGER_MAX and len(sent) == call_mod.ITEMS_KEPT
