@@ -3,5 +3,6 @@ from typing import Any, Callable
 
 def pump(pending: bytearray, chunk: int, now: float, play_end: float, seq: int, gen: int, chunk_ms: int,
          lead_ms: int, startup_bytes: int, receiving: bool, segments: deque, ledger: deque, ledger_max: int,
-         sent_ms: dict, remember: Callable[..., None], out: list, media_head: bytes, media_tail: bytes,
-         mark_head: bytes | None, mark: Callable[[str], bytes]) -> tuple[Any, int, int]: ...
+         sent_ms: dict, remember: Callable[..., None], out: list, media_head: bytes | None,
+         media_tail: bytes | None, media: Callable[[Any], bytes], binary: bool, mark_head: bytes | None,
+         mark: Callable[[str], bytes], recorder: Any) -> tuple[Any, int, int]: ...

@@ -4,10 +4,12 @@ While the model speaks, every 20 ms chunk of its audio leaves as a carrier media
 message and a mark, and goes into the playback ledger barge-in reads: about 15
 Python operations a chunk, a fifth of a call's bridge work. This is the same loop
 with the chunk's base64 written straight from the pending buffer into the media
-message (no slice, no intermediate bytes) and the bookkeeping typed. It only
-serves a JSON carrier's text media without a recorder (``Call._pump`` decides);
-every value it keeps (ledger entries, names, play times, the sent-ms table) is
-the object the Python loop would have made.
+message (no slice, no intermediate bytes) for a JSON carrier and the bookkeeping
+typed; other carriers' media (Vonage's binary audio) and a recorder's copy go
+through their Python callables. Every value it keeps (ledger entries, names,
+play times, the sent-ms table) is the object the Python loop made;
+tests/reference/pump_ref.py is that loop, the oracle tests/test_lane.py holds
+this one to.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
@@ -21,20 +23,27 @@ from b64core cimport rt_b64_encoded_len, rt_b64_encode
 def pump(bytearray pending, Py_ssize_t chunk, object now, object play_end, object seq, object gen,
          object chunk_ms, object lead_ms, Py_ssize_t startup_bytes, bint receiving, object segments,
          object ledger, Py_ssize_t ledger_max, dict sent_ms, object remember, list out,
-         bytes media_head, bytes media_tail, bytes mark_head, object mark):
+         bytes media_head, bytes media_tail, object media, bint binary, bytes mark_head, object mark,
+         object recorder):
     """Let the chunks that may leave by ``now`` leave: ``Call._pump``'s loop.
 
     Appends each chunk's media message and mark to ``out``, the chunk to ``ledger``
     (``(seq, item, content_index, sent_ms, name)``, at most ``ledger_max``) and its
     item's sent time to ``sent_ms`` (new items through ``remember``); consumes the
-    chunks from ``pending`` and ``segments``. A mark is ``mark_head + b'"name"}}'``,
-    or ``mark(name)`` when ``mark_head`` is None. Returns ``(play_end, seq, n)``."""
+    chunks from ``pending`` and ``segments``. A media message is ``media_head +
+    base64(chunk) + media_tail``, or ``media(chunk)`` when ``media_head`` is None
+    (``(2, message)`` when ``binary``); a mark is ``mark_head + b'"name"}}'``, or
+    ``mark(name)`` when ``mark_head`` is None. ``recorder``, if not None, hears each
+    chunk as it is sent (``recorder.assistant(play_at, chunk)``). Returns
+    ``(play_end, seq, n)``."""
     cdef Py_ssize_t avail = PyByteArray_GET_SIZE(pending), off = 0, n = 0
-    cdef Py_ssize_t h = PyBytes_GET_SIZE(media_head), t = PyBytes_GET_SIZE(media_tail)
+    cdef Py_ssize_t h = 0, t = 0
     cdef Py_ssize_t m = <Py_ssize_t>rt_b64_encoded_len(chunk), mh = 0, nl
     cdef uint8_t* dst
-    cdef bytes frame, mframe, bname
+    cdef bytes mframe, bname
     cdef list seg
+    if media_head is not None:
+        h, t = PyBytes_GET_SIZE(media_head), PyBytes_GET_SIZE(media_tail)
     if mark_head is not None:
         mh = PyBytes_GET_SIZE(mark_head)
     while avail - off >= chunk:
@@ -46,11 +55,18 @@ def pump(bytearray pending, Py_ssize_t chunk, object now, object play_end, objec
             play_end = now
         elif ahead + chunk_ms > lead_ms:
             break
-        frame = PyBytes_FromStringAndSize(NULL, h + m + t)
-        dst = <uint8_t*>PyBytes_AS_STRING(frame)
-        memcpy(dst, PyBytes_AS_STRING(media_head), h)
-        rt_b64_encode(<const uint8_t*>PyByteArray_AS_STRING(pending) + off, chunk, dst + h)
-        memcpy(dst + h + m, PyBytes_AS_STRING(media_tail), t)
+        if recorder is not None or media_head is None:
+            piece = pending[off:off + chunk]
+            if recorder is not None:
+                recorder.assistant(play_end, piece)     # when it starts playing
+        if media_head is None:
+            frame = media(piece)
+        else:
+            frame = PyBytes_FromStringAndSize(NULL, h + m + t)
+            dst = <uint8_t*>PyBytes_AS_STRING(frame)
+            memcpy(dst, PyBytes_AS_STRING(media_head), h)
+            rt_b64_encode(<const uint8_t*>PyByteArray_AS_STRING(pending) + off, chunk, dst + h)
+            memcpy(dst + h + m, PyBytes_AS_STRING(media_tail), t)
         off += chunk
         seg = <list>segments[0]
         item = seg[0]
@@ -67,7 +83,7 @@ def pump(bytearray pending, Py_ssize_t chunk, object now, object play_end, objec
         ledger.append((seq, item, seg[1], sent, name))
         if len(ledger) > ledger_max:
             ledger.popleft()                    # marks are not coming back: forget the oldest
-        out.append(frame)
+        out.append((2, frame) if binary else frame)
         if mark_head is None:
             out.append(mark(name))
         else:

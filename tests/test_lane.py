@@ -2,7 +2,8 @@
 pacing loop (rtfast._pace). Any sequence of reads and ticks leaves the call, its counters
 and both sockets exactly as the general path and the Python loop do.
 
-Two bridge calls, one with both shortcuts and one without, are fed the same reads from
+Two bridge calls, one with both shortcuts and one with neither (its pacing loop the plain
+Python oracle, tests/reference/pump_ref.py), are fed the same reads from
 the caller (media of every track, bad base64, marks current, stale and odd, start, stop,
 unknown events, binary and control frames, a close), the same model replies (deltas,
 barge-ins, response ends) and the same pacer ticks, with the call's I/O switched between
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from types import MethodType
 
 import orjson
 import pytest
@@ -26,6 +28,7 @@ from rtfast.bridge.recording import Recorder, RecordingWriter
 from rtfast.websocket import CLOSED, WebSocket
 
 from memtransport import open_ws
+from reference.pump_ref import pump as reference_pump
 
 SID = b"MZ0123"
 START = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"%s",'
@@ -64,7 +67,7 @@ def _call(lane: bool, monkeypatch, protocol: str = "realtime", carrier: str = "t
     cws.set_handlers(io.from_carrier, io.carrier_closed)
     io.install_lane()
     rws.set_handlers(io.from_realtime, io.realtime_closed)
-    assert (cws.lane is not None) == lane
+    assert (cws.lane is not None) == (lane and carrier != "vonage")     # Vonage: binary audio, no lane
     return bridge, io
 
 
@@ -119,10 +122,10 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
         obs = []
         now = [0.0]
         monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
-        monkeypatch.setattr(call_mod, "FAST_PUMP", True)      # restored after the test
         calls = [_call(True, monkeypatch, protocol, carrier), _call(False, monkeypatch, protocol, carrier)]
         cw, mw = FrameWriter(client=True), FrameWriter(client=False)
         general = [0, 0]                      # carrier frames each call's general path saw
+        calls[1][1].call._pump = MethodType(reference_pump, calls[1][1].call)   # the oracle's loop
         for k, (_, io) in enumerate(calls):
             io.rt.data_received(mw.frames([SESSION_STARTED if protocol == "live" else SESSION_UPDATED]))
             handler = io.ws._on_message         # wrapped in place: setting on_message drops the lane
@@ -135,7 +138,7 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
             now[0] += 10.0
             if kind == "record":                  # a recorder on each call from here on
                 for k, (_, io) in enumerate(calls):
-                    io.call.recorder = Recorder(arg[0], f"call-{k}", audio_format="pcmu/8000",
+                    io.call.recorder = Recorder(arg[0], f"call-{k}", audio_format=io.call.carrier_format,
                                                 start_ms=now[0], writer=arg[1])
                 continue
             if kind == "carrier":
@@ -147,7 +150,6 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
                     b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_x","item_id":"it_%d",'
                     b'"output_index":0,"content_index":0,"delta":"%s"}' % (arg, DELTA)])
             for bridge, io in calls:
-                call_mod.FAST_PUMP = bridge is calls[0][0]          # the first call has both shortcuts
                 if kind == "carrier":
                     io.ws.data_received(data)
                 elif kind == "model":
@@ -175,7 +177,7 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
                         list(call._ledger), dict(call.played_ms), dict(call.sent_ms), call._play_end, call._seq,
                         bytes(call._pending), [list(x) for x in call._segments], repr(io.failure), io.held, io.ws.state,
                         io.ws._inbound_done, io.done.done(), call.stale_marks,
-                        call.recorder and bytes(call.recorder._left)))     # what a recorder holds of the caller
+                        call.recorder and (bytes(call.recorder._left), bytes(call.recorder._right))))  # its channels
         return obs, general
 
     return asyncio.run(run())
@@ -318,7 +320,7 @@ def test_media_before_start_and_a_recording_call_take_the_general_path(monkeypat
     finally:
         writer.close(5)
     assert with_lane == without
-    assert with_lane[-1] == bytes([1]) * 160 + bytes([2]) * 160     # the recorder heard what followed it
+    assert with_lane[-1][0] == bytes([1]) * 160 + bytes([2]) * 160  # the recorder heard what followed it
     assert with_lane[3]["errors"] == 1                               # the media before start
     assert general[0] == 4                          # all but the mark took the general path
 
@@ -364,3 +366,24 @@ def test_a_long_one_way_reply_keeps_the_ledger_and_sent_times_bounded_alike(monk
     assert fast == slow
     ledger, sent = fast[4], fast[6]
     assert len(ledger) == call_mod._LEDGER_MAX and len(sent) == call_mod.ITEMS_KEPT
+
+
+@pytest.mark.parametrize("carrier", ["twilio", "vonage"])
+def test_the_compiled_pacing_loop_matches_the_oracle_while_recording(monkeypatch, tmp_path, carrier):
+    """A recorded reply, and Vonage's binary audio (its media built by its own method): the
+    compiled loop hands the recorder and the carrier the same chunks at the same times."""
+    opening = (b'{"event":"websocket:connected","content-type":"audio/l16;rate=16000","uuid":"u1"}'
+               if carrier == "vonage" else START)
+    writer = RecordingWriter()
+    try:
+        steps = [("carrier", [(1, opening)]), ("record", (tmp_path, writer))]
+        for i in range(60):
+            steps += [("delta", i // 20), ("tick", 0), ("tick", 0)]
+            if i % 7 == 3:
+                steps.append(("model", 6))              # speech started: a barge-in mid-reply
+        (fast, slow), _ = _play(steps, monkeypatch, carrier=carrier)
+    finally:
+        writer.close(5)
+    assert fast == slow
+    assert fast[3]["frames_to_carrier"] > 20 and fast[3]["barge_ins"] >= 2
+    assert any(fast[-1][1].strip(b"\x00\xff"))           # the recorder's assistant channel has audio

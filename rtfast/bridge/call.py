@@ -68,8 +68,7 @@ _LEDGER_MAX = 500
 
 _NOTHING = ()       # the empty to_carrier / events of the hot path (no list to allocate)
 
-# The compiled pacing loop (rtfast._pace) for JSON carriers; tests turn it off to compare.
-FAST_PUMP = True
+# A JSON carrier's media and mark methods: the compiled pacing loop builds theirs from templates.
 _JSON_MEDIA, _JSON_MARK = JsonCodec.media, JsonCodec.mark
 
 
@@ -573,55 +572,15 @@ class Call:
         if len(pending) < chunk or not self.codec.started:
             return
         codec = self.codec
-        media, mark, binary = codec.media, codec.mark, codec.binary_media
-        out, ledger, segments, sent_ms = a.to_carrier, self._ledger, self._segments, self.sent_ms
-        chunk_ms, lead_ms, gen = self.chunk_ms, self.lead_ms, self._gen
-        play_end, seq, n = self._play_end, self._seq, 0
-        recorder = self.recorder
-        if FAST_PUMP and recorder is None and type(codec).media is _JSON_MEDIA and codec._head is not None:
-            # (a JSON carrier's media are text: binary is False)
-            mark_head = codec._mark_head if type(codec).mark is _JSON_MARK else None
-            self._play_end, self._seq, n = _pace.pump(
-                pending, chunk, now, play_end, seq, gen, chunk_ms, lead_ms, self._startup_bytes,
-                self._receiving is not None, segments, ledger, _LEDGER_MAX, sent_ms, remember, out,
-                codec._head, codec._TAIL, mark_head, mark)
-            self.frames_to_carrier += 2 * n
-            self.audio_bytes_out += n * chunk
-            return
-        while len(pending) >= chunk:
-            ahead = play_end - now
-            if ahead <= 0:
-                # Idle: start once a little audio is gathered, or the item is complete.
-                if len(pending) < self._startup_bytes and self._receiving is not None:
-                    break
-                play_end = now
-            elif ahead + chunk_ms > lead_ms:
-                break
-            piece = pending[:chunk]
-            if recorder is not None:
-                recorder.assistant(play_end, piece)     # when it starts playing
-            frame = media(piece)
-            del pending[:chunk]                     # O(1): bytearray drops its head in place
-            seg = segments[0]
-            item = seg[0]
-            seg[2] -= chunk
-            if not seg[2]:
-                segments.popleft()
-            if item in sent_ms:
-                sent = sent_ms[item] = sent_ms[item] + chunk_ms
-            else:
-                sent = chunk_ms
-                remember(sent_ms, item, sent)
-            seq += 1
-            name = f"{gen}.{seq}"
-            ledger.append((seq, item, seg[1], sent, name))
-            if len(ledger) > _LEDGER_MAX:
-                ledger.popleft()                    # marks are not coming back: forget the oldest
-            out.append((2, frame) if binary else frame)
-            out.append(mark(name))
-            play_end += chunk_ms
-            n += 1
-        self._play_end, self._seq = play_end, seq
+        # The loop is compiled (rtfast._pace); a JSON carrier's media and marks are
+        # built there from its templates, any other carrier's through its methods.
+        json_media = type(codec).media is _JSON_MEDIA         # (a started one has its _head)
+        self._play_end, self._seq, n = _pace.pump(
+            pending, chunk, now, self._play_end, self._seq, self._gen, self.chunk_ms, self.lead_ms,
+            self._startup_bytes, self._receiving is not None, self._segments, self._ledger, _LEDGER_MAX,
+            self.sent_ms, remember, a.to_carrier, codec._head if json_media else None,
+            codec._TAIL if json_media else None, codec.media, codec.binary_media,
+            codec._mark_head if type(codec).mark is _JSON_MARK else None, codec.mark, self.recorder)
         self.frames_to_carrier += 2 * n
         self.audio_bytes_out += n * chunk
 
