@@ -32,7 +32,7 @@ from rtfast.websocket import OPEN, WebSocket
 from rtfast._wsframe import FrameParser, FrameWriter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from memtransport import open_ws  # noqa: E402  (tests/: shared with the in-process tests)
+from memtransport import bridge_call, open_ws  # noqa: E402  (tests/: shared with the in-process tests)
 
 SID = b"MZ18ad3ab5a66817a0e6a6c5c5bcd4f31b"
 START = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC0123","streamSid":"%s",'
@@ -146,17 +146,7 @@ def _bridge(keep: bool, bridge=None):
     if bridge is None:
         bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-sim", control=None,
                                          vad=None, gc_freeze=False)
-    cws = WebSocket(client=False, keep_handshake=False)
-    rws = WebSocket(client=True, keep_handshake=False)
-    open_ws(cws, keep)
-    open_ws(rws, keep)
-    io = server_mod._CallIO(bridge, cws, "call-1")
-    io.rt = rws
-    rws.send_many(io.pending_realtime)
-    io.pending_realtime = []
-    cws.set_handlers(io.from_carrier, io.carrier_closed)
-    io.install_lane()
-    rws.set_handlers(io.from_realtime, io.realtime_closed)
+    io, cws, rws = bridge_call(bridge, keep)
     return bridge, io, cws, rws
 
 

@@ -44,3 +44,22 @@ def open_ws(ws: WebSocket, keep: bool = True) -> MemoryTransport:
         ws._close_handle = None
     ws.state = OPEN
     return t
+
+
+def bridge_call(bridge, keep: bool = True, call_id: str = "call-1"):
+    """A call of ``bridge`` (a BridgeServer, not started) over two in-memory websockets, wired
+    as ``_CallIO.run`` wires a real one once its realtime socket is open (lane included);
+    returns (io, carrier ws, realtime ws). Feed it with each socket's ``data_received``."""
+    from rtfast.bridge import server
+
+    cws, rws = WebSocket(client=False, keep_handshake=False), WebSocket(client=True, keep_handshake=False)
+    open_ws(cws, keep)
+    open_ws(rws, keep)
+    io = server._CallIO(bridge, cws, call_id)
+    io.rt = rws
+    rws.send_many(io.pending_realtime)
+    io.pending_realtime = []
+    cws.set_handlers(io.from_carrier, io.carrier_closed)
+    io.install_lane()
+    rws.set_handlers(io.from_realtime, io.realtime_closed)
+    return io, cws, rws

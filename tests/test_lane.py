@@ -27,7 +27,7 @@ from rtfast.bridge import call as call_mod, server as server_mod
 from rtfast.bridge.recording import Recorder, RecordingWriter
 from rtfast.websocket import CLOSED, WebSocket
 
-from memtransport import open_ws
+from memtransport import bridge_call, open_ws
 from reference.pump_ref import pump as reference_pump
 
 SID = b"MZ0123"
@@ -57,16 +57,7 @@ def _call(lane: bool, monkeypatch, protocol: str = "realtime", carrier: str = "t
     monkeypatch.setattr(server_mod, "FAST_LANE", lane)
     bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-lane", control=None,
                                      vad=None, gc_freeze=False, protocol=protocol, carrier=carrier)
-    cws, rws = WebSocket(client=False, keep_handshake=False), WebSocket(client=True, keep_handshake=False)
-    open_ws(cws)
-    open_ws(rws)
-    io = server_mod._CallIO(bridge, cws, "call-1")
-    io.rt = rws
-    rws.send_many(io.pending_realtime)
-    io.pending_realtime = []
-    cws.set_handlers(io.from_carrier, io.carrier_closed)
-    io.install_lane()
-    rws.set_handlers(io.from_realtime, io.realtime_closed)
+    io, cws, _ = bridge_call(bridge)
     assert (cws.lane is not None) == (lane and carrier != "vonage")     # Vonage: binary audio, no lane
     return bridge, io
 
