@@ -55,18 +55,19 @@ def pump(bytearray pending, Py_ssize_t chunk, object now, object play_end, objec
             play_end = now
         elif ahead + chunk_ms > lead_ms:
             break
+        # Everything read from pending is read here, before any callable runs.
         if recorder is not None or media_head is None:
             piece = pending[off:off + chunk]
-            if recorder is not None:
-                recorder.assistant(play_end, piece)     # when it starts playing
-        if media_head is None:
-            frame = media(piece)
-        else:
+        if media_head is not None:
             frame = PyBytes_FromStringAndSize(NULL, h + m + t)
             dst = <uint8_t*>PyBytes_AS_STRING(frame)
             memcpy(dst, PyBytes_AS_STRING(media_head), h)
             rt_b64_encode(<const uint8_t*>PyByteArray_AS_STRING(pending) + off, chunk, dst + h)
             memcpy(dst + h + m, PyBytes_AS_STRING(media_tail), t)
+        if recorder is not None:
+            recorder.assistant(play_end, piece)     # when it starts playing
+        if media_head is None:
+            frame = media(piece)
         off += chunk
         seg = <list>segments[0]
         item = seg[0]
@@ -101,6 +102,11 @@ def pump(bytearray pending, Py_ssize_t chunk, object now, object play_end, objec
             out.append(mframe)
         play_end += chunk_ms
         n += 1
+        # The callables (a recorder, a carrier's media or mark) are the bridge's own and leave
+        # pending alone; its size read again keeps the next chunk's read in bounds regardless.
+        avail = PyByteArray_GET_SIZE(pending)
+        if off > avail:
+            raise RuntimeError("the pending audio shrank while its chunks were being sent")
     if off:
         del pending[:off]                       # O(1): bytearray drops its head in place
     return play_end, seq, n

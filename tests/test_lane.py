@@ -378,3 +378,27 @@ def test_the_compiled_pacing_loop_matches_the_oracle_while_recording(monkeypatch
     assert fast == slow
     assert fast[3]["frames_to_carrier"] > 20 and fast[3]["barge_ins"] >= 2
     assert any(fast[-1][1].strip(b"\x00\xff"))           # the recorder's assistant channel has audio
+
+
+def test_the_pacing_loop_stays_in_bounds_if_a_callable_empties_pending():
+    """The loop reads pending only before it calls out; a callable that empties it (none of the
+    bridge's do) gets a clear error, not a read past the buffer's end."""
+    from collections import deque
+
+    from rtfast import _pace
+
+    pending = bytearray(range(256)) * 5                   # 1280 bytes: 8 chunks of 160
+
+    class Emptying:
+        def assistant(self, play_at, piece):
+            pending.clear()
+
+    out, ledger = [], deque()
+    try:
+        _pace.pump(pending, 160, 0.0, 0.0, 0, 0, 20, 100, 0, False, deque([["it", 0, 1280]]), ledger, 500, {},
+                   call_mod.remember, out, b'{"m":"', b'"}', None, False, b'{"k":', None, Emptying())
+    except RuntimeError as exc:
+        assert "shrank" in str(exc)
+    else:
+        raise AssertionError("no error")
+    assert out[0] == b'{"m":"' + base64.b64encode(bytes(range(160))) + b'"}'   # the first chunk, intact
