@@ -58,11 +58,13 @@ cdef class CarrierLane:
 
     def run(self, list frames) -> int:
         cdef Py_ssize_t i, n = len(frames)
-        cdef tuple f
+        cdef object f
         for i in range(n):
-            f = <tuple>frames[i]
-            # As _dispatch: nothing after a close (or a failure) is delivered.
-            if self.ws._inbound_done or <int>f[0] != 1 or type(f[1]) is not bytes or not self._one(<bytes>f[1]):
+            f = frames[i]
+            # As _dispatch: nothing after a close (or a failure) is delivered. Anything but the
+            # parser's (1, bytes) text message goes the general way.
+            if (self.ws._inbound_done or type(f) is not tuple or len(<tuple>f) != 2 or f[0] != 1
+                    or type(f[1]) is not bytes or not self._one(<bytes>f[1])):
                 return i
         return n
 

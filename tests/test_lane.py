@@ -402,3 +402,75 @@ def test_the_pacing_loop_stays_in_bounds_if_a_callable_empties_pending():
     else:
         raise AssertionError("no error")
     assert out[0] == b'{"m":"' + base64.b64encode(bytes(range(160))) + b'"}'   # the first chunk, intact
+
+
+def _pump_pair(**options):
+    """Two started Calls with ``options``, the second pacing with the Python oracle."""
+    from rtfast.bridge.call import Call
+    from rtfast.bridge.carriers import TwilioCodec
+
+    calls = []
+    for oracle in (False, True):
+        c = Call(TwilioCodec(), vad=None, **options)
+        if oracle:
+            c._pump = MethodType(reference_pump, c)
+        c.from_carrier(START, False, 0.0)
+        c.from_realtime(SESSION_UPDATED, 0.0)
+        calls.append(c)
+    return calls
+
+
+def _state(c) -> tuple:
+    return (bytes(c._pending), [list(s) for s in c._segments], list(c._ledger), dict(c.sent_ms), c._seq,
+            c._play_end, c.frames_to_carrier, c.audio_bytes_out)
+
+
+DELTA_FRAME = (b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_x","item_id":"it_1",'
+               b'"output_index":0,"content_index":0,"delta":"%s"}' % DELTA)
+
+
+@pytest.mark.parametrize("options", [{"startup_buffer_ms": 60.0}, {"startup_buffer_ms": 12.5}, {"lead_ms": 100.0}])
+def test_the_pacing_loop_takes_float_options_as_the_python_loop_did(options):
+    fast, oracle = _pump_pair(**options)
+    outs = [c.from_realtime(DELTA_FRAME, 10.0).to_carrier for c in (fast, oracle)]
+    assert outs[0] == outs[1] and len(outs[0]) >= 2
+    assert _state(fast) == _state(oracle)
+
+
+def test_a_recorder_that_raises_leaves_the_call_as_the_python_loop_did(monkeypatch):
+    """An exception from a callable mid-loop (a recorder's disk is full): what was sent is gone
+    from pending, as when each chunk was deleted as it went; the next tick carries on the same."""
+    class Failing:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def assistant(self, play_at, piece):
+            self.n += 1
+            if self.n == 2:
+                raise OSError("disk full")
+
+    states = []
+    for c in _pump_pair():
+        c.recorder = Failing()
+        try:
+            c.from_realtime(DELTA_FRAME, 10.0)
+        except OSError:
+            pass
+        c.recorder = None
+        states.append((_state(c), c.tick(1000.0).to_carrier, _state(c)))
+    assert states[0] == states[1]
+    assert len(states[0][1]) == 8                       # the 4 chunks left go at the next tick
+
+
+def test_the_lane_declines_what_is_not_the_parsers_text_message(monkeypatch):
+    """Frames the parser never makes (wrong shape or types) are handed back, not read blindly."""
+    async def run() -> None:
+        _, io = _call(True, monkeypatch)
+        io.ws.data_received(FrameWriter(client=True).frames([START]))
+        lane = io.ws.lane
+        media = _media(b"QUJD")
+        for frames in ([(1,)], [[1, media]], [(1, media, 0)], [(1, bytearray(media))], [("1", media)], [None]):
+            assert lane(frames) == 0
+        assert lane([(1, media), (1,)]) == 1                # its own kind first, then stops
+
+    asyncio.run(run())
