@@ -115,7 +115,7 @@ async def _record(seconds: int) -> list:
                         b'"realtime.response","status":"completed","output":[]}}' % rid], 1))
                     k, model_next = -1, t + 1000.0
             script.append((t, "tick", None))
-            _tick(bridge, t)
+            bridge._pace_due(t)
             # The caller plays what arrived and will echo each mark once the audio before it has played.
             chunks = cws.transport.chunks
             for data in chunks[seen:]:
@@ -129,17 +129,6 @@ async def _record(seconds: int) -> list:
     finally:
         server_mod._now_ms = saved
     return script
-
-
-def _tick(bridge, now: float) -> None:
-    # BridgeServer._pace's loop body (the sample and lateness checks aside).
-    pacing = bridge._pacing
-    for io in list(pacing):
-        due = io.call.wake_at(now)
-        if due is None:
-            pacing.discard(io)
-        elif due <= now:
-            io.pace(now)
 
 
 def _bridge(keep: bool, bridge=None):
@@ -167,18 +156,7 @@ async def _replay(script, keep, calls=1):
     now = [0.0]
     saved, server_mod._now_ms = server_mod._now_ms, lambda: now[0]
     try:
-        t0 = time.process_time()
-        for t, kind, data in script:
-            now[0] = t
-            if kind == "carrier":
-                for f in carriers:
-                    f(data)
-            elif kind == "model":
-                for f in models:
-                    f(data)
-            else:
-                _tick(bridge, t)
-        cpu = time.process_time() - t0
+        cpu = _feed(script, carriers, models, now, bridge._pace_due)
     finally:
         server_mod._now_ms = saved
     for x in ios:
@@ -202,15 +180,25 @@ async def _replay_relay(script, calls=1):
         rws.set_handlers(lambda msg, binary, cws=cws: cws.send(msg, binary) if cws.state == OPEN else None)
         carriers.append(cws.data_received)
         models.append(rws.data_received)
+    return _feed(script, carriers, models) / calls, cws, rws
+
+
+def _feed(script, carriers, models, now=None, tick=None) -> float:
+    """Every message of the script to every call's socket (ticks to ``tick``, the clock in
+    ``now[0]``); returns the CPU seconds it took."""
     t0 = time.process_time()
     for t, kind, data in script:
+        if now is not None:
+            now[0] = t
         if kind == "carrier":
             for f in carriers:
                 f(data)
         elif kind == "model":
             for f in models:
                 f(data)
-    return (time.process_time() - t0) / calls, cws, rws
+        elif tick is not None:
+            tick(t)
+    return time.process_time() - t0
 
 
 def digest(cws, rws) -> str:

@@ -146,10 +146,7 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
                 elif kind == "model":
                     io.rt.data_received(data)
                 elif kind == "tick":
-                    for x in list(bridge._pacing):
-                        due = x.call.wake_at(now[0])
-                        if due is not None and due <= now[0]:
-                            x.pace(now[0])
+                    bridge._pace_due(now[0])
                 elif arg == "hold":
                     io.held = [] if io.held is None else io.held
                 elif arg == "release":

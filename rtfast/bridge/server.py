@@ -562,7 +562,6 @@ class BridgeServer:
         period = self.tick_ms / 1000.0
         loop = asyncio.get_running_loop()
         next_at = loop.time()
-        pacing = self._pacing
         while True:
             next_at += period
             await asyncio.sleep(max(0.0, next_at - loop.time()))
@@ -570,14 +569,20 @@ class BridgeServer:
             if loop.time() > next_at + period:
                 self._late(now)
             self._sample_frame()
-            for io in list(pacing):
-                due = io.call.wake_at(now)
-                if due is None:
-                    pacing.discard(io)
-                elif due <= now:
-                    io.pace(now)
+            self._pace_due(now)
             if loop.time() > next_at + period:           # fell behind (a stall): do not burst to catch up
                 next_at = loop.time()
+
+    def _pace_due(self, now: float) -> None:
+        """One tick's work: each call with audio waiting sends what is due by ``now``
+        (ms); a call with none left leaves the set until the model speaks again."""
+        pacing = self._pacing
+        for io in list(pacing):
+            due = io.call.wake_at(now)
+            if due is None:
+                pacing.discard(io)
+            elif due <= now:
+                io.pace(now)
 
     def _sample_frame(self) -> None:
         """Time the next carrier frame of one call (a call in turn, once per tick).
