@@ -358,3 +358,46 @@ async def test_the_summary_line_gives_the_calls_duration_and_audio_each_way(capl
     assert m, line
     assert [float(x) for x in m.groups()] == [
         round(summary.get(k, 0) / 1000, 1) for k in ("duration_ms", "audio_ms_from_carrier", "audio_ms_to_carrier")]
+
+
+def test_the_pacer_sends_a_reply_that_arrived_at_once_in_real_time(monkeypatch):
+    """Two seconds of the model's audio arrive in one burst: the pacer's ticks (not the
+    model's messages) let it out 20 ms at a time, never more than the lead ahead, all of it
+    by the end; then the call leaves the set of calls the pacer looks at."""
+    from memtransport import bridge_call
+    from rtfast._wsframe import FrameParser, FrameWriter
+    from rtfast.bridge import server as server_mod
+
+    now = [0.0]
+    monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
+    start = (b'{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"MZ1","callSid":"CA1",'
+             b'"tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},'
+             b'"customParameters":{}},"streamSid":"MZ1"}')
+    updated = (b'{"type":"session.updated","event_id":"e0","session":{"type":"realtime","id":"s1","audio":{"input":'
+               b'{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}}')
+    delta = base64.b64encode(bytes(range(256)) * 4)[:1068]      # 100 ms of μ-law
+
+    async def run() -> list:
+        bridge = BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-test", gc_freeze=False, lead_ms=100)
+        io, cws, rws = bridge_call(bridge)
+        cws.data_received(FrameWriter(client=True).frames([start]))
+        rws.data_received(FrameWriter(client=False).frames([updated] + [
+            b'{"type":"response.output_audio.delta","event_id":"e","response_id":"r1","item_id":"i1",'
+            b'"output_index":0,"content_index":0,"delta":"%s"}' % delta] * 20))
+        parser, sent, writes = FrameParser(client=True, max_size=1 << 20), [], 0
+        for step in range(1, 300):                  # 3 s of 10 ms ticks
+            now[0] = step * 10.0
+            bridge._pace_due(now[0])
+            chunks, cws.transport.chunks = cws.transport.chunks, []
+            writes += len(chunks)
+            media = sum(m.startswith(b'{"event":"media"') for c in chunks for _, m in parser.feed(c))
+            sent.append(media)
+            # never more than the lead (100 ms, 5 chunks) ahead of the clock
+            assert sum(sent) * 20 <= now[0] + 100 + 20, (now[0], sum(sent))
+        assert not bridge._pacing                     # drained: the pacer no longer looks at it
+        assert writes <= 50                           # topped up two chunks a write, not one a tick
+        return sent
+
+    sent = asyncio.run(run())
+    assert sum(sent) == 100                           # 2 s in 20 ms chunks
+    assert sum(sent[:100]) < 60                       # by 1 s, about half: paced, not dumped
