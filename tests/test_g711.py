@@ -183,7 +183,8 @@ def test_every_tail_length_writes_exactly_its_codes(impl):
 
 # g711core.h's RT_G711_NT_MIN: from this many codes the AVX512-FP16 encoders
 # store whole 64-byte lines with streaming stores, after a masked head up to
-# out's next 64-byte boundary, and all of them prefetch the input ahead.
+# out's next 64-byte boundary, walking the rest as four interleaved quarters
+# (each with its own remainder, then a common one); all prefetch the input.
 NT_MIN = 1 << 19
 
 
@@ -196,10 +197,10 @@ def code_table(codec: str, itu: bool) -> np.ndarray:
 
 @pytest.mark.parametrize("codec,itu", [("ulaw", False), ("ulaw", True), ("alaw", False)])
 def test_large_buffers_around_the_streaming_threshold(impl, codec, itu):
-    # Lengths either side of the threshold, with and without a tail, into out
-    # at every kind of 64-byte alignment (the head is then 0, 1, 32 or 63
-    # codes), from an even and an odd input address: the same codes as
-    # audioop (G.191), and nothing written outside them.
+    # Lengths either side of the threshold, with remainders past the quarters
+    # of up to 199 codes, into out at every kind of 64-byte alignment (the
+    # head is then 0, 1, 32 or 63 codes), from an even and an odd input
+    # address: the same codes as audioop (G.191), nothing written outside them.
     if impl is g711_ref:
         pytest.skip("the pure-Python reference is too slow for 0.5 M samples; it has no such path")
     rng = np.random.default_rng(7)
@@ -207,7 +208,7 @@ def test_large_buffers_around_the_streaming_threshold(impl, codec, itu):
     want_all = code_table(codec, itu)[pcm.astype(np.int32) + 32768].tobytes()
     raw = pcm.tobytes()
     into = getattr(impl, f"{codec}_encode_into")
-    for n in (NT_MIN - 1, NT_MIN, NT_MIN + 1, NT_MIN + 64 + 63):
+    for n in (NT_MIN - 1, NT_MIN, NT_MIN + 1, NT_MIN + 64 + 63, NT_MIN + 199):
         for start in (0, 1):
             src = memoryview(bytearray(start) + raw[: 2 * n])[start:]
             for align in (0, 1, 32, 63):
