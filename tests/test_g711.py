@@ -181,6 +181,47 @@ def test_every_tail_length_writes_exactly_its_codes(impl):
                 assert out[start + n:] == b"\xAA" * (70 - start), (codec, itu, n, start)
 
 
+# g711core.h's RT_G711_NT_MIN: from this many codes the AVX512-FP16 encoders
+# store whole 64-byte lines with streaming stores, after a masked head up to
+# out's next 64-byte boundary, walking the rest as four interleaved quarters
+# (each with its own remainder, then a common one); all prefetch the input.
+NT_MIN = 1 << 19
+
+
+@functools.lru_cache(maxsize=None)
+def code_table(codec: str, itu: bool) -> np.ndarray:
+    """The code of every int16, indexed by x + 32768."""
+    codes = g191_ulaw_of_all_pcm() if itu else CODECS[codec][0](ALL_PCM, 2)
+    return np.frombuffer(codes, dtype=np.uint8)
+
+
+@pytest.mark.parametrize("codec,itu", [("ulaw", False), ("ulaw", True), ("alaw", False)])
+def test_large_buffers_around_the_streaming_threshold(impl, codec, itu):
+    # Lengths either side of the threshold, with remainders past the quarters
+    # of up to 199 codes, into out at every kind of 64-byte alignment (the
+    # head is then 0, 1, 32 or 63 codes), from an even and an odd input
+    # address: the same codes as audioop (G.191), nothing written outside them.
+    if impl is g711_ref:
+        pytest.skip("the pure-Python reference is too slow for 0.5 M samples; it has no such path")
+    rng = np.random.default_rng(7)
+    pcm = rng.integers(-32768, 32768, NT_MIN + 200, dtype=np.int16)
+    want_all = code_table(codec, itu)[pcm.astype(np.int32) + 32768].tobytes()
+    raw = pcm.tobytes()
+    into = getattr(impl, f"{codec}_encode_into")
+    for n in (NT_MIN - 1, NT_MIN, NT_MIN + 1, NT_MIN + 64 + 63, NT_MIN + 199):
+        for start in (0, 1):
+            src = memoryview(bytearray(start) + raw[: 2 * n])[start:]
+            for align in (0, 1, 32, 63):
+                out = bytearray(b"\xAA" * (n + 200))
+                base = np.frombuffer(out, dtype=np.uint8).ctypes.data
+                off = 64 + (align - base) % 64          # (base + off) % 64 == align
+                assert into(src, memoryview(out)[off:], itu=itu) == n
+                assert out[off:off + n] == want_all[:n], (n, start, align)
+                assert out[:off] == b"\xAA" * off and out[off + n:] == b"\xAA" * (200 - off)
+    # and into new bytes, as the plain form allocates them
+    assert getattr(impl, f"{codec}_encode")(raw, itu=itu) == want_all
+
+
 @given(pcm=st.binary(max_size=9000).filter(lambda b: len(b) % 2 == 0), codec=st.sampled_from(list(CODECS)))
 def test_fused_round_trip_properties(pcm, codec):
     encode, decode, encode_into, _, encode_b64, decode_b64 = fns(g711, codec)
