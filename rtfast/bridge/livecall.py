@@ -73,6 +73,9 @@ class LiveCall(Call):
     turn-taking and always transcribes.
     """
 
+    __slots__ = ("_arm", "_held", "_last_delta", "_model", "_run_at", "_runs", "_started_sent",
+                 "input_transcript_deltas", "output_transcript_deltas", "silence_ms")
+
     protocol = "live"
 
     def __init__(self, codec, *, mode: str = "passthrough", model: str = "gpt-live-1", instructions: str | None = None,
