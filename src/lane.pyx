@@ -132,25 +132,30 @@ from rtfast._wire import scan_audio_delta as _scan_delta
 
 # A transcript delta of the canonical shape, which the typed parser takes as it is; any other
 # (extra or missing keys, other types) goes the general way and meets the parser there.
-cdef bytes _TRANSCRIPT = b'{"type":"response.output_audio_transcript.delta",'
-cdef str _TRANSCRIPT_TYPE = "response.output_audio_transcript.delta"
-cdef frozenset _TRANSCRIPT_KEYS = frozenset(("type", "event_id", "response_id", "item_id", "output_index",
-                                             "content_index", "delta"))
+# Realtime: response.output_audio_transcript.delta; GPT-Live: session.output_transcript.delta.
+cdef tuple _TRANSCRIPTS = (
+    (b'{"type":"response.output_audio_transcript.delta",', "response.output_audio_transcript.delta",
+     {"event_id": str, "response_id": str, "item_id": str, "output_index": int, "content_index": int,
+      "delta": str}),
+    (b'{"type":"session.output_transcript.delta",', "session.output_transcript.delta",
+     {"event_id": str, "delta": str, "start_ms": int, "end_ms": int}),
+)
 
 
-cdef bint _plain_transcript(bytes msg) except -1:
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(msg), h = PyBytes_GET_SIZE(_TRANSCRIPT)
-    if n < h or memcmp(PyBytes_AS_STRING(msg), PyBytes_AS_STRING(_TRANSCRIPT), h) != 0:
+cdef bint _plain_transcript(bytes msg, bytes head, str kind, dict fields) except -1:
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(msg), h = PyBytes_GET_SIZE(head)
+    if n < h or memcmp(PyBytes_AS_STRING(msg), PyBytes_AS_STRING(head), h) != 0:
         return False
     try:
         d = _loads(msg)
     except Exception:
         return False                            # the general path says what is wrong
-    if type(d) is not dict or len(<dict>d) != 7 or not _TRANSCRIPT_KEYS.issuperset(<dict>d):
+    if type(d) is not dict or len(<dict>d) != len(fields) + 1 or d.get("type") != kind:
         return False
-    return (d["type"] == _TRANSCRIPT_TYPE and type(d["event_id"]) is str and type(d["response_id"]) is str
-            and type(d["item_id"]) is str and type(d["output_index"]) is int
-            and type(d["content_index"]) is int and type(d["delta"]) is str)
+    for k, t in fields.items():                 # exact types: JSON's true is no int here
+        if type((<dict>d).get(k)) is not t:
+            return False
+    return True
 
 
 cdef class ModelLane:
@@ -167,15 +172,22 @@ cdef class ModelLane:
     calling the same methods, so nothing is implemented twice; anything else (other events,
     frames the scanners decline, binary or control frames) goes the general way.
 
-    Only for the stock ``Call`` on a ``RealtimeSession`` with no app (see
-    ``_CallIO.install_lane``): an app reads every event. ``clock``: the server module, whose
-    ``_now_ms`` is read per frame as the general path reads it; ``pacing``: the pacer's set."""
+    Only for the stock ``Call`` on a ``RealtimeSession`` or ``LiveCall`` on a ``LiveSession``
+    (``live``), with no app (see ``_CallIO.install_model_lane``): an app reads every event.
+    ``clock``: the server module, whose ``_now_ms`` is read per frame as the general path
+    reads it; ``pacing``: the pacer's set."""
 
     cdef object io, ws, call, session, clock, pacing, actions
+    cdef bint live
+    cdef bytes t_head
+    cdef str t_kind
+    cdef dict t_fields
 
-    def __init__(self, io, ws, call, clock, pacing, actions):
+    def __init__(self, io, ws, call, clock, pacing, actions, bint live=False):
         self.io, self.ws, self.call, self.session = io, ws, call, call.session
         self.clock, self.pacing, self.actions = clock, pacing, actions
+        self.live = live
+        self.t_head, self.t_kind, self.t_fields = _TRANSCRIPTS[1 if live else 0]
 
     def run(self, list frames) -> int:
         cdef Py_ssize_t i, n = len(frames)
@@ -189,7 +201,7 @@ cdef class ModelLane:
 
     cdef bint _one(self, bytes msg) except -1:
         delta = None
-        if not _plain_transcript(msg):
+        if not _plain_transcript(msg, self.t_head, self.t_kind, self.t_fields):
             delta = _scan_delta(msg)
             if delta is None:
                 return False
@@ -199,12 +211,14 @@ cdef class ModelLane:
             now = self.clock._now_ms()
             call.frames_from_realtime += 1
             session = self.session
-            if delta is not None:               # RealtimeSession.receive's audio steps
+            if delta is not None:               # the session's receive, then the call's, for a delta
                 session._on_audio(delta)
                 session.frames_in += 1
-                call._take_delta(delta, msg, a)
+                call._take_delta(delta, msg, a, now)
             else:                               # a transcript: its event goes to nobody
                 session.frames_in += 1
+                if self.live:
+                    call.output_transcript_deltas += 1
             call._pump(now, a)
             if a.to_carrier or a.to_realtime or a.events or a.hangup:
                 io.act(a)

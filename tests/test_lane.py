@@ -101,6 +101,7 @@ def _transcript(rid: int, tail: bytes = b'"delta":"word "') -> bytes:
 MODEL_OTHERS = [
     _transcript(0, b'"delta":"caf\\u00e9 \\"ok\\" \xc3\xbc"'),
     _transcript(0, b'"delta":"w","logprobs":[]'),              # an extra key
+    _transcript(0, b'"delta":"w","logprobs":5'),               # one the parser refuses
     _transcript(0, b'"delta":5'),                               # the parser refuses it
     _transcript(0, b'"delta":null'),
     _transcript(0, b'"delta":"w"').replace(b'"output_index":0', b'"output_index":true'),
@@ -124,6 +125,40 @@ MODEL_OTHERS = [
     b'{"type":"nope"}', b"[]",
 ]
 MODEL_OTHER = st.sampled_from(MODEL_OTHERS)
+
+
+def _live_delta(k: int) -> bytes:
+    return b'{"type":"session.output_audio.delta","delta":"%s"}' % (DELTA if k % 3 else DELTA[:400])
+
+
+def _live_transcript(k: int, tail: bytes = b'"end_ms":%d}') -> bytes:
+    return (b'{"type":"session.output_transcript.delta","event_id":"e","delta":"word ","start_ms":%d,'
+            % (k * 100) + (tail % (k * 100 + 100) if b"%d" in tail else tail))
+
+
+# GPT-Live's side: its odd frames, and the ones beside the deltas it sends while it speaks.
+LIVE_OTHERS = [
+    _live_transcript(0, b'"end_ms":100,"client_event_id":"c1"}'),     # an optional key: the general way
+    _live_transcript(0, b'"end_ms":100,"client_event_id":7}'),        # which the parser refuses
+    _live_transcript(0, b'"end_ms":1.5}'),
+    _live_transcript(0, b'"end_ms":true}'),
+    _live_transcript(0, b'"end_ms":null}'),
+    _live_transcript(0, b'"stop_ms":100}'),                              # a required key missing
+    _live_transcript(0, b'"end_ms":100,"type":"error"}'),
+    _live_transcript(0, b'"end_ms":100'),                                # not JSON
+    b'{"type":"session.output_transcript.delta","event_id":"e","delta":"caf\\u00e9","start_ms":0,"end_ms":1}',
+    b'{"type":"session.input_transcript.delta","event_id":"e","delta":"hi","start_ms":0,"end_ms":100}',
+    b'{"type":"session.output_audio.delta","delta":"AA*A"}',
+    b'{"type":"session.output_audio.delta","delta":"AAAA","extra":1}',
+    b'{"type":"error","event_id":"e","error":{"type":"invalid_request_error","message":"no"}}',
+    b'{"type":"nope"}', b"[]",
+]
+LIVE_REPLIES = st.lists(st.one_of(
+    st.integers(0, 30).map(lambda k: (1, _live_delta(k))),
+    st.integers(0, 30).map(lambda k: (1, _live_transcript(k))),
+    st.tuples(st.just(1), st.sampled_from(LIVE_OTHERS)),
+    st.tuples(st.just(9), st.binary(max_size=4)),
+    st.just((8, b"\x03\xe8"))), min_size=1, max_size=4)
 
 
 def _model(rid: int) -> list[bytes]:
@@ -223,6 +258,9 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
                          for k, v in getattr(call.session, "items", {}).items()},
                         call._receiving, sorted(call._cut_items), sorted(call._cut_responses), call.first_ms,
                         call.last_ms, io in bridge._pacing, io.bad_frames_quiet, bool(io.bad_frames_log_at),
+                        *(repr(getattr(call, k, None)) for k in ("output_transcript_deltas", "input_transcript_deltas",
+                                                                 "_last_delta", "_runs", "_run_at", "silence_ms")),
+                        getattr(call.session, "audio_received", None),
                         call.recorder and (bytes(call.recorder._left), bytes(call.recorder._right))))  # its channels
         return obs, (general, general_rt)
 
@@ -259,7 +297,9 @@ def test_lane_matches_on_a_plain_call(monkeypatch, protocol):
         frames = [(1, _media(base64.b64encode(bytes([i % 256]) * 160), seq=i + 2))]
         frames += [(1, _mark(b"0.%d" % j)) for j in range(1 + i // 3 * 2 - 2, 1 + i // 3 * 2) if i % 3 == 0 and j > 0]
         steps.append(("carrier", frames))
-        if i % 5 == 0:
+        if i % 5 == 0 and protocol == "live":
+            steps.append(("replies", [(1, _live_delta(i // 5)), (1, _live_transcript(i // 5))]))
+        elif i % 5 == 0:
             rid = i // 5 % 20
             steps.append(("replies", [(1, m) for m in _model(rid)] + [(1, _transcript(rid))] * (rid % 5 < 4)))
         steps.append(("tick", 0))
@@ -271,13 +311,13 @@ def test_lane_matches_on_a_plain_call(monkeypatch, protocol):
     assert summary["frames_from_carrier"] == general[1] > 800 and summary["frames_to_realtime"] >= 500
     assert general[0] == 1                      # only the start took the general path
     assert summary["audio_bytes_in"] == 500 * 160
-    if protocol == "realtime":
-        # Only the response ends and speech starts went the general way, each with the rest of its read.
-        deltas = (b'{"type":"response.output_audio.delta"', b'{"type":"response.output_audio_transcript.delta"')
-        rest = sum(len(ms) - next(i for i, m in enumerate(ms + [(1, b"")]) if not m[1].startswith(deltas))
-                   for kind, ms in steps if kind == "replies")
-        assert summary["frames_from_realtime"] == general_rt[1] + 1 > 150      # (+ the session's update)
-        assert general_rt[0] == rest == 40
+    # Only the response ends and speech starts went the general way, each with the rest of its read.
+    deltas = (b'{"type":"response.output_audio.delta"', b'{"type":"response.output_audio_transcript.delta"',
+              b'{"type":"session.output_audio.delta"', b'{"type":"session.output_transcript.delta"')
+    rest = sum(len(ms) - next(i for i, m in enumerate(ms + [(1, b"")]) if not m[1].startswith(deltas))
+               for kind, ms in steps if kind == "replies")
+    assert summary["frames_from_realtime"] == general_rt[1] + 1 > 150       # (+ the session's update)
+    assert general_rt[0] == rest == (0 if protocol == "live" else 40)
 
 
 def test_lane_is_dropped_with_its_handler_and_refused_without_one():
@@ -421,6 +461,34 @@ def test_model_lane_matches_on_each_odd_frame(frame, monkeypatch):
     assert general_rt[0] < general_rt[1]        # the lane took the deltas at least
 
 
+LIVE_STEP = st.one_of(
+    st.tuples(st.just("carrier"), st.lists(CARRIER_FRAME, min_size=1, max_size=4)),
+    st.tuples(st.just("replies"), LIVE_REPLIES),
+    st.tuples(st.just("tick"), st.just(0)),
+    st.tuples(st.just("state"), st.sampled_from(["hold", "release", "drop", "undrop", "rt_closed", "close"])),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(LIVE_STEP, max_size=40))
+def test_model_lane_matches_the_general_path_on_live(steps, monkeypatch):
+    """GPT-Live's audio and output transcript deltas (no ids; the call times the model's
+    silences by the clock), and its odd frames, through a LiveCall with the lanes and one without."""
+    (with_lane, without), (_, general_rt) = _play([("carrier", [(1, START)])] + steps, monkeypatch, "live")
+    assert with_lane == without
+    assert general_rt[0] <= general_rt[1]
+
+
+@pytest.mark.parametrize("frame", LIVE_OTHERS)
+def test_model_lane_matches_on_each_odd_live_frame(frame, monkeypatch):
+    steps = [("carrier", [(1, START)]), ("replies", [(1, _live_delta(1))]), ("replies", [(1, frame)]), ("tick", 0),
+             ("replies", [(1, _live_delta(2)), (1, frame), (1, _live_transcript(2))]), ("tick", 0),
+             ("replies", [(1, _live_transcript(3))])]
+    (with_lane, without), (_, general_rt) = _play(steps, monkeypatch, "live")
+    assert with_lane == without
+    assert general_rt[0] < general_rt[1]
+
+
 def test_a_failure_inside_the_model_lane_ends_the_call_as_the_general_path_does(monkeypatch):
     """A bug met while the model lane takes a delta (the call logic, the carrier's socket):
     the call ends with that failure, its counters and pacing state as the general path leaves
@@ -436,7 +504,7 @@ def test_a_failure_inside_the_model_lane_ends_the_call_as_the_general_path_does(
             io.ws.data_received(cw.frames([START]))
             io.rt.data_received(mw.frames([SESSION_UPDATED]))
 
-            def broken(ev, frame, a):
+            def broken(ev, frame, a, now):
                 raise RuntimeError(f"segment bug at {ev.item_id}")
             io.call._take_delta = broken
             io.rt.data_received(mw.frames([delta, _transcript(0)]))

@@ -454,7 +454,7 @@ class Call:
             a.events.append(exc)
             return a
         if type(ev) is wire.AudioDelta:
-            self._take_delta(ev, frame, a)
+            self._take_delta(ev, frame, a, now_ms)
         else:
             t = ev.type
             if t == _SPEECH_STARTED:
@@ -468,7 +468,7 @@ class Call:
             self._pump(now_ms, a)
         return a
 
-    def _take_delta(self, ev, frame, a: Actions) -> None:
+    def _take_delta(self, ev, frame, a: Actions, now_ms: float | None) -> None:
         # (also the model lane's step for a delta, rtfast._lane.ModelLane)
         try:
             self._on_delta(ev)

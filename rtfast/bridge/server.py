@@ -45,6 +45,7 @@ from rtfast.bridge.workers import Group, Supervisor, available_cores
 from rtfast.client import AsyncOpenAI
 from rtfast.connection import MAX_MESSAGE, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
+from rtfast.live.session import LiveSession
 from rtfast.session import RealtimeSession
 from rtfast.websocket import OPEN, WebSocket
 from rtfast import websocket
@@ -268,10 +269,13 @@ class _CallIO:
         """Take the model's audio and transcript deltas off the general path (rtfast._lane),
         once the realtime socket has its handlers: for the stock call, session and I/O with
         no app (an app reads every event)."""
+        call = self.call
+        live = type(call) is LiveCall and type(call.session) is LiveSession
         if (FAST_LANE and self.app is None and type(self).from_realtime is _CallIO.from_realtime
-                and type(self).act is _CallIO.act and type(self.call) is Call
-                and type(self.call.session) is RealtimeSession and self.call.session.generation == "ga"):
-            self.rt.set_lane(ModelLane(self, self.rt, self.call, _MODULE, self.server._pacing, Actions).run)
+                and type(self).act is _CallIO.act and (live or type(call) is Call
+                                                       and type(call.session) is RealtimeSession
+                                                       and call.session.generation == "ga")):
+            self.rt.set_lane(ModelLane(self, self.rt, call, _MODULE, self.server._pacing, Actions, live).run)
 
     def carrier_closed(self, code: int, reason: str) -> None:
         try:
