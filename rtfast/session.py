@@ -86,6 +86,9 @@ class RealtimeSession:
     to the frame to put on the socket, remembering ``session.update``.
     """
 
+    __slots__ = ("config", "frames_in", "frames_out", "generation", "input_format", "items", "last_session_update",
+                 "output_format", "refused", "response_id", "session_id", "speaking")
+
     def __init__(self, generation: str = "ga") -> None:
         if generation not in ("ga", "beta", "translation"):
             raise ValueError(f"generation must be 'ga', 'beta' or 'translation', not {generation!r}")

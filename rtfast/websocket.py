@@ -76,6 +76,16 @@ class WebSocket(asyncio.Protocol):
     hundreds of sockets keeps ~10 fewer objects each for the cyclic GC to walk).
     """
 
+    # Slots for what every frame reads (see rtfast.bridge.call.Call); __dict__ and __weakref__ so an
+    # application can hang its own attributes on a connection and refer to it weakly, as on websockets'.
+    __slots__ = ("__dict__", "__weakref__", "_close_handle", "_close_timeout", "_drain_waiter", "_failed", "_head",
+                 "_hs", "_inbound_done", "_keep_handshake", "_keepalive_due", "_keepalive_handle",
+                 "_keepalive_sent", "_lane", "_loop", "_on_backlog", "_on_message", "_on_open", "_open_timeout",
+                 "_parser", "_paused_reading", "_ping_interval", "_ping_timeout", "_pings", "_process_request",
+                 "_queue", "_request_to_send", "_waiter", "_writer", "client", "close_code", "close_reason",
+                 "close_received", "closed", "on_close", "opened", "remote_address", "request", "response",
+                 "state", "transport", "writing_paused")
+
     def __init__(self, *, client: bool, max_size: int | None = 16 * 2**20, ping_interval: float | None = None,
                  ping_timeout: Any = ..., close_timeout: float = 2.0, open_timeout: float = 10.0,
                  keep_handshake: bool = True) -> None:

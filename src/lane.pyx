@@ -123,3 +123,106 @@ cdef class CarrierLane:
                 self.io.fail(exc)
             return True
         return False
+
+
+# -- the model side ------------------------------------------------------------------------------
+
+from orjson import loads as _loads
+from rtfast._wire import scan_audio_delta as _scan_delta
+
+# A transcript delta of the canonical shape, which the typed parser takes as it is; any other
+# (extra or missing keys, other types) goes the general way and meets the parser there.
+# Realtime: response.output_audio_transcript.delta; GPT-Live: session.output_transcript.delta.
+cdef tuple _TRANSCRIPTS = (
+    (b'{"type":"response.output_audio_transcript.delta",', "response.output_audio_transcript.delta",
+     {"event_id": str, "response_id": str, "item_id": str, "output_index": int, "content_index": int,
+      "delta": str}),
+    (b'{"type":"session.output_transcript.delta",', "session.output_transcript.delta",
+     {"event_id": str, "delta": str, "start_ms": int, "end_ms": int}),
+)
+
+
+cdef bint _plain_transcript(bytes msg, bytes head, str kind, dict fields) except -1:
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(msg), h = PyBytes_GET_SIZE(head)
+    if n < h or memcmp(PyBytes_AS_STRING(msg), PyBytes_AS_STRING(head), h) != 0:
+        return False
+    try:
+        d = _loads(msg)
+    except Exception:
+        return False                            # the general path says what is wrong
+    if type(d) is not dict or len(<dict>d) != len(fields) + 1 or d.get("type") != kind:
+        return False
+    for k, t in fields.items():                 # exact types: JSON's true is no int here
+        if type((<dict>d).get(k)) is not t:
+            return False
+    return True
+
+
+cdef class ModelLane:
+    """``run(frames)`` takes the leading audio deltas and plain transcript deltas of one read
+    from the Realtime socket off the general path (``_CallIO.from_realtime`` ->
+    ``Call.from_realtime`` -> ``RealtimeSession.receive`` -> ``_CallIO.act``), and returns
+    how many it took.
+
+    The model sends these two, a hundred milliseconds of audio and its words, ten times a
+    second while it speaks; through the general path each costs a dozen Python calls, a typed
+    event and an ``Actions``, and the transcript's event is read by nobody in a bridge without
+    an app. The lane runs the same steps the general path does for them (the session's audio
+    bookkeeping, ``Call._take_delta``, ``Call._pump``, ``_CallIO.act`` with what that made),
+    calling the same methods, so nothing is implemented twice; anything else (other events,
+    frames the scanners decline, binary or control frames) goes the general way.
+
+    Only for the stock ``Call`` on a ``RealtimeSession`` or ``LiveCall`` on a ``LiveSession``
+    (``live``), with no app (see ``_CallIO.install_model_lane``): an app reads every event.
+    ``clock``: the server module, whose ``_now_ms`` is read per frame as the general path
+    reads it; ``pacing``: the pacer's set."""
+
+    cdef object io, ws, call, session, clock, pacing, actions
+    cdef bint live
+    cdef bytes t_head
+    cdef str t_kind
+    cdef dict t_fields
+
+    def __init__(self, io, ws, call, clock, pacing, actions, bint live=False):
+        self.io, self.ws, self.call, self.session = io, ws, call, call.session
+        self.clock, self.pacing, self.actions = clock, pacing, actions
+        self.live = live
+        self.t_head, self.t_kind, self.t_fields = _TRANSCRIPTS[1 if live else 0]
+
+    def run(self, list frames) -> int:
+        cdef Py_ssize_t i, n = len(frames)
+        cdef object f
+        for i in range(n):
+            f = frames[i]
+            if (self.ws._inbound_done or type(f) is not tuple or len(<tuple>f) != 2 or f[0] != 1
+                    or type(f[1]) is not bytes or not self._one(<bytes>f[1])):
+                return i
+        return n
+
+    cdef bint _one(self, bytes msg) except -1:
+        delta = None
+        if not _plain_transcript(msg, self.t_head, self.t_kind, self.t_fields):
+            delta = _scan_delta(msg)
+            if delta is None:
+                return False
+        io, call = self.io, self.call
+        a = self.actions()
+        try:                                    # as _CallIO.from_realtime
+            now = self.clock._now_ms()
+            call.frames_from_realtime += 1
+            session = self.session
+            if delta is not None:               # the session's receive, then the call's, for a delta
+                session._on_audio(delta)
+                session.frames_in += 1
+                call._take_delta(delta, msg, a, now)
+            else:                               # a transcript: its event goes to nobody
+                session.frames_in += 1
+                if self.live:
+                    call.output_transcript_deltas += 1
+            call._pump(now, a)
+            if a.to_carrier or a.to_realtime or a.events or a.hangup:
+                io.act(a)
+        except Exception as exc:
+            io.fail(exc)
+        self.pacing.add(io)
+        return True

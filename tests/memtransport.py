@@ -62,4 +62,5 @@ def bridge_call(bridge, keep: bool = True, call_id: str = "call-1"):
     cws.set_handlers(io.from_carrier, io.carrier_closed)
     io.install_lane()
     rws.set_handlers(io.from_realtime, io.realtime_closed)
+    io.install_model_lane()
     return io, cws, rws

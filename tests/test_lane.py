@@ -88,13 +88,77 @@ CARRIER_FRAME = st.one_of(
     st.tuples(st.just(2), st.binary(max_size=8)),
     st.tuples(st.just(9), st.binary(max_size=4)),
 )
-STEP = st.one_of(
-    st.tuples(st.just("carrier"), st.lists(CARRIER_FRAME, min_size=1, max_size=4)),
-    st.tuples(st.just("model"), st.integers(0, 30)),
-    st.tuples(st.just("tick"), st.just(0)),
-    st.tuples(st.just("state"), st.sampled_from(["hold", "release", "drop", "undrop", "rt_closed", "close"])),
-)
 DELTA = base64.b64encode(bytes(range(256)) * 4)[:1068]      # 800 bytes of audio, 100 ms of μ-law
+
+
+def _transcript(rid: int, tail: bytes = b'"delta":"word "') -> bytes:
+    return (b'{"type":"response.output_audio_transcript.delta","event_id":"e","response_id":"resp_%d",'
+            b'"item_id":"item_%d","output_index":0,"content_index":0,%s}' % (rid // 5, rid // 5, tail))
+
+
+# What else the model sends beside the plain deltas, in shapes the model lane must take
+# (a transcript delta with non-ASCII words) or leave to the general path (every other one).
+MODEL_OTHERS = [
+    _transcript(0, b'"delta":"caf\\u00e9 \\"ok\\" \xc3\xbc"'),
+    _transcript(0, b'"delta":"w","logprobs":[]'),              # an extra key
+    _transcript(0, b'"delta":"w","logprobs":5'),               # one the parser refuses
+    _transcript(0, b'"delta":5'),                               # the parser refuses it
+    _transcript(0, b'"delta":null'),
+    _transcript(0, b'"delta":"w"').replace(b'"output_index":0', b'"output_index":true'),
+    _transcript(0, b'"delta":"w"').replace(b'"output_index":0', b'"output_index":-2'),
+    _transcript(0, b'"delta":"w"').replace(b'"item_id":"item_0",', b''),
+    _transcript(0, b'"delta":"w"')[:-1],                        # not JSON
+    _transcript(0, b'"delta":"w","type":"response.done"'),     # JSON's last "type" is the one it means
+    b'{"type":"response.audio_transcript.delta","event_id":"e","response_id":"resp_0","item_id":"item_0",'
+    b'"output_index":0,"content_index":0,"delta":"w"}',          # the beta name
+    b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_0","item_id":"item_0",'
+    b'"output_index":0,"content_index":0,"delta":"AA*A"}',       # audio that is not base64
+    b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_0","item_id":"item_0",'
+    b'"output_index":0,"content_index":1,"delta":"AAAAAA=="}',   # another content part
+    b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_0","item_id":"it\\u0065m_0",'
+    b'"output_index":0,"content_index":0,"delta":"AAAA"}',       # escapes: the scanner declines
+    b'{"type":"response.output_audio.done","event_id":"e","response_id":"resp_0","item_id":"item_0",'
+    b'"output_index":0,"content_index":0}',
+    b'{"type":"response.created","event_id":"e","response":{"id":"resp_9","object":"realtime.response",'
+    b'"status":"in_progress","output":[]}}',
+    b'{"type":"error","event_id":"e","error":{"type":"invalid_request_error","message":"no"}}',
+    b'{"type":"nope"}', b"[]",
+]
+MODEL_OTHER = st.sampled_from(MODEL_OTHERS)
+
+
+def _live_delta(k: int) -> bytes:
+    return b'{"type":"session.output_audio.delta","delta":"%s"}' % (DELTA if k % 3 else DELTA[:400])
+
+
+def _live_transcript(k: int, tail: bytes = b'"end_ms":%d}') -> bytes:
+    return (b'{"type":"session.output_transcript.delta","event_id":"e","delta":"word ","start_ms":%d,'
+            % (k * 100) + (tail % (k * 100 + 100) if b"%d" in tail else tail))
+
+
+# GPT-Live's side: its odd frames, and the ones beside the deltas it sends while it speaks.
+LIVE_OTHERS = [
+    _live_transcript(0, b'"end_ms":100,"client_event_id":"c1"}'),     # an optional key: the general way
+    _live_transcript(0, b'"end_ms":100,"client_event_id":7}'),        # which the parser refuses
+    _live_transcript(0, b'"end_ms":1.5}'),
+    _live_transcript(0, b'"end_ms":true}'),
+    _live_transcript(0, b'"end_ms":null}'),
+    _live_transcript(0, b'"stop_ms":100}'),                              # a required key missing
+    _live_transcript(0, b'"end_ms":100,"type":"error"}'),
+    _live_transcript(0, b'"end_ms":100'),                                # not JSON
+    b'{"type":"session.output_transcript.delta","event_id":"e","delta":"caf\\u00e9","start_ms":0,"end_ms":1}',
+    b'{"type":"session.input_transcript.delta","event_id":"e","delta":"hi","start_ms":0,"end_ms":100}',
+    b'{"type":"session.output_audio.delta","delta":"AA*A"}',
+    b'{"type":"session.output_audio.delta","delta":"AAAA","extra":1}',
+    b'{"type":"error","event_id":"e","error":{"type":"invalid_request_error","message":"no"}}',
+    b'{"type":"nope"}', b"[]",
+]
+LIVE_REPLIES = st.lists(st.one_of(
+    st.integers(0, 30).map(lambda k: (1, _live_delta(k))),
+    st.integers(0, 30).map(lambda k: (1, _live_transcript(k))),
+    st.tuples(st.just(1), st.sampled_from(LIVE_OTHERS)),
+    st.tuples(st.just(9), st.binary(max_size=4)),
+    st.just((8, b"\x03\xe8"))), min_size=1, max_size=4)
 
 
 def _model(rid: int) -> list[bytes]:
@@ -107,6 +171,21 @@ def _model(rid: int) -> list[bytes]:
             b'"output_index":0,"content_index":0,"delta":"%s"}' % (rid // 5, rid // 5, DELTA)]
 
 
+STEP = st.one_of(
+    st.tuples(st.just("carrier"), st.lists(CARRIER_FRAME, min_size=1, max_size=4)),
+    st.tuples(st.just("model"), st.integers(0, 30)),
+    # A read of several model messages: deltas with their transcript, and the odd ones.
+    st.tuples(st.just("replies"), st.lists(st.one_of(
+        st.integers(0, 30).map(_model).map(lambda m: (1, m[0])),
+        st.integers(0, 30).map(lambda rid: (1, _transcript(rid))),
+        st.tuples(st.just(1), MODEL_OTHER),
+        st.tuples(st.just(2), st.binary(max_size=8)),
+        st.tuples(st.just(9), st.binary(max_size=4)),
+        st.just((8, b"\x03\xe8"))), min_size=1, max_size=4)),       # the model's close: nothing after it counts
+    st.tuples(st.just("tick"), st.just(0)),
+    st.tuples(st.just("state"), st.sampled_from(["hold", "release", "drop", "undrop", "rt_closed", "close"])),
+)
+
 def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio") -> list:
     """Runs the steps through a call with the shortcuts and one without; returns both observations."""
     async def run() -> list:
@@ -116,6 +195,7 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
         calls = [_call(True, monkeypatch, protocol, carrier), _call(False, monkeypatch, protocol, carrier)]
         cw, mw = FrameWriter(client=True), FrameWriter(client=False)
         general = [0, 0]                      # carrier frames each call's general path saw
+        general_rt = [0, 0]                   # and model frames
         calls[1][1].call._pump = MethodType(reference_pump, calls[1][1].call)   # the oracle's loop
         for k, (_, io) in enumerate(calls):
             io.rt.data_received(mw.frames([SESSION_STARTED if protocol == "live" else SESSION_UPDATED]))
@@ -125,6 +205,12 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
                 general[k] += 1
                 handler(msg, binary)
             io.ws._on_message = counted
+            rt_handler = io.rt._on_message
+
+            def counted_rt(msg, binary, handler=rt_handler, k=k):
+                general_rt[k] += 1
+                handler(msg, binary)
+            io.rt._on_message = counted_rt
         for kind, arg in steps:
             now[0] += 10.0
             if kind == "record":                  # a recorder on each call from here on
@@ -136,6 +222,8 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
                 data = cw.frames(arg)
             elif kind == "model":
                 data = mw.frames(_model(arg))
+            elif kind == "replies":
+                kind, data = "model", mw.frames(arg)
             elif kind == "delta":                 # 100 ms of item arg's audio
                 kind, data = "model", mw.frames([
                     b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_x","item_id":"it_%d",'
@@ -164,9 +252,17 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
             obs.append((b"".join(io.ws.transport.chunks), rt_msgs, len(io.rt.transport.chunks), call.summary(),
                         list(call._ledger), dict(call.played_ms), dict(call.sent_ms), call._play_end, call._seq,
                         bytes(call._pending), [list(x) for x in call._segments], repr(io.failure), io.held, io.ws.state,
-                        io.ws._inbound_done, io.done.done(), call.stale_marks,
+                        io.ws._inbound_done, io.done.done(), call.stale_marks, io.rt._inbound_done,
+                        *(getattr(call.session, k, None) for k in ("frames_in", "response_id", "speaking")),
+                        {k: (v.response_id, dict(v.received), v.truncated_ms)
+                         for k, v in getattr(call.session, "items", {}).items()},
+                        call._receiving, sorted(call._cut_items), sorted(call._cut_responses), call.first_ms,
+                        call.last_ms, io in bridge._pacing, io.bad_frames_quiet, bool(io.bad_frames_log_at),
+                        *(repr(getattr(call, k, None)) for k in ("output_transcript_deltas", "input_transcript_deltas",
+                                                                 "_last_delta", "_runs", "_run_at", "silence_ms")),
+                        getattr(call.session, "audio_received", None),
                         call.recorder and (bytes(call.recorder._left), bytes(call.recorder._right))))  # its channels
-        return obs, general
+        return obs, (general, general_rt)
 
     return asyncio.run(run())
 
@@ -174,9 +270,9 @@ def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, max_size=40))
 def test_lane_matches_the_general_path(steps, monkeypatch):
-    (with_lane, without), general = _play([("carrier", [(1, START)])] + steps, monkeypatch)
+    (with_lane, without), (general, general_rt) = _play([("carrier", [(1, START)])] + steps, monkeypatch)
     assert with_lane == without
-    assert general[0] <= general[1]
+    assert general[0] <= general[1] and general_rt[0] <= general_rt[1]
 
 
 @pytest.mark.parametrize("carrier", ["telnyx", "plivo", "exotel"])
@@ -185,8 +281,8 @@ def test_lane_matches_the_general_path(steps, monkeypatch):
 def test_lane_matches_the_general_path_on_every_json_carrier(carrier, steps, monkeypatch):
     """Telnyx reorders (so its media take the general path), Plivo's marks are not "mark"
     events, Exotel's PCM16 is transcoded: the lane must decline what it does not mirror."""
-    (with_lane, without), general = _play([("carrier", [(1, STARTS[carrier])])] + steps, monkeypatch,
-                                          carrier=carrier)
+    (with_lane, without), _ = _play([("carrier", [(1, STARTS[carrier])])] + steps, monkeypatch,
+                                    carrier=carrier)
     assert with_lane == without
 
 
@@ -194,16 +290,20 @@ def test_lane_matches_the_general_path_on_every_json_carrier(carrier, steps, mon
 def test_lane_matches_on_a_plain_call(monkeypatch, protocol):
     """Ten seconds of a call as the carrier sends it: the echo of every mark the bridge
     sent comes back, and the lane takes every media frame and mark (GPT-Live's appends
-    are session.input_audio.append)."""
+    are session.input_audio.append); on Realtime the model lane takes every audio and
+    transcript delta, which arrive together as the API sends them."""
     steps = [("carrier", [(1, START)])]
     for i in range(500):
         frames = [(1, _media(base64.b64encode(bytes([i % 256]) * 160), seq=i + 2))]
         frames += [(1, _mark(b"0.%d" % j)) for j in range(1 + i // 3 * 2 - 2, 1 + i // 3 * 2) if i % 3 == 0 and j > 0]
         steps.append(("carrier", frames))
-        if i % 5 == 0:
-            steps.append(("model", i // 5 % 20))
+        if i % 5 == 0 and protocol == "live":
+            steps.append(("replies", [(1, _live_delta(i // 5)), (1, _live_transcript(i // 5))]))
+        elif i % 5 == 0:
+            rid = i // 5 % 20
+            steps.append(("replies", [(1, m) for m in _model(rid)] + [(1, _transcript(rid))] * (rid % 5 < 4)))
         steps.append(("tick", 0))
-    (with_lane, without), general = _play(steps, monkeypatch, protocol)
+    (with_lane, without), (general, general_rt) = _play(steps, monkeypatch, protocol)
     assert with_lane == without
     head = b'{"type":"session.input_audio.append"' if protocol == "live" else b'{"type":"input_audio_buffer.append"'
     assert sum(m[1].startswith(head) for m in with_lane[1]) == 500
@@ -211,6 +311,13 @@ def test_lane_matches_on_a_plain_call(monkeypatch, protocol):
     assert summary["frames_from_carrier"] == general[1] > 800 and summary["frames_to_realtime"] >= 500
     assert general[0] == 1                      # only the start took the general path
     assert summary["audio_bytes_in"] == 500 * 160
+    # Only the response ends and speech starts went the general way, each with the rest of its read.
+    deltas = (b'{"type":"response.output_audio.delta"', b'{"type":"response.output_audio_transcript.delta"',
+              b'{"type":"session.output_audio.delta"', b'{"type":"session.output_transcript.delta"')
+    rest = sum(len(ms) - next(i for i, m in enumerate(ms + [(1, b"")]) if not m[1].startswith(deltas))
+               for kind, ms in steps if kind == "replies")
+    assert summary["frames_from_realtime"] == general_rt[1] + 1 > 150       # (+ the session's update)
+    assert general_rt[0] == rest == (0 if protocol == "live" else 40)
 
 
 def test_lane_is_dropped_with_its_handler_and_refused_without_one():
@@ -304,7 +411,7 @@ def test_media_before_start_and_a_recording_call_take_the_general_path(monkeypat
     try:
         steps = [("carrier", media[:1]), ("carrier", [(1, START)]), ("record", (tmp_path, writer)),
                  ("carrier", media[1:]), ("carrier", [(1, _mark(b"0.1"))])]
-        (with_lane, without), general = _play(steps, monkeypatch)
+        (with_lane, without), (general, _) = _play(steps, monkeypatch)
     finally:
         writer.close(5)
     assert with_lane == without
@@ -341,6 +448,82 @@ def test_a_failure_inside_the_lane_ends_the_call_as_the_general_path_does(monkey
     assert with_lane == without
     assert with_lane[0] == ("RuntimeError('ledger bug at 0.1')", True, 3, 2)
     assert with_lane[1] == "OSError('socket gone')"
+
+
+@pytest.mark.parametrize("frame", MODEL_OTHERS)
+def test_model_lane_matches_on_each_odd_frame(frame, monkeypatch):
+    """Each of the model's odd frames alone, and between a delta and a transcript in one read,
+    after a first delta and before the pacer runs: the same state with the lane as without."""
+    steps = [("carrier", [(1, START)]), ("model", 0), ("replies", [(1, frame)]), ("tick", 0),
+             ("replies", [(1, _model(1)[0]), (1, frame), (1, _transcript(1))]), ("tick", 0), ("model", 2)]
+    (with_lane, without), (_, general_rt) = _play(steps, monkeypatch)
+    assert with_lane == without
+    assert general_rt[0] < general_rt[1]        # the lane took the deltas at least
+
+
+LIVE_STEP = st.one_of(
+    st.tuples(st.just("carrier"), st.lists(CARRIER_FRAME, min_size=1, max_size=4)),
+    st.tuples(st.just("replies"), LIVE_REPLIES),
+    st.tuples(st.just("tick"), st.just(0)),
+    st.tuples(st.just("state"), st.sampled_from(["hold", "release", "drop", "undrop", "rt_closed", "close"])),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(LIVE_STEP, max_size=40))
+def test_model_lane_matches_the_general_path_on_live(steps, monkeypatch):
+    """GPT-Live's audio and output transcript deltas (no ids; the call times the model's
+    silences by the clock), and its odd frames, through a LiveCall with the lanes and one without."""
+    (with_lane, without), (_, general_rt) = _play([("carrier", [(1, START)])] + steps, monkeypatch, "live")
+    assert with_lane == without
+    assert general_rt[0] <= general_rt[1]
+
+
+@pytest.mark.parametrize("frame", LIVE_OTHERS)
+def test_model_lane_matches_on_each_odd_live_frame(frame, monkeypatch):
+    steps = [("carrier", [(1, START)]), ("replies", [(1, _live_delta(1))]), ("replies", [(1, frame)]), ("tick", 0),
+             ("replies", [(1, _live_delta(2)), (1, frame), (1, _live_transcript(2))]), ("tick", 0),
+             ("replies", [(1, _live_transcript(3))])]
+    (with_lane, without), (_, general_rt) = _play(steps, monkeypatch, "live")
+    assert with_lane == without
+    assert general_rt[0] < general_rt[1]
+
+
+def test_a_failure_inside_the_model_lane_ends_the_call_as_the_general_path_does(monkeypatch):
+    """A bug met while the model lane takes a delta (the call logic, the carrier's socket):
+    the call ends with that failure, its counters and pacing state as the general path leaves
+    them, and the read's frames after it are still taken."""
+    delta = _model(0)[0]
+
+    async def run() -> list:
+        out = []
+        for lane in (True, False):
+            bridge, io = _call(lane, monkeypatch)
+            assert (io.rt.lane is not None) == lane
+            cw, mw = FrameWriter(client=True), FrameWriter(client=False)
+            io.ws.data_received(cw.frames([START]))
+            io.rt.data_received(mw.frames([SESSION_UPDATED]))
+
+            def broken(ev, frame, a, now):
+                raise RuntimeError(f"segment bug at {ev.item_id}")
+            io.call._take_delta = broken
+            io.rt.data_received(mw.frames([delta, _transcript(0)]))
+            first = (repr(io.failure), io.done.done(), io.call.frames_from_realtime, io.call.session.frames_in,
+                     io in bridge._pacing)
+            del io.call._take_delta
+
+            def refuse(data):
+                raise OSError("carrier socket gone")
+            io.failure = None
+            io.ws.transport.write = refuse
+            io.rt.data_received(mw.frames([delta]))
+            out.append((first, repr(io.failure), io.call.frames_from_realtime, io.call.frames_to_carrier))
+        return out
+
+    with_lane, without = asyncio.run(run())
+    assert with_lane == without
+    assert with_lane[0] == ("RuntimeError('segment bug at item_0')", True, 3, 3, True)
+    assert with_lane[1] == "OSError('carrier socket gone')"
 
 
 def test_a_long_one_way_reply_keeps_the_ledger_and_sent_times_bounded_alike(monkeypatch):

@@ -165,6 +165,19 @@ class Call:
     ``transcription``: the model transcribing the caller (user transcripts), or None.
     """
 
+    # Slots: the lanes and the per-message Python read these a few hundred times a second per call;
+    # a slot is one load where an instance dict is a hash lookup, and leaves no per-call dict for the
+    # collector to walk. __dict__ stays for what a test or a user patches onto one call.
+    __slots__ = ("__dict__", "_append_of", "_chunk", "_cut_items", "_cut_responses", "_extra", "_frame_ms",
+                 "_generation", "_instructions", "_lead_ms", "_ledger", "_mark_prefix", "_parse", "_pending",
+                 "_play_end", "_quality", "_receiving", "_refill_ms", "_rseg", "_segments", "_seq", "_silence",
+                 "_splice", "_startup_bytes", "_tin", "_tout", "_transcription", "_update_format", "_vad",
+                 "_voice", "audio_bytes_in", "audio_bytes_out", "barge_ins", "carrier_format", "chunk_ms", "codec",
+                 "effective_mode", "ended", "ended_ms", "errors", "first_ms", "frames_from_carrier",
+                 "frames_from_realtime", "frames_to_carrier", "frames_to_realtime", "generation", "last_ms",
+                 "late_deltas", "lead_ms", "mode", "model_format", "played_ms", "recorder", "sent_ms", "session",
+                 "stale_marks", "startup_buffer_ms")
+
     def __init__(self, codec, *, mode: str = "passthrough", generation: str = "ga", instructions: str | None = None,
                  voice: str | None = None, vad: str | None = "server_vad", startup_buffer_ms: int = 60,
                  lead_ms: int = 100, frame_ms: int = 20, session: dict | None = None, quality: str = "HQ-LL",
@@ -441,11 +454,7 @@ class Call:
             a.events.append(exc)
             return a
         if type(ev) is wire.AudioDelta:
-            try:
-                self._on_delta(ev)
-            except Base64Error as exc:
-                self.errors += 1
-                a.events.append(ProtocolError(f"audio delta is not base64 ({exc})", frame))
+            self._take_delta(ev, frame, a, now_ms)
         else:
             t = ev.type
             if t == _SPEECH_STARTED:
@@ -458,6 +467,14 @@ class Call:
         if now_ms is not None:
             self._pump(now_ms, a)
         return a
+
+    def _take_delta(self, ev, frame, a: Actions, now_ms: float | None) -> None:
+        # (also the model lane's step for a delta, rtfast._lane.ModelLane)
+        try:
+            self._on_delta(ev)
+        except Base64Error as exc:
+            self.errors += 1
+            a.events.append(ProtocolError(f"audio delta is not base64 ({exc})", frame))
 
     def _on_delta(self, ev) -> None:
         if ev.response_id in self._cut_responses or ev.item_id in self._cut_items:

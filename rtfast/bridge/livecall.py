@@ -73,6 +73,9 @@ class LiveCall(Call):
     turn-taking and always transcribes.
     """
 
+    __slots__ = ("_arm", "_held", "_last_delta", "_model", "_run_at", "_runs", "_started_sent",
+                 "input_transcript_deltas", "output_transcript_deltas", "silence_ms")
+
     protocol = "live"
 
     def __init__(self, codec, *, mode: str = "passthrough", model: str = "gpt-live-1", instructions: str | None = None,
@@ -183,11 +186,7 @@ class LiveCall(Call):
         if now_ms is None:
             now_ms = self.last_ms if self.last_ms is not None else 0.0
         if type(ev) is wire.AudioDelta:
-            try:
-                self._on_delta_live(ev.audio(), now_ms)
-            except Base64Error as exc:
-                self.errors += 1
-                a.events.append(ProtocolError(f"audio delta is not base64 ({exc})", frame))
+            self._take_delta(ev, frame, a, now_ms)
         else:
             t = ev.type
             if t == _INPUT_TRANSCRIPT:
@@ -202,6 +201,14 @@ class LiveCall(Call):
             a.events.append(ev)
         self._pump(now_ms, a)
         return a
+
+    def _take_delta(self, ev, frame, a: Actions, now_ms: float) -> None:
+        # (also the model lane's step for a delta, rtfast._lane.ModelLane)
+        try:
+            self._on_delta_live(ev.audio(), now_ms)
+        except Base64Error as exc:
+            self.errors += 1
+            a.events.append(ProtocolError(f"audio delta is not base64 ({exc})", frame))
 
     def _session_started(self, a: Actions) -> None:
         held, self._held = self._held, None

@@ -23,6 +23,7 @@ import itertools
 import logging
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from websockets.http11 import Response
 
 from rtfast.bridge import carriers
 from rtfast.bridge.app import Agent, Request
-from rtfast.bridge.call import BargeIn, Call
+from rtfast.bridge.call import Actions, BargeIn, Call
 from rtfast.bridge.carriers import Dtmf, Start
 from rtfast.bridge.carriers._base import JsonCodec
 from rtfast.bridge.livecall import LiveCall
@@ -44,9 +45,11 @@ from rtfast.bridge.workers import Group, Supervisor, available_cores
 from rtfast.client import AsyncOpenAI
 from rtfast.connection import MAX_MESSAGE, ConnectionManager, connect, ws_log
 from rtfast.errors import ConnectionClosed, ProtocolError, RtfastError
+from rtfast.live.session import LiveSession
+from rtfast.session import RealtimeSession
 from rtfast.websocket import OPEN, WebSocket
 from rtfast import websocket
-from rtfast._lane import CarrierLane
+from rtfast._lane import CarrierLane, ModelLane
 
 __all__ = ["BridgeServer", "twilio_signature", "main"]
 
@@ -70,6 +73,10 @@ def _now_ms() -> float:
     return time.monotonic() * 1000.0
 
 
+# The model lane reads the clock through the module, as the general path does (tests swap _now_ms).
+_MODULE = sys.modules[__name__]
+
+
 _perf_ns = time.perf_counter_ns
 
 
@@ -83,6 +90,9 @@ class _CallIO:
     one slow carrier only ever delays its own call: when its unread backlog
     passes ``max_backlog`` bytes the transport says so and the call ends.
     """
+
+    __slots__ = ("app", "bad_frames_log_at", "bad_frames_quiet", "binary_carrier", "call", "done", "dropping",
+                 "failure", "held", "id", "log", "pending_bytes", "pending_realtime", "rt", "server", "ws")
 
     def __init__(self, server: BridgeServer, ws: WebSocket, call_id: str) -> None:
         self.server = server
@@ -255,6 +265,18 @@ class _CallIO:
                 and type(self.call.codec).feed is JsonCodec.feed):
             self.ws.set_lane(CarrierLane(self, self.ws, self.call, OPEN).run)
 
+    def install_model_lane(self) -> None:
+        """Take the model's audio and transcript deltas off the general path (rtfast._lane),
+        once the realtime socket has its handlers: for the stock call, session and I/O with
+        no app (an app reads every event)."""
+        call = self.call
+        live = type(call) is LiveCall and type(call.session) is LiveSession
+        if (FAST_LANE and self.app is None and type(self).from_realtime is _CallIO.from_realtime
+                and type(self).act is _CallIO.act and (live or type(call) is Call
+                                                       and type(call.session) is RealtimeSession
+                                                       and call.session.generation == "ga")):
+            self.rt.set_lane(ModelLane(self, self.rt, call, _MODULE, self.server._pacing, Actions, live).run)
+
     def carrier_closed(self, code: int, reason: str) -> None:
         try:
             self.act(self.call.carrier_closed(_now_ms()))
@@ -293,6 +315,7 @@ class _CallIO:
                 self.pending_realtime = []
                 self.pending_bytes = 0
                 self.rt.set_handlers(self.from_realtime, self.realtime_closed)
+                self.install_model_lane()
                 if self.app is not None:
                     self.app.started(asyncio.get_running_loop())
             else:
@@ -864,7 +887,6 @@ def load_agent(spec: str) -> Agent:
     ``rtfast bridge --app`` takes it. Raises ValueError saying what is wrong."""
     import importlib
     import importlib.util
-    import sys
 
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:

@@ -81,14 +81,17 @@ class LiveSession:
             event = events.parse(frame, generation="live")
             if event.type == "session.output_audio.delta":
                 event = wire.parse_audio_delta(frame)     # a legal delta the scanner declined
-                self.audio_received += event.audio_length
+                self._on_audio(event)
             else:
                 self._on_event(event)
         else:
             event = delta
-            self.audio_received += delta.audio_length
+            self._on_audio(delta)
         self.frames_in += 1
         return event
+
+    def _on_audio(self, ev) -> None:
+        self.audio_received += ev.audio_length
 
     def _on_event(self, event) -> None:
         t = event.type

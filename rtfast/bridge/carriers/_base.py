@@ -195,6 +195,9 @@ class CarrierCodec:
       outbound media message for ``ms`` of audio, rounded to the carrier's rule.
     """
 
+    # Slots as rtfast.bridge.call.Call's (each subclass adds its own, or ()).
+    __slots__ = ("__dict__", "audio_format", "start_event", "started", "stream_id")
+
     name = "carrier"
     binary_media = False
     #: Inbound media may arrive out of order: pass them through ``order()``.
@@ -264,6 +267,8 @@ class JsonCodec(CarrierCodec):
     (event name -> method) and implement ``_start(d)`` and the outbound
     templates (``_media_head``, ``mark``, ``clear``).
     """
+
+    __slots__ = ("_head", "_mark_head", "_mark_names")
 
     STREAM_KEY = "streamSid"
     HANDLERS: dict[str, str] = {}

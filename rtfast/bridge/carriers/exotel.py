@@ -23,6 +23,7 @@ CHUNK_MULTIPLE = 320
 
 
 class ExotelCodec(JsonCodec):
+    __slots__ = ()
     name = "exotel"
     STREAM_KEY = "stream_sid"
     HANDLERS = {"connected": "_connected", "start": "_start", "media": "_media", "dtmf": "_dtmf",

@@ -25,6 +25,7 @@ _CONTENT_TYPES = {"pcmu/8000": (b"audio/x-mulaw", b"8000"), "pcm16/8000": (b"aud
 
 
 class PlivoCodec(JsonCodec):
+    __slots__ = ()
     name = "plivo"
     STREAM_KEY = "streamId"
     HANDLERS = {"start": "_start", "media": "_media", "dtmf": "_dtmf", "playedStream": "_played",

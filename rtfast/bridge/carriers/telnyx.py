@@ -26,6 +26,8 @@ class TelnyxCodec(JsonCodec):
     before it is given up for lost (each frame is 20 ms: the window bounds the
     delay a loss adds)."""
 
+    __slots__ = ("_held", "_next", "dropped", "reorder_window", "reordered")
+
     name = "telnyx"
     HANDLERS = {"connected": "_connected", "start": "_start", "media": "_media", "dtmf": "_dtmf",
                 "mark": "_mark", "stop": "_stop", "error": "_carrier_error"}

@@ -19,6 +19,7 @@ _ENCODINGS = {"audio/x-mulaw": "pcmu", "audio/x-alaw": "pcma"}
 
 
 class TwilioCodec(JsonCodec):
+    __slots__ = ()
     name = "twilio"
     STREAM_KEY = "streamSid"
     HANDLERS = {"connected": "_connected", "start": "_start", "media": "_media", "dtmf": "_dtmf",

@@ -28,6 +28,7 @@ _CONTENT_TYPE = re.compile(r"audio/l16;\s*rate=(8000|16000)$", re.IGNORECASE)
 
 
 class VonageCodec(CarrierCodec):
+    __slots__ = ()
     name = "vonage"
     binary_media = True
 
