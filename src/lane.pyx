@@ -43,18 +43,11 @@ cdef bytes _HEAD = b'{"type":"input_audio_buffer.append","audio":"'
 cdef bytes _LIVE_HEAD = b'{"type":"session.input_audio.append","audio":"'
 
 
-cdef class CarrierLane:
-    """``run(frames)`` takes the leading media and mark frames of one read off the
-    general path (see the module's doc) and returns how many it took.
+cdef class _Lane:
+    """A socket's lane: ``run(frames)`` takes the leading frames of one read that ``_one``
+    takes off the general path, and returns how many it took (``WebSocket.set_lane``)."""
 
-    ``io``: the call's I/O (``held``, ``dropping``, ``rt``, ``fail``); ``ws``: the
-    carrier socket; ``call``: the Call; ``open_state``: the websocket's OPEN."""
-
-    cdef object io, ws, call, codec, open_state
-
-    def __init__(self, io, ws, call, open_state):
-        self.io, self.ws, self.call, self.codec = io, ws, call, call.codec
-        self.open_state = open_state
+    cdef object ws
 
     def run(self, list frames) -> int:
         cdef Py_ssize_t i, n = len(frames)
@@ -67,6 +60,23 @@ cdef class CarrierLane:
                     or type(f[1]) is not bytes or not self._one(<bytes>f[1])):
                 return i
         return n
+
+    cdef bint _one(self, bytes msg) except -1:
+        return False
+
+
+cdef class CarrierLane(_Lane):
+    """Takes the leading media and mark frames of one carrier read off the general path
+    (see the module's doc).
+
+    ``io``: the call's I/O (``held``, ``dropping``, ``rt``, ``fail``); ``ws``: the
+    carrier socket; ``call``: the Call; ``open_state``: the websocket's OPEN."""
+
+    cdef object io, call, codec, open_state
+
+    def __init__(self, io, ws, call, open_state):
+        self.io, self.ws, self.call, self.codec = io, ws, call, call.codec
+        self.open_state = open_state
 
     cdef bint _one(self, bytes msg) except -1:
         cdef rt_cscan_t s
@@ -158,9 +168,9 @@ cdef bint _plain_transcript(bytes msg, bytes head, str kind, dict fields) except
     return True
 
 
-cdef class ModelLane:
-    """``run(frames)`` takes the leading audio deltas and plain transcript deltas of one read
-    from the Realtime socket off the general path (``_CallIO.from_realtime`` ->
+cdef class ModelLane(_Lane):
+    """Takes the leading audio deltas and plain transcript deltas of one read from the
+    realtime socket off the general path (``_CallIO.from_realtime`` ->
     ``Call.from_realtime`` -> ``RealtimeSession.receive`` -> ``_CallIO.act``), and returns
     how many it took.
 
@@ -177,7 +187,7 @@ cdef class ModelLane:
     ``clock``: the server module, whose ``_now_ms`` is read per frame as the general path
     reads it; ``pacing``: the pacer's set."""
 
-    cdef object io, ws, call, session, clock, pacing, actions
+    cdef object io, call, session, clock, pacing, actions
     cdef bint live
     cdef bytes t_head
     cdef str t_kind
@@ -188,16 +198,6 @@ cdef class ModelLane:
         self.clock, self.pacing, self.actions = clock, pacing, actions
         self.live = live
         self.t_head, self.t_kind, self.t_fields = _TRANSCRIPTS[1 if live else 0]
-
-    def run(self, list frames) -> int:
-        cdef Py_ssize_t i, n = len(frames)
-        cdef object f
-        for i in range(n):
-            f = frames[i]
-            if (self.ws._inbound_done or type(f) is not tuple or len(<tuple>f) != 2 or f[0] != 1
-                    or type(f[1]) is not bytes or not self._one(<bytes>f[1])):
-                return i
-        return n
 
     cdef bint _one(self, bytes msg) except -1:
         delta = None
