@@ -177,14 +177,14 @@ cdef class ModelLane:
     ``clock``: the server module, whose ``_now_ms`` is read per frame as the general path
     reads it; ``pacing``: the pacer's set."""
 
-    cdef object io, ws, call, session, clock, pacing, actions
+    cdef object io, ws, call, clock, pacing, actions
     cdef bint live
     cdef bytes t_head
     cdef str t_kind
     cdef dict t_fields
 
     def __init__(self, io, ws, call, clock, pacing, actions, bint live=False):
-        self.io, self.ws, self.call, self.session = io, ws, call, call.session
+        self.io, self.ws, self.call = io, ws, call
         self.clock, self.pacing, self.actions = clock, pacing, actions
         self.live = live
         self.t_head, self.t_kind, self.t_fields = _TRANSCRIPTS[1 if live else 0]
@@ -210,7 +210,7 @@ cdef class ModelLane:
         try:                                    # as _CallIO.from_realtime
             now = self.clock._now_ms()
             call.frames_from_realtime += 1
-            session = self.session
+            session = call.session              # read per frame: Call.realtime_reset() replaces it
             if delta is not None:               # the session's receive, then the call's, for a delta
                 session._on_audio(delta)
                 session.frames_in += 1

@@ -654,3 +654,27 @@ def test_the_lane_declines_what_is_not_the_parsers_text_message(monkeypatch):
         assert lane([(1, media), (1,)]) == 1                # its own kind first, then stops
 
     asyncio.run(run())
+
+
+def test_model_lane_follows_a_session_the_call_moves_to(monkeypatch):
+    """Call.realtime_reset() gives the call a new RealtimeSession: the deltas that follow are
+    that session's (its frames and item audio, which a barge-in truncates by), with the
+    model lane as without it."""
+    async def run() -> list:
+        out = []
+        for lane in (True, False):
+            _, io = _call(lane, monkeypatch)
+            assert (io.rt.lane is not None) == lane
+            cw, mw = FrameWriter(client=True), FrameWriter(client=False)
+            io.ws.data_received(cw.frames([START]))
+            io.rt.data_received(mw.frames([SESSION_UPDATED, _model(0)[0], _transcript(0)]))
+            io.call.realtime_reset()
+            io.rt.data_received(mw.frames([_model(5)[0], _transcript(5), _model(5)[0]]))
+            s = io.call.session
+            out.append((s.frames_in, {k: dict(v.received) for k, v in s.items.items()}, s.audio_received_ms("item_1"),
+                        io.call.frames_from_realtime))
+        return out
+
+    with_lane, without = asyncio.run(run())
+    assert with_lane == without
+    assert with_lane[0] == 3 and with_lane[2] == 200            # two 100 ms deltas of item_1
