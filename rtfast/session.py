@@ -86,8 +86,9 @@ class RealtimeSession:
     to the frame to put on the socket, remembering ``session.update``.
     """
 
-    __slots__ = ("config", "frames_in", "frames_out", "generation", "input_format", "items", "last_session_update",
-                 "output_format", "refused", "response_id", "session_id", "speaking")
+    # (__weakref__: a session can be referred to weakly, as before the slots)
+    __slots__ = ("__weakref__", "config", "frames_in", "frames_out", "generation", "input_format", "items",
+                 "last_session_update", "output_format", "refused", "response_id", "session_id", "speaking")
 
     def __init__(self, generation: str = "ga") -> None:
         if generation not in ("ga", "beta", "translation"):

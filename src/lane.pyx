@@ -187,19 +187,25 @@ cdef class ModelLane(_Lane):
     ``clock``: the server module, whose ``_now_ms`` is read per frame as the general path
     reads it; ``pacing``: the pacer's set."""
 
-    cdef object io, call, session, clock, pacing, actions
+    cdef object io, call, clock, pacing, actions, session_type
     cdef bint live
     cdef bytes t_head
     cdef str t_kind
     cdef dict t_fields
 
     def __init__(self, io, ws, call, clock, pacing, actions, bint live=False):
-        self.io, self.ws, self.call, self.session = io, ws, call, call.session
+        self.io, self.ws, self.call = io, ws, call
+        self.session_type = type(call.session)
         self.clock, self.pacing, self.actions = clock, pacing, actions
         self.live = live
         self.t_head, self.t_kind, self.t_fields = _TRANSCRIPTS[1 if live else 0]
 
     cdef bint _one(self, bytes msg) except -1:
+        # Read per frame: Call.realtime_reset() replaces the session; another kind than the
+        # lane was set up for (its own receive) takes the general path.
+        session = getattr(self.call, "session", None)
+        if type(session) is not self.session_type:
+            return False
         delta = None
         if not _plain_transcript(msg, self.t_head, self.t_kind, self.t_fields):
             delta = _scan_delta(msg)
@@ -210,7 +216,6 @@ cdef class ModelLane(_Lane):
         try:                                    # as _CallIO.from_realtime
             now = self.clock._now_ms()
             call.frames_from_realtime += 1
-            session = self.session
             if delta is not None:               # the session's receive, then the call's, for a delta
                 session._on_audio(delta)
                 session.frames_in += 1

@@ -992,3 +992,30 @@ def test_marks_count_alike_on_the_scanner_path_and_the_orjson_path():
     extra = b'{"event":"mark","streamSid":"%s","mark":{"name":"0.3"},"x":"y"}' % SID.encode()
     assert type(call.codec.feed(extra)) is Mark
     assert not call.from_carrier(extra) and call.played_ms == {"item_1": 60} and call.frames_from_carrier == 5
+
+
+def test_calls_sessions_and_codecs_can_be_referred_to_weakly():
+    """Slots keep the per-call objects a weak reference, as a plain class has one (an app's
+    WeakKeyDictionary of calls, a cache keyed on a session), and copies and pickles keep their state."""
+    import copy
+    import pickle
+    import weakref
+
+    from rtfast.bridge.carriers import PlivoCodec
+    from rtfast.bridge.livecall import LiveCall
+    from rtfast.session import RealtimeSession
+
+    seen = weakref.WeakKeyDictionary()
+    objects = [Call(TwilioCodec()), LiveCall(TwilioCodec()), RealtimeSession("beta"),
+               TwilioCodec(), TelnyxCodec(), PlivoCodec(), ExotelCodec(), VonageCodec()]
+    for obj in objects:
+        seen[obj] = type(obj).__name__
+        assert weakref.ref(obj)() is obj
+    assert len(seen) == len(objects)
+    call = objects[0]
+    call.from_carrier(TWILIO_START)
+    call.frames_from_realtime = 7
+    for again in (copy.copy(call), pickle.loads(pickle.dumps(call))):
+        assert (again.frames_from_realtime, again.codec.started, again.session.generation) == (7, True, "ga")
+    del objects, obj, call, again
+    assert len(seen) == 0                        # weak: the calls went with their last reference

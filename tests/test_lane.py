@@ -654,3 +654,56 @@ def test_the_lane_declines_what_is_not_the_parsers_text_message(monkeypatch):
         assert lane([(1, media), (1,)]) == 1                # its own kind first, then stops
 
     asyncio.run(run())
+
+
+def test_model_lane_follows_a_session_the_call_moves_to(monkeypatch):
+    """Call.realtime_reset() gives the call a new RealtimeSession: the deltas that follow are
+    that session's (its frames and item audio, which a barge-in truncates by), with the
+    model lane as without it."""
+    async def run() -> list:
+        out = []
+        for lane in (True, False):
+            _, io = _call(lane, monkeypatch)
+            assert (io.rt.lane is not None) == lane
+            cw, mw = FrameWriter(client=True), FrameWriter(client=False)
+            io.ws.data_received(cw.frames([START]))
+            io.rt.data_received(mw.frames([SESSION_UPDATED, _model(0)[0], _transcript(0)]))
+            io.call.realtime_reset()
+            io.rt.data_received(mw.frames([_model(5)[0], _transcript(5), _model(5)[0]]))
+            s = io.call.session
+            out.append((s.frames_in, {k: dict(v.received) for k, v in s.items.items()}, s.audio_received_ms("item_1"),
+                        io.call.frames_from_realtime))
+        return out
+
+    with_lane, without = asyncio.run(run())
+    assert with_lane == without
+    assert with_lane[0] == 3 and with_lane[2] == 200            # two 100 ms deltas of item_1
+
+
+def test_model_lane_leaves_a_session_of_another_kind_to_its_own_receive(monkeypatch):
+    """A call given a session of another class (its own receive) after the lane was set up:
+    that receive sees every frame, as on the general path."""
+    from rtfast.session import RealtimeSession
+
+    class Counting(RealtimeSession):
+        __slots__ = ("seen",)
+
+        def receive(self, frame):
+            self.seen = getattr(self, "seen", 0) + 1
+            return super().receive(frame)
+
+    async def run() -> list:
+        out = []
+        for lane in (True, False):
+            _, io = _call(lane, monkeypatch)
+            cw, mw = FrameWriter(client=True), FrameWriter(client=False)
+            io.ws.data_received(cw.frames([START]))
+            io.rt.data_received(mw.frames([SESSION_UPDATED]))
+            io.call.session = Counting()
+            io.rt.data_received(mw.frames([_model(0)[0], _transcript(0), _model(0)[0]]))
+            out.append((io.call.session.seen, io.call.session.frames_in, io.call.frames_from_realtime))
+        return out
+
+    with_lane, without = asyncio.run(run())
+    assert with_lane == without
+    assert with_lane == (3, 3, 4)

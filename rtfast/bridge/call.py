@@ -167,11 +167,12 @@ class Call:
 
     # Slots: the lanes and the per-message Python read these a few hundred times a second per call;
     # a slot is one load where an instance dict is a hash lookup, and leaves no per-call dict for the
-    # collector to walk. __dict__ stays for what a test or a user patches onto one call.
-    __slots__ = ("__dict__", "_append_of", "_chunk", "_cut_items", "_cut_responses", "_extra", "_frame_ms",
-                 "_generation", "_instructions", "_lead_ms", "_ledger", "_mark_prefix", "_parse", "_pending",
-                 "_play_end", "_quality", "_receiving", "_refill_ms", "_rseg", "_segments", "_seq", "_silence",
-                 "_splice", "_startup_bytes", "_tin", "_tout", "_transcription", "_update_format", "_vad",
+    # collector to walk. __dict__ stays for what a test or a user patches onto one call, __weakref__
+    # for an application that refers to calls weakly (as it could before the slots).
+    __slots__ = ("__dict__", "__weakref__", "_append_of", "_chunk", "_cut_items", "_cut_responses", "_extra",
+                 "_frame_ms", "_generation", "_instructions", "_lead_ms", "_ledger", "_mark_prefix", "_parse",
+                 "_pending", "_play_end", "_quality", "_receiving", "_refill_ms", "_rseg", "_segments", "_seq",
+                 "_silence", "_splice", "_startup_bytes", "_tin", "_tout", "_transcription", "_update_format", "_vad",
                  "_voice", "audio_bytes_in", "audio_bytes_out", "barge_ins", "carrier_format", "chunk_ms", "codec",
                  "effective_mode", "ended", "ended_ms", "errors", "first_ms", "frames_from_carrier",
                  "frames_from_realtime", "frames_to_carrier", "frames_to_realtime", "generation", "last_ms",

@@ -196,7 +196,7 @@ class CarrierCodec:
     """
 
     # Slots as rtfast.bridge.call.Call's (each subclass adds its own, or ()).
-    __slots__ = ("__dict__", "audio_format", "start_event", "started", "stream_id")
+    __slots__ = ("__dict__", "__weakref__", "audio_format", "start_event", "started", "stream_id")
 
     name = "carrier"
     binary_media = False
