@@ -62,6 +62,17 @@ def _call(lane: bool, monkeypatch, protocol: str = "realtime", carrier: str = "t
     return bridge, io
 
 
+def _started(lane: bool, monkeypatch):
+    """A call with the lanes (or without) whose carrier has started and whose realtime session
+    is set up; returns (bridge, io, a writer of the model's frames)."""
+    bridge, io = _call(lane, monkeypatch)
+    assert (io.rt.lane is not None) == lane
+    io.ws.data_received(FrameWriter(client=True).frames([START]))
+    mw = FrameWriter(client=False)
+    io.rt.data_received(mw.frames([SESSION_UPDATED]))
+    return bridge, io, mw
+
+
 def _media(payload: bytes, track: bytes | None = b"inbound", seq: int = 2) -> bytes:
     t = b'"track":"%s",' % track if track is not None else b""
     return (b'{"event":"media","sequenceNumber":"%d","media":{%s"chunk":"1","timestamp":"20","payload":"%s"},'
@@ -498,11 +509,7 @@ def test_a_failure_inside_the_model_lane_ends_the_call_as_the_general_path_does(
     async def run() -> list:
         out = []
         for lane in (True, False):
-            bridge, io = _call(lane, monkeypatch)
-            assert (io.rt.lane is not None) == lane
-            cw, mw = FrameWriter(client=True), FrameWriter(client=False)
-            io.ws.data_received(cw.frames([START]))
-            io.rt.data_received(mw.frames([SESSION_UPDATED]))
+            bridge, io, mw = _started(lane, monkeypatch)
 
             def broken(ev, frame, a, now):
                 raise RuntimeError(f"segment bug at {ev.item_id}")
@@ -663,11 +670,8 @@ def test_model_lane_follows_a_session_the_call_moves_to(monkeypatch):
     async def run() -> list:
         out = []
         for lane in (True, False):
-            _, io = _call(lane, monkeypatch)
-            assert (io.rt.lane is not None) == lane
-            cw, mw = FrameWriter(client=True), FrameWriter(client=False)
-            io.ws.data_received(cw.frames([START]))
-            io.rt.data_received(mw.frames([SESSION_UPDATED, _model(0)[0], _transcript(0)]))
+            _, io, mw = _started(lane, monkeypatch)
+            io.rt.data_received(mw.frames([_model(0)[0], _transcript(0)]))
             io.call.realtime_reset()
             io.rt.data_received(mw.frames([_model(5)[0], _transcript(5), _model(5)[0]]))
             s = io.call.session
@@ -695,10 +699,7 @@ def test_model_lane_leaves_a_session_of_another_kind_to_its_own_receive(monkeypa
     async def run() -> list:
         out = []
         for lane in (True, False):
-            _, io = _call(lane, monkeypatch)
-            cw, mw = FrameWriter(client=True), FrameWriter(client=False)
-            io.ws.data_received(cw.frames([START]))
-            io.rt.data_received(mw.frames([SESSION_UPDATED]))
+            _, io, mw = _started(lane, monkeypatch)
             io.call.session = Counting()
             io.rt.data_received(mw.frames([_model(0)[0], _transcript(0), _model(0)[0]]))
             out.append((io.call.session.seen, io.call.session.frames_in, io.call.frames_from_realtime))
