@@ -104,6 +104,14 @@ def _cpu_seconds(pid: int, children: bool = False) -> float:
     return total
 
 
+def _steal_seconds() -> list[float]:
+    """Each core's time taken by the host for other guests (/proc/stat's steal), in seconds:
+    a run where it grows measured a VM that was not running, not the bridge."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as f:
+        return [int(line.split()[8]) / tick for line in f if line.startswith("cpu") and line[3].isdigit()]
+
+
 # 60 s of distinct μ-law speech-like frames, so every payload identifies its frame.
 _rng = np.random.default_rng(3)
 _t = np.arange(8000 * 60) / 8000
@@ -466,6 +474,7 @@ async def _run_compiled(exe: str, kind: str, n: int, measure_s: float, warmup_s:
         await gen.stdin.drain()
         await expect("measuring", 120 + warmup_s)
         cpu0, t0, own0 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+        steal0 = _steal_seconds()
         probes = {"/metrics": [], "/readyz": []}
         prober = asyncio.create_task(_probe(port, probes)) if kind != "usual" else None
         try:
@@ -474,6 +483,7 @@ async def _run_compiled(exe: str, kind: str, n: int, measure_s: float, warmup_s:
             if prober is not None:
                 prober.cancel()
         cpu1, t1, own1 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+        steal1 = _steal_seconds()
         result = json.loads(await expect("{", 60))
         await gen.wait()
     finally:
@@ -488,6 +498,7 @@ async def _run_compiled(exe: str, kind: str, n: int, measure_s: float, warmup_s:
     result["generator_cpu_pct"] = result["loadgen_cpu_pct"] + 100 * (own1 - own0) / (t1 - t0)
     result["generator"] = "c"
     result["_bridge_cpu"] = (cpu1 - cpu0) / (t1 - t0)
+    result["steal_pct"] = [round(100 * (b - a) / (t1 - t0), 1) for a, b in zip(steal0, steal1)]
     result["_probes"] = probes
     return result
 
@@ -519,10 +530,12 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
                     opened.cancel()
                     return await drive_task                  # it failed: raise why
                 cpu0, t0, own0 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+                steal0 = _steal_seconds()
                 probes = {"/metrics": [], "/readyz": []}
                 prober = asyncio.create_task(_probe(port, probes)) if kind != "usual" else None
                 await asyncio.sleep(measure_s)
                 cpu1, t1, own1 = _cpu_seconds(proc.pid, group), time.monotonic(), _cpu_seconds(os.getpid())
+                steal1 = _steal_seconds()
                 if prober is not None:
                     prober.cancel()
                 result = await drive_task
@@ -531,7 +544,8 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
                 proc.wait()
                 log.close()
         result.update(generator="python", generator_cpu_pct=100 * (own1 - own0) / (t1 - t0),
-                      _bridge_cpu=(cpu1 - cpu0) / (t1 - t0), _probes=probes)
+                      _bridge_cpu=(cpu1 - cpu0) / (t1 - t0), _probes=probes,
+                      steal_pct=[round(100 * (b - a) / (t1 - t0), 1) for a, b in zip(steal0, steal1)])
         return result
 
     async def run() -> dict:
@@ -577,6 +591,8 @@ def _print_row(kind: str, r: dict) -> None:
           # How often another task took the generator's core in the window (the compiled one counts it).
           + (f", preempted {r['loadgen_preempted']}x" if "loadgen_preempted" in r else "")
           + (" (SCHED_FIFO)" if r.get("loadgen_rt") else "")
+          # The host's other guests: a core it took for itself is time neither side ran.
+          + f", host steal {'/'.join(f'{x:.1f}' for x in r['steal_pct'])} %"
           + f"  real time: {r['keeps_real_time']}"
           + (f"  /metrics {r['scrape_p50_ms']:.1f}/{r['scrape_max_ms']:.1f} ms, /readyz {r['readyz_p50_ms']:.1f}/"
              f"{r['readyz_max_ms']:.1f} ms (p50/max)" if "scrape_max_ms" in r else ""))
