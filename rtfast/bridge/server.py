@@ -269,12 +269,11 @@ class _CallIO:
         """Take the model's audio and transcript deltas off the general path (rtfast._lane),
         once the realtime socket has its handlers: for the stock call, session and I/O with
         no app (an app reads every event)."""
-        call = self.call
-        live = type(call) is LiveCall and type(call.session) is LiveSession
-        if (FAST_LANE and self.app is None and type(self).from_realtime is _CallIO.from_realtime
-                and type(self).act is _CallIO.act and (live or type(call) is Call
-                                                       and type(call.session) is RealtimeSession
-                                                       and call.session.generation == "ga")):
+        call, session = self.call, self.call.session
+        live = type(call) is LiveCall and type(session) is LiveSession
+        realtime = type(call) is Call and type(session) is RealtimeSession and session.generation == "ga"
+        if (FAST_LANE and self.app is None and (live or realtime)
+                and type(self).from_realtime is _CallIO.from_realtime and type(self).act is _CallIO.act):
             self.rt.set_lane(ModelLane(self, self.rt, call, _MODULE, self.server._pacing, Actions, live).run)
 
     def carrier_closed(self, code: int, reason: str) -> None:
