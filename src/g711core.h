@@ -286,27 +286,34 @@ RT_G711_V_INLINE __m512i rt_ulaw_v64(__m512i a, __m512i b, int itu, __m512i lo, 
 }
 
 /* A-law of 64 samples from (a, b). */
-RT_G711_V_INLINE __m512i rt_alaw_v64(__m512i a, __m512i b, __m512i lo)
+RT_G711_V_INLINE __m512i rt_alaw_v64(__m512i a, __m512i b, __m512i lo, __m512i hi)
 {
-    /* n = m >> 1 for audioop's m = (x >> 3) folded with ~: (x >> 4) ^ s, at
-       most 2047, so it converts to a half exactly. Scaled by 2^-18 (exact
-       too): below 16 it is a subnormal whose bits are n << 6, and from 16 up
-       a normal with exponent lead - 3 = the segment, so bits >> 6 is the
-       7-bit code (segment << 4 | mantissa) in both ranges, segment 0's
-       linear step included. FP16 arithmetic keeps subnormals whatever MXCSR's
-       flush-to-zero and denormals-are-zero bits say. */
-    const __m512h scale = _mm512_set1_ph((_Float16)0.000003814697265625f);   /* 2^-18 */
-    __m512i sa = _mm512_srai_epi16(a, 15), sb = _mm512_srai_epi16(b, 15);
-    __m512h ha = _mm512_cvtepu16_ph(_mm512_xor_si512(_mm512_srai_epi16(a, 4), sa));
-    __m512h hb = _mm512_cvtepu16_ph(_mm512_xor_si512(_mm512_srai_epi16(b, 4), sb));
-    __m512i ca = _mm512_srli_epi16(_mm512_castph_si512(_mm512_mul_ph(ha, scale)), 6);
-    __m512i cb = _mm512_srli_epi16(_mm512_castph_si512(_mm512_mul_ph(hb, scale)), 6);
-    /* code ^ (0x80 if x < 0): then 0xD5 flips both to A-law's even-bit
-       inversion with the sign bit set for x >= 0. */
-    const __m512i s80 = _mm512_set1_epi16(0x80);
-    ca = _mm512_ternarylogic_epi32(ca, sa, s80, 0x78);   /* a ^ (b & c) */
-    cb = _mm512_ternarylogic_epi32(cb, sb, s80, 0x78);
-    return _mm512_xor_si512(_mm512_permutex2var_epi8(ca, lo, cb), _mm512_set1_epi8((char)0xD5));
+    /* audioop's magnitude is n = (x >> 4) for x >= 0 and ~(x >> 4) for x < 0,
+       and both are floor(|x | 15| / 16): or-ing in the low four bits makes a
+       negative sample's |u| = 16 n + 1, so the sign needs no fold. |u| as a
+       half rounded toward zero, times 2^-22 rounded toward zero (exact
+       truncations at powers of two compose: floor(floor(z) / k) =
+       floor(z / k)), is n * 2^-18 truncated to the code's precision: below
+       16 a subnormal whose bits are n << 6, from 16 up a normal with
+       exponent lead - 3 = the segment; bits 6..12 are the 7-bit code
+       (segment << 4 | mantissa) in both ranges, segment 0's linear step
+       included, and bits 13..14 are zero. The half's own sign (bit 15) is
+       shifted out of the byte; the sign comes from each sample's high byte.
+       FP16 arithmetic keeps subnormals whatever MXCSR's flush-to-zero and
+       denormals-are-zero bits say. */
+    const int rz = _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC;
+    const __m512h scale = _mm512_set1_ph((_Float16)0.0000002384185791015625f);   /* 2^-22 */
+    const __m512i low4 = _mm512_set1_epi16(15);
+    __m512h ha = _mm512_cvt_roundepi16_ph(_mm512_or_si512(a, low4), rz);
+    __m512h hb = _mm512_cvt_roundepi16_ph(_mm512_or_si512(b, low4), rz);
+    ha = _mm512_mul_round_ph(ha, scale, rz);
+    hb = _mm512_mul_round_ph(hb, scale, rz);
+    __m512i code = _mm512_permutex2var_epi8(_mm512_srli_epi16(_mm512_castph_si512(ha), 6), lo,
+                                            _mm512_srli_epi16(_mm512_castph_si512(hb), 6));
+    __m512i sign = _mm512_permutex2var_epi8(a, hi, b);
+    /* code | 0x80 for x >= 0, then A-law's even-bit inversion. */
+    code = _mm512_ternarylogic_epi32(code, sign, _mm512_set1_epi8((char)0x80), 0xF2);  /* a | (~b & c) */
+    return _mm512_xor_si512(code, _mm512_set1_epi8(0x55));
 }
 
 /* Large buffers are bound by memory, not by these few instructions per
@@ -404,7 +411,7 @@ RT_G711_V_INLINE __m512i rt_alaw_v64(__m512i a, __m512i b, __m512i lo)
 
 RT_G711_V_LOOP(rt_ulaw_encode_avx512fp16, rt_ulaw_v64(a, b, 0, lo, hi))
 RT_G711_V_LOOP(rt_ulaw_encode_itu_avx512fp16, rt_ulaw_v64(a, b, 1, lo, hi))
-RT_G711_V_LOOP(rt_alaw_encode_avx512fp16, rt_alaw_v64(a, b, lo))
+RT_G711_V_LOOP(rt_alaw_encode_avx512fp16, rt_alaw_v64(a, b, lo, hi))
 #endif
 
 typedef void (*rt_g711_fn)(const uint8_t *src, size_t n, uint8_t *out);
