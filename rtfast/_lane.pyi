@@ -1,7 +1,8 @@
 from typing import Any
 
 class CarrierLane:
-    def __init__(self, io: Any, ws: Any, call: Any, open_state: int) -> None: ...
+    def __init__(self, io: Any, ws: Any, call: Any, open_state: int,
+                 remember: Any = None) -> None: ...
     def run(self, frames: list[tuple[int, bytes]]) -> int: ...
 
 class ModelLane:

@@ -21,8 +21,23 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStri
 from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport uint8_t
 from libc.string cimport memcpy, memcmp
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from types import MemberDescriptorType as _Member
 
 from rtfast._carrier import Media
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+        int flags
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+cdef enum:
+    _T_OBJECT_EX = 16                           # structmember.h: a __slots__ entry
+    _READONLY = 1
 
 cdef extern from "carrierscan.h" nogil:
     enum:
@@ -43,11 +58,66 @@ cdef bytes _HEAD = b'{"type":"input_audio_buffer.append","audio":"'
 cdef bytes _LIVE_HEAD = b'{"type":"session.input_audio.append","audio":"'
 
 
+# The lanes read and write the call's, its I/O's and the sockets' attributes in place. Most
+# are __slots__ entries: through the type, each read is a getattr (the type's lookup, the
+# descriptor, PyMember_GetOne), about a tenth of the bridge's CPU under load. The member
+# descriptor's offset, found once per lane on the object's own type, reads exactly what the
+# descriptor reads; anything else (an instance attribute, a subclass's property) is read
+# and written the Python way (offset -1).
+
+cdef Py_ssize_t _slot(object cls, str name) except -2:
+    """The offset of name's __slots__ entry as cls resolves it, or -1 if it is not one."""
+    d = None
+    for k in cls.__mro__:
+        if name in k.__dict__:
+            d = k.__dict__[name]
+            break
+    if type(d) is not _Member:
+        return -1
+    cdef PyMemberDef* m = (<PyMemberDescrObject*><PyObject*>d).d_member
+    if m.type != _T_OBJECT_EX or m.flags & _READONLY:
+        return -1
+    return m.offset
+
+
+cdef inline object _get(object obj, Py_ssize_t off, str name):
+    if off < 0:
+        return getattr(obj, name)
+    cdef PyObject* p = (<PyObject**>((<char*><PyObject*>obj) + off))[0]
+    if p == NULL:
+        raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'")
+    return <object>p
+
+
+cdef inline int _set(object obj, Py_ssize_t off, str name, object value) except -1:
+    if off < 0:
+        setattr(obj, name, value)
+        return 0
+    cdef PyObject** slot = <PyObject**>((<char*><PyObject*>obj) + off)
+    cdef PyObject* old = slot[0]
+    Py_INCREF(value)
+    slot[0] = <PyObject*>value
+    Py_XDECREF(old)
+    return 0
+
+
+cdef inline int _bump(object obj, Py_ssize_t off, str name, object by) except -1:
+    return _set(obj, off, name, _get(obj, off, name) + by)
+
+
 cdef class _Lane:
     """A socket's lane: ``run(frames)`` takes the leading frames of one read that ``_one``
     takes off the general path, and returns how many it took (``WebSocket.set_lane``)."""
 
-    cdef object ws
+    cdef object ws, ws_type
+    cdef Py_ssize_t o_inbound_done, o_state, o_transport, o_writer
+
+    cdef _socket(self, ws):
+        self.ws, self.ws_type = ws, type(ws)
+        self.o_inbound_done = _slot(self.ws_type, "_inbound_done")
+        self.o_state = _slot(self.ws_type, "state")
+        self.o_transport = _slot(self.ws_type, "transport")
+        self.o_writer = _slot(self.ws_type, "_writer")
 
     def run(self, list frames) -> int:
         cdef Py_ssize_t i, n = len(frames)
@@ -56,7 +126,8 @@ cdef class _Lane:
             f = frames[i]
             # As _dispatch: nothing after a close (or a failure) is delivered. Anything but the
             # parser's (1, bytes) text message goes the general way.
-            if (self.ws._inbound_done or type(f) is not tuple or len(<tuple>f) != 2 or f[0] != 1
+            if (_get(self.ws, self.o_inbound_done, "_inbound_done") or type(f) is not tuple
+                    or len(<tuple>f) != 2 or f[0] != 1
                     or type(f[1]) is not bytes or not self._one(<bytes>f[1])):
                 return i
         return n
@@ -72,11 +143,22 @@ cdef class CarrierLane(_Lane):
     ``io``: the call's I/O (``held``, ``dropping``, ``rt``, ``fail``); ``ws``: the
     carrier socket; ``call``: the Call; ``open_state``: the websocket's OPEN."""
 
-    cdef object io, call, codec, open_state
+    cdef object io, call, codec, open_state, remember
+    cdef Py_ssize_t o_started, o_mark_names, o_splice, o_recorder, o_append_of, o_from_carrier
+    cdef Py_ssize_t o_bytes_in, o_to_realtime, o_held, o_dropping, o_rt, o_ledger, o_played
 
-    def __init__(self, io, ws, call, open_state):
-        self.io, self.ws, self.call, self.codec = io, ws, call, call.codec
-        self.open_state = open_state
+    def __init__(self, io, ws, call, open_state, remember=None):
+        self._socket(ws)
+        self.io, self.call, self.codec = io, call, call.codec
+        self.open_state, self.remember = open_state, remember
+        if remember is not None:                # the stock Call._on_mark: its usual echo inline
+            self.o_ledger, self.o_played = _slot(type(call), "_ledger"), _slot(type(call), "played_ms")
+        ct, cc, it = type(call), type(self.codec), type(io)
+        self.o_started, self.o_mark_names = _slot(cc, "started"), _slot(cc, "_mark_names")
+        self.o_splice, self.o_recorder = _slot(ct, "_splice"), _slot(ct, "recorder")
+        self.o_append_of, self.o_from_carrier = _slot(ct, "_append_of"), _slot(ct, "frames_from_carrier")
+        self.o_bytes_in, self.o_to_realtime = _slot(ct, "audio_bytes_in"), _slot(ct, "frames_to_realtime")
+        self.o_held, self.o_dropping, self.o_rt = _slot(it, "held"), _slot(it, "dropping"), _slot(it, "rt")
 
     cdef bint _one(self, bytes msg) except -1:
         cdef rt_cscan_t s
@@ -92,15 +174,17 @@ cdef class CarrierLane(_Lane):
             if s.start[RT_C_TRACK] >= 0 and not (s.end[RT_C_TRACK] - s.start[RT_C_TRACK] >= 7 and
                                                  memcmp(base + s.start[RT_C_TRACK], b"inbound", 7) == 0):
                 return False                    # another direction's audio: not the caller's
-            if not self.codec.started or not call._splice or call.recorder is not None:
+            if (not _get(self.codec, self.o_started, "started") or not _get(call, self.o_splice, "_splice")
+                    or _get(call, self.o_recorder, "recorder") is not None):
                 return False
             io = self.io
-            if io.held is not None or io.dropping:
+            if _get(io, self.o_held, "held") is not None or _get(io, self.o_dropping, "dropping"):
                 return False
-            rt = io.rt
-            if rt is None or rt.state != self.open_state:
+            rt = _get(io, self.o_rt, "rt")
+            # (another kind of socket than the carrier's: its attributes are not these slots)
+            if type(rt) is not self.ws_type or _get(rt, self.o_state, "state") != self.open_state:
                 return False
-            append = call._append_of
+            append = _get(call, self.o_append_of, "_append_of")
             if append is _APPEND:
                 head = _HEAD
             elif append is _APPEND_LIVE:
@@ -115,19 +199,30 @@ cdef class CarrierLane(_Lane):
             o[h + pe - ps] = b'"'
             o[h + pe - ps + 1] = b'}'
             # Call.from_carrier's bookkeeping for a spliced frame.
-            call.frames_from_carrier += 1
-            call.audio_bytes_in += <Py_ssize_t>rt_b64_decoded_len(base + ps, pe - ps)
-            call.frames_to_realtime += 1
+            _bump(call, self.o_from_carrier, "frames_from_carrier", 1)
+            _bump(call, self.o_bytes_in, "audio_bytes_in", <Py_ssize_t>rt_b64_decoded_len(base + ps, pe - ps))
+            _bump(call, self.o_to_realtime, "frames_to_realtime", 1)
             try:
-                rt.transport.write(rt._writer.frame(out, 1))
+                _get(rt, self.o_transport, "transport").write(_get(rt, self.o_writer, "_writer").frame(out, 1))
             except Exception as exc:            # as _CallIO.from_carrier: this call ends, loudly
                 io.fail(exc)
             return True
-        if rt_scan_carrier_mark(base, n, &s) == RT_SCAN_OK and self.codec._mark_names:
+        if rt_scan_carrier_mark(base, n, &s) == RT_SCAN_OK and _get(self.codec, self.o_mark_names, "_mark_names"):
             name = PyUnicode_DecodeASCII(<const char*>base + s.start[RT_C_PAYLOAD],
                                          s.end[RT_C_PAYLOAD] - s.start[RT_C_PAYLOAD], NULL)
-            call.frames_from_carrier += 1
+            _bump(call, self.o_from_carrier, "frames_from_carrier", 1)
             try:
+                if self.remember is not None:
+                    # Call._on_mark's usual case, the oldest chunk's own mark (see there); any
+                    # other name (older, stale, not ours) goes to the method.
+                    ledger = _get(call, self.o_ledger, "_ledger")
+                    if ledger and (<tuple?>ledger[0])[4] == name:
+                        entry = <tuple?>ledger.popleft()
+                        played = <dict?>_get(call, self.o_played, "played_ms")
+                        item, ms = entry[1], entry[3]
+                        if ms > played.get(item, 0):
+                            self.remember(played, item, ms)
+                        return True
                 call._on_mark(name)
             except Exception as exc:
                 self.io.fail(exc)
@@ -189,13 +284,20 @@ cdef class ModelLane(_Lane):
 
     cdef object io, call, clock, pacing, actions, session_type
     cdef bint live
+    cdef Py_ssize_t o_session, o_from_realtime, o_frames_in, o_transcripts
     cdef bytes t_head
     cdef str t_kind
     cdef dict t_fields
 
     def __init__(self, io, ws, call, clock, pacing, actions, bint live=False):
-        self.io, self.ws, self.call = io, ws, call
+        self._socket(ws)
+        self.io, self.call = io, call
         self.session_type = type(call.session)
+        self.o_session = _slot(type(call), "session")
+        self.o_from_realtime = _slot(type(call), "frames_from_realtime")
+        self.o_frames_in = _slot(self.session_type, "frames_in")
+        if live:
+            self.o_transcripts = _slot(type(call), "output_transcript_deltas")
         self.clock, self.pacing, self.actions = clock, pacing, actions
         self.live = live
         self.t_head, self.t_kind, self.t_fields = _TRANSCRIPTS[1 if live else 0]
@@ -203,7 +305,7 @@ cdef class ModelLane(_Lane):
     cdef bint _one(self, bytes msg) except -1:
         # Read per frame: Call.realtime_reset() replaces the session; another kind than the
         # lane was set up for (its own receive) takes the general path.
-        session = getattr(self.call, "session", None)
+        session = _get(self.call, self.o_session, "session")
         if type(session) is not self.session_type:
             return False
         delta = None
@@ -215,15 +317,15 @@ cdef class ModelLane(_Lane):
         a = self.actions()
         try:                                    # as _CallIO.from_realtime
             now = self.clock._now_ms()
-            call.frames_from_realtime += 1
+            _bump(call, self.o_from_realtime, "frames_from_realtime", 1)
             if delta is not None:               # the session's receive, then the call's, for a delta
                 session._on_audio(delta)
-                session.frames_in += 1
+                _bump(session, self.o_frames_in, "frames_in", 1)
                 call._take_delta(delta, msg, a, now)
             else:                               # a transcript: its event goes to nobody
-                session.frames_in += 1
+                _bump(session, self.o_frames_in, "frames_in", 1)
                 if self.live:
-                    call.output_transcript_deltas += 1
+                    _bump(call, self.o_transcripts, "output_transcript_deltas", 1)
             call._pump(now, a)
             if a.to_carrier or a.to_realtime or a.events or a.hangup:
                 io.act(a)

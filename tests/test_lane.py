@@ -53,10 +53,12 @@ SESSION_STARTED = (b'{"type":"session.started","event_id":"e0","session":{"id":"
                    b'"status":"active","audio":{"format":{"type":"audio/pcmu","rate":8000}}}}')
 
 
-def _call(lane: bool, monkeypatch, protocol: str = "realtime", carrier: str = "twilio"):
+def _call(lane: bool, monkeypatch, protocol: str = "realtime", carrier: str = "twilio", call_class=None):
     monkeypatch.setattr(server_mod, "FAST_LANE", lane)
     bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-lane", control=None,
                                      vad=None, gc_freeze=False, protocol=protocol, carrier=carrier)
+    if call_class is not None:
+        bridge.call_class = call_class
     io, cws, _ = bridge_call(bridge)
     assert (cws.lane is not None) == (lane and carrier != "vonage")     # Vonage: binary audio, no lane
     return bridge, io
@@ -197,13 +199,14 @@ STEP = st.one_of(
     st.tuples(st.just("state"), st.sampled_from(["hold", "release", "drop", "undrop", "rt_closed", "close"])),
 )
 
-def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio") -> list:
+def _play(steps, monkeypatch, protocol: str = "realtime", carrier: str = "twilio", call_class=None) -> list:
     """Runs the steps through a call with the shortcuts and one without; returns both observations."""
     async def run() -> list:
         obs = []
         now = [0.0]
         monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
-        calls = [_call(True, monkeypatch, protocol, carrier), _call(False, monkeypatch, protocol, carrier)]
+        calls = [_call(True, monkeypatch, protocol, carrier, call_class),
+                 _call(False, monkeypatch, protocol, carrier, call_class)]
         cw, mw = FrameWriter(client=True), FrameWriter(client=False)
         general = [0, 0]                      # carrier frames each call's general path saw
         general_rt = [0, 0]                   # and model frames
@@ -329,6 +332,53 @@ def test_lane_matches_on_a_plain_call(monkeypatch, protocol):
                for kind, ms in steps if kind == "replies")
     assert summary["frames_from_realtime"] == general_rt[1] + 1 > 150       # (+ the session's update)
     assert general_rt[0] == rest == (0 if protocol == "live" else 40)
+
+
+def _plain_steps(n: int = 500) -> list:
+    steps = [("carrier", [(1, START)])]
+    for i in range(n):
+        frames = [(1, _media(base64.b64encode(bytes([i % 256]) * 160), seq=i + 2))]
+        frames += [(1, _mark(b"0.%d" % j)) for j in range(1 + i // 3 * 2 - 2, 1 + i // 3 * 2) if i % 3 == 0 and j > 0]
+        steps.append(("carrier", frames))
+        if i % 5 == 0:
+            rid = i // 5 % 20
+            steps.append(("replies", [(1, m) for m in _model(rid)] + [(1, _transcript(rid))] * (rid % 5 < 4)))
+        steps.append(("tick", 0))
+    return steps
+
+
+def test_the_lanes_read_a_subclass_property_and_call_its_mark_handler(monkeypatch):
+    """The lanes read the call's slots in place (rtfast._lane._slot), as the type resolves
+    them: a subclass that makes one a property is read through it, and one that handles
+    marks itself gets every echo, exactly as on the general path."""
+    class Sub(call_mod.Call):
+        __slots__ = ("reads", "marks", "_rec")
+        made: list = []
+
+        def __init__(self, *args, **kwargs):
+            self.reads, self.marks = 0, []
+            Sub.made.append(self)
+            super().__init__(*args, **kwargs)
+
+        @property
+        def recorder(self):
+            self.reads += 1
+            return self._rec
+
+        @recorder.setter
+        def recorder(self, value):
+            self._rec = value
+
+        def _on_mark(self, name):
+            self.marks.append(name)
+            super()._on_mark(name)
+
+    (with_lane, without), (general, general_rt) = _play(_plain_steps(), monkeypatch, call_class=Sub)
+    assert with_lane == without
+    assert general[0] == 1                                    # the carrier lane took the rest
+    lane_call, plain_call = Sub.made
+    assert lane_call.marks == plain_call.marks and len(lane_call.marks) > 300
+    assert lane_call.reads >= 500                             # each media frame read the property
 
 
 def test_lane_is_dropped_with_its_handler_and_refused_without_one():

@@ -35,7 +35,7 @@ from websockets.http11 import Response
 
 from rtfast.bridge import carriers
 from rtfast.bridge.app import Agent, Request
-from rtfast.bridge.call import Actions, BargeIn, Call
+from rtfast.bridge.call import Actions, BargeIn, Call, remember
 from rtfast.bridge.carriers import Dtmf, Start
 from rtfast.bridge.carriers._base import JsonCodec
 from rtfast.bridge.livecall import LiveCall
@@ -263,7 +263,8 @@ class _CallIO:
         if (FAST_LANE and type(self).from_carrier is _CallIO.from_carrier
                 and type(self.call).from_carrier is Call.from_carrier
                 and type(self.call.codec).feed is JsonCodec.feed):
-            self.ws.set_lane(CarrierLane(self, self.ws, self.call, OPEN).run)
+            stock_marks = type(self.call)._on_mark is Call._on_mark
+            self.ws.set_lane(CarrierLane(self, self.ws, self.call, OPEN, remember if stock_marks else None).run)
 
     def install_model_lane(self) -> None:
         """Take the model's audio and transcript deltas off the general path (rtfast._lane),
