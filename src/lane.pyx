@@ -80,6 +80,19 @@ cdef Py_ssize_t _slot(object cls, str name) except -2:
     return m.offset
 
 
+cdef extern from "Python.h":
+    PyObject** _PyObject_GetDictPtr(PyObject* obj)
+
+
+cdef inline bint _patched(object obj, str name) except -1:
+    """Whether obj's own __dict__ holds name (a method patched onto one call or socket,
+    which the lane must call rather than its compiled copy of the class's)."""
+    cdef PyObject** dp = _PyObject_GetDictPtr(<PyObject*>obj)
+    if dp == NULL or dp[0] == NULL:
+        return False
+    return len(<dict>dp[0]) != 0 and name in <dict>dp[0]
+
+
 cdef inline object _get(object obj, Py_ssize_t off, str name):
     if off < 0:
         return getattr(obj, name)
@@ -109,7 +122,7 @@ cdef class _Lane:
     """A socket's lane: ``run(frames)`` takes the leading frames of one read that ``_one``
     takes off the general path, and returns how many it took (``WebSocket.set_lane``)."""
 
-    cdef object ws, ws_type
+    cdef object ws, ws_type, open_state
     cdef Py_ssize_t o_inbound_done, o_state, o_transport, o_writer
 
     cdef _socket(self, ws):
@@ -143,7 +156,7 @@ cdef class CarrierLane(_Lane):
     ``io``: the call's I/O (``held``, ``dropping``, ``rt``, ``fail``); ``ws``: the
     carrier socket; ``call``: the Call; ``open_state``: the websocket's OPEN."""
 
-    cdef object io, call, codec, open_state, remember
+    cdef object io, call, codec, remember
     cdef Py_ssize_t o_started, o_mark_names, o_splice, o_recorder, o_append_of, o_from_carrier
     cdef Py_ssize_t o_bytes_in, o_to_realtime, o_held, o_dropping, o_rt, o_ledger, o_played
 
@@ -212,7 +225,7 @@ cdef class CarrierLane(_Lane):
                                          s.end[RT_C_PAYLOAD] - s.start[RT_C_PAYLOAD], NULL)
             _bump(call, self.o_from_carrier, "frames_from_carrier", 1)
             try:
-                if self.remember is not None:
+                if self.remember is not None and not _patched(call, "_on_mark"):
                     # Call._on_mark's usual case, the oldest chunk's own mark (see there); any
                     # other name (older, stale, not ours) goes to the method.
                     ledger = _get(call, self.o_ledger, "_ledger")
@@ -233,6 +246,7 @@ cdef class CarrierLane(_Lane):
 # -- the model side ------------------------------------------------------------------------------
 
 from orjson import loads as _loads
+from rtfast._pace import pump as _pace_pump
 from rtfast._wire import scan_audio_delta as _scan_delta
 
 # A transcript delta of the canonical shape, which the typed parser takes as it is; any other
@@ -285,13 +299,21 @@ cdef class ModelLane(_Lane):
     cdef object io, call, clock, pacing, actions, session_type
     cdef bint live
     cdef Py_ssize_t o_session, o_from_realtime, o_frames_in, o_transcripts
+    # The stock Call._pump and _CallIO.act (``stock``), compiled: see _pump_send.
+    cdef object remember, ledger_max, tail, binary_media, codec, carrier
+    cdef bint stock, json_media, json_mark, carrier_slots
+    cdef Py_ssize_t o_first, o_last, o_chunk, o_pending, o_play_end, o_seq, o_gen, o_chunk_ms, o_lead_ms
+    cdef Py_ssize_t o_startup, o_receiving, o_segments, o_ledger, o_sent_ms, o_recorder, o_to_carrier
+    cdef Py_ssize_t o_bytes_out, o_started, o_head, o_mark_head
     cdef bytes t_head
     cdef str t_kind
     cdef dict t_fields
 
-    def __init__(self, io, ws, call, clock, pacing, actions, bint live=False):
+    def __init__(self, io, ws, call, clock, pacing, actions, bint live=False, stock=None):
         self._socket(ws)
         self.io, self.call = io, call
+        if stock is not None:
+            self._stock(stock[0], stock[1], stock[2], stock[3], stock[4])
         self.session_type = type(call.session)
         self.o_session = _slot(type(call), "session")
         self.o_from_realtime = _slot(type(call), "frames_from_realtime")
@@ -301,6 +323,67 @@ cdef class ModelLane(_Lane):
         self.clock, self.pacing, self.actions = clock, pacing, actions
         self.live = live
         self.t_head, self.t_kind, self.t_fields = _TRANSCRIPTS[1 if live else 0]
+
+    cdef _stock(self, remember, ledger_max, json_media_fn, json_mark_fn, open_state):
+        """The call's pump and its I/O's act are the stock ones (``Call._pump``,
+        ``_CallIO.act``): remember, _LEDGER_MAX, JsonCodec.media and .mark as call.py has
+        them, and the websocket's OPEN."""
+        call, ct = self.call, type(self.call)
+        self.open_state = open_state
+        self.stock, self.remember, self.ledger_max = True, remember, ledger_max
+        self.codec = call.codec                 # (a Call keeps its codec)
+        cc = type(self.codec)
+        self.json_media, self.json_mark = cc.media is json_media_fn, cc.mark is json_mark_fn
+        self.tail = cc._TAIL if self.json_media else None
+        self.binary_media = self.codec.binary_media
+        self.carrier = self.io.ws               # (an I/O keeps its carrier socket)
+        self.carrier_slots = type(self.carrier) is self.ws_type
+        self.o_first, self.o_last = _slot(ct, "first_ms"), _slot(ct, "last_ms")
+        self.o_chunk, self.o_pending = _slot(ct, "_chunk"), _slot(ct, "_pending")
+        self.o_play_end, self.o_seq, self.o_gen = _slot(ct, "_play_end"), _slot(ct, "_seq"), _slot(ct, "_generation")
+        self.o_chunk_ms, self.o_lead_ms = _slot(ct, "chunk_ms"), _slot(ct, "lead_ms")
+        self.o_startup, self.o_receiving = _slot(ct, "_startup_bytes"), _slot(ct, "_receiving")
+        self.o_segments, self.o_ledger, self.o_sent_ms = _slot(ct, "_segments"), _slot(ct, "_ledger"), _slot(ct, "sent_ms")
+        self.o_recorder, self.o_to_carrier = _slot(ct, "recorder"), _slot(ct, "frames_to_carrier")
+        self.o_bytes_out = _slot(ct, "audio_bytes_out")
+        self.o_started, self.o_head, self.o_mark_head = _slot(cc, "started"), _slot(cc, "_head"), _slot(cc, "_mark_head")
+
+    cdef int _pump_send(self, now) except -1:
+        """``Call._pump(now, a)`` then ``_CallIO.act(a)`` for an ``a`` that held nothing
+        before: the same loop (rtfast._pace.pump) on the same values, read in place, and
+        what it made written to the carrier as ``act`` writes it."""
+        call, codec = self.call, self.codec
+        if _get(call, self.o_first, "first_ms") is None:
+            _set(call, self.o_first, "first_ms", now)
+        _set(call, self.o_last, "last_ms", now)
+        chunk = _get(call, self.o_chunk, "_chunk")
+        pending = _get(call, self.o_pending, "_pending")
+        if len(pending) < chunk or not _get(codec, self.o_started, "started"):
+            return 0
+        mark_head = _get(codec, self.o_mark_head, "_mark_head") if self.json_mark else None
+        out = []
+        play_end, seq, n = _pace_pump(
+            pending, chunk, now, _get(call, self.o_play_end, "_play_end"), _get(call, self.o_seq, "_seq"),
+            _get(call, self.o_gen, "_generation"), _get(call, self.o_chunk_ms, "chunk_ms"),
+            _get(call, self.o_lead_ms, "lead_ms"), _get(call, self.o_startup, "_startup_bytes"),
+            _get(call, self.o_receiving, "_receiving") is not None, _get(call, self.o_segments, "_segments"),
+            _get(call, self.o_ledger, "_ledger"), self.ledger_max, _get(call, self.o_sent_ms, "sent_ms"),
+            self.remember, out, _get(codec, self.o_head, "_head") if self.json_media else None, self.tail,
+            None if self.json_media else codec.media, self.binary_media, mark_head,
+            codec.mark if mark_head is None else None, _get(call, self.o_recorder, "recorder"))
+        _set(call, self.o_play_end, "_play_end", play_end)
+        _set(call, self.o_seq, "_seq", seq)
+        _bump(call, self.o_to_carrier, "frames_to_carrier", 2 * n)
+        _bump(call, self.o_bytes_out, "audio_bytes_out", n * chunk)
+        ws = self.carrier
+        if not out:
+            return 0
+        if not self.carrier_slots:
+            if ws.state == self.open_state:
+                ws.send_many(out)
+        elif _get(ws, self.o_state, "state") == self.open_state:      # WebSocket.send_many
+            _get(ws, self.o_transport, "transport").write(_get(ws, self.o_writer, "_writer").frames(out, 1))
+        return 0
 
     cdef bint _one(self, bytes msg) except -1:
         # Read per frame: Call.realtime_reset() replaces the session; another kind than the
@@ -314,21 +397,29 @@ cdef class ModelLane(_Lane):
             if delta is None:
                 return False
         io, call = self.io, self.call
-        a = self.actions()
+        a = None
         try:                                    # as _CallIO.from_realtime
             now = self.clock._now_ms()
             _bump(call, self.o_from_realtime, "frames_from_realtime", 1)
             if delta is not None:               # the session's receive, then the call's, for a delta
                 session._on_audio(delta)
                 _bump(session, self.o_frames_in, "frames_in", 1)
+                a = self.actions()
                 call._take_delta(delta, msg, a, now)
+                if not (a.to_carrier or a.to_realtime or a.events or a.hangup):
+                    a = None                    # (the usual: only the pump's chunks follow)
             else:                               # a transcript: its event goes to nobody
                 _bump(session, self.o_frames_in, "frames_in", 1)
                 if self.live:
                     _bump(call, self.o_transcripts, "output_transcript_deltas", 1)
-            call._pump(now, a)
-            if a.to_carrier or a.to_realtime or a.events or a.hangup:
-                io.act(a)
+            if a is None and self.stock and not _patched(call, "_pump") and not _patched(self.carrier, "send_many"):
+                self._pump_send(now)
+            else:
+                if a is None:
+                    a = self.actions()
+                call._pump(now, a)
+                if a.to_carrier or a.to_realtime or a.events or a.hangup:
+                    io.act(a)
         except Exception as exc:
             io.fail(exc)
         self.pacing.add(io)

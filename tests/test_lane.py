@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from types import MethodType
 
 import orjson
@@ -379,6 +380,42 @@ def test_the_lanes_read_a_subclass_property_and_call_its_mark_handler(monkeypatc
     lane_call, plain_call = Sub.made
     assert lane_call.marks == plain_call.marks and len(lane_call.marks) > 300
     assert lane_call.reads >= 500                             # each media frame read the property
+
+
+def test_the_lanes_call_methods_patched_onto_one_call(monkeypatch):
+    """A Call keeps a __dict__ for what is patched onto one call: the lanes call such a
+    _pump and _on_mark (and a socket's own send_many) rather than their compiled copies."""
+    monkeypatch.setattr(server_mod, "_now_ms", lambda: 1000.0)
+
+    async def run() -> list:
+        out = []
+        for lane in (True, False):
+            _, io, mw = _started(lane, monkeypatch)
+            call, seen = io.call, {"pump": 0, "marks": [], "sends": 0}
+            pump, on_mark, send_many = call._pump, call._on_mark, io.ws.send_many
+
+            def counted_pump(now, a):
+                seen["pump"] += 1
+                pump(now, a)
+
+            def counted_mark(name):
+                seen["marks"].append(name)
+                on_mark(name)
+
+            def counted_send(items, binary=False):
+                seen["sends"] += 1
+                send_many(items, binary)
+            call._pump, call._on_mark, io.ws.send_many = counted_pump, counted_mark, counted_send
+            io.rt.data_received(mw.frames([_model(0)[0], _transcript(0), _model(0)[0]]))
+            names = re.findall(rb'"name":"([^"]+)"', b"".join(io.ws.transport.chunks))
+            io.ws.data_received(FrameWriter(client=True).frames([_mark(n) for n in names]))
+            out.append((seen, len(names), call.summary(), list(call._ledger), dict(call.played_ms)))
+        return out
+
+    with_lane, without = asyncio.run(run())
+    assert with_lane == without
+    seen, marks = with_lane[0], with_lane[1]
+    assert seen["pump"] == 3 and seen["sends"] >= 1 and marks >= 5 and len(seen["marks"]) == marks
 
 
 def test_lane_is_dropped_with_its_handler_and_refused_without_one():

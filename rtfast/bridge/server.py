@@ -35,7 +35,7 @@ from websockets.http11 import Response
 
 from rtfast.bridge import carriers
 from rtfast.bridge.app import Agent, Request
-from rtfast.bridge.call import Actions, BargeIn, Call, remember
+from rtfast.bridge.call import _LEDGER_MAX, Actions, BargeIn, Call, remember
 from rtfast.bridge.carriers import Dtmf, Start
 from rtfast.bridge.carriers._base import JsonCodec
 from rtfast.bridge.livecall import LiveCall
@@ -275,7 +275,10 @@ class _CallIO:
         realtime = type(call) is Call and type(session) is RealtimeSession and session.generation == "ga"
         if (FAST_LANE and self.app is None and (live or realtime)
                 and type(self).from_realtime is _CallIO.from_realtime and type(self).act is _CallIO.act):
-            self.rt.set_lane(ModelLane(self, self.rt, call, _MODULE, self.server._pacing, Actions, live).run)
+            # Call._pump and act compiled in the lane (see ModelLane._pump_send) for the stock ones.
+            stock = ((remember, _LEDGER_MAX, JsonCodec.media, JsonCodec.mark, OPEN)
+                     if type(call)._pump is Call._pump else None)
+            self.rt.set_lane(ModelLane(self, self.rt, call, _MODULE, self.server._pacing, Actions, live, stock).run)
 
     def carrier_closed(self, code: int, reason: str) -> None:
         try:
