@@ -304,7 +304,8 @@ cdef class ModelLane(_Lane):
     cdef bint stock, json_media, json_mark, carrier_slots
     cdef Py_ssize_t o_first, o_last, o_chunk, o_pending, o_play_end, o_seq, o_gen, o_chunk_ms, o_lead_ms
     cdef Py_ssize_t o_startup, o_receiving, o_segments, o_ledger, o_sent_ms, o_recorder, o_to_carrier
-    cdef Py_ssize_t o_bytes_out, o_started, o_head, o_mark_head
+    cdef Py_ssize_t o_bytes_out, o_started, o_head, o_mark_head, o_refill
+    cdef bint paces                             # the pacer's step too (see pace_due)
     cdef bytes t_head
     cdef str t_kind
     cdef dict t_fields
@@ -347,6 +348,13 @@ cdef class ModelLane(_Lane):
         self.o_recorder, self.o_to_carrier = _slot(ct, "recorder"), _slot(ct, "frames_to_carrier")
         self.o_bytes_out = _slot(ct, "audio_bytes_out")
         self.o_started, self.o_head, self.o_mark_head = _slot(cc, "started"), _slot(cc, "_head"), _slot(cc, "_mark_head")
+        self.o_refill = _slot(ct, "_refill_ms")
+
+    def pacer(self, tick, wake_at):
+        """Let pace_due run this call's pacer step compiled: when its tick and wake_at are
+        Call's own (``tick``, ``wake_at``), as its pump is. Returns whether it will."""
+        self.paces = (self.stock and type(self.call).tick is tick and type(self.call).wake_at is wake_at)
+        return self.paces
 
     cdef int _pump_send(self, now) except -1:
         """``Call._pump(now, a)`` then ``_CallIO.act(a)`` for an ``a`` that held nothing
@@ -424,3 +432,40 @@ cdef class ModelLane(_Lane):
             io.fail(exc)
         self.pacing.add(io)
         return True
+
+
+def pace_due(set pacing, now):
+    """``BridgeServer._pace_due``: each call with audio waiting sends what is due by ``now``
+    (ms); a call with none left leaves the set until the model speaks again.
+
+    A call whose model lane paces it (``ModelLane.pacer``; ``io.pacer``) takes the stock
+    ``Call.wake_at`` / ``_CallIO.pace`` steps compiled (``_pump_send``); any other goes
+    through its own ``call.wake_at`` and ``io.pace``."""
+    cdef ModelLane lane
+    for io in list(pacing):
+        p = io.pacer
+        if p is not None and (<ModelLane?>p).paces:
+            lane = <ModelLane>p
+            call = lane.call
+            if (_patched(call, "wake_at") or _patched(call, "tick") or _patched(call, "_pump")
+                    or _patched(lane.carrier, "send_many")):
+                lane = None
+        else:
+            lane = None
+        if lane is None:
+            due = io.call.wake_at(now)
+            if due is None:
+                pacing.discard(io)
+            elif due <= now:
+                io.pace(now)
+            continue
+        # Call.wake_at: None while less than a chunk waits, else max(now, the refill time);
+        # due <= now is then the refill time <= now.
+        if len(_get(call, lane.o_pending, "_pending")) < _get(call, lane.o_chunk, "_chunk"):
+            pacing.discard(io)
+        elif (_get(call, lane.o_play_end, "_play_end") + _get(call, lane.o_refill, "_refill_ms")
+                - _get(call, lane.o_lead_ms, "lead_ms")) <= now:
+            try:                                # _CallIO.pace: Call.tick, then act
+                lane._pump_send(now)
+            except Exception as exc:            # a bug in the call logic: end this call, loudly
+                io.fail(exc)

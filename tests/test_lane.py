@@ -382,40 +382,45 @@ def test_the_lanes_read_a_subclass_property_and_call_its_mark_handler(monkeypatc
     assert lane_call.reads >= 500                             # each media frame read the property
 
 
-def test_the_lanes_call_methods_patched_onto_one_call(monkeypatch):
-    """A Call keeps a __dict__ for what is patched onto one call: the lanes call such a
-    _pump and _on_mark (and a socket's own send_many) rather than their compiled copies."""
-    monkeypatch.setattr(server_mod, "_now_ms", lambda: 1000.0)
+@pytest.mark.parametrize("patched", [("_pump",), ("_on_mark",), ("tick",), ("wake_at",), ("send_many",)])
+def test_the_lanes_call_methods_patched_onto_one_call(monkeypatch, patched):
+    """A Call keeps a __dict__ for what is patched onto one call: the lanes and the pacer
+    call such a _pump, _on_mark, tick or wake_at (and a socket's own send_many) rather
+    than their compiled copies."""
+    now = [1000.0]
+    monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
 
     async def run() -> list:
         out = []
         for lane in (True, False):
-            _, io, mw = _started(lane, monkeypatch)
-            call, seen = io.call, {"pump": 0, "marks": [], "sends": 0}
-            pump, on_mark, send_many = call._pump, call._on_mark, io.ws.send_many
+            now[0] = 1000.0
+            bridge, io, mw = _started(lane, monkeypatch)
+            assert (io.pacer is not None) == lane
+            calls: list = []
+            for name in patched:
+                owner = io.ws if name == "send_many" else io.call
+                method = getattr(owner, name)
 
-            def counted_pump(now, a):
-                seen["pump"] += 1
-                pump(now, a)
-
-            def counted_mark(name):
-                seen["marks"].append(name)
-                on_mark(name)
-
-            def counted_send(items, binary=False):
-                seen["sends"] += 1
-                send_many(items, binary)
-            call._pump, call._on_mark, io.ws.send_many = counted_pump, counted_mark, counted_send
+                def counted(*args, method=method, name=name):
+                    calls.append(name)
+                    return method(*args)
+                setattr(owner, name, counted)
             io.rt.data_received(mw.frames([_model(0)[0], _transcript(0), _model(0)[0]]))
             names = re.findall(rb'"name":"([^"]+)"', b"".join(io.ws.transport.chunks))
             io.ws.data_received(FrameWriter(client=True).frames([_mark(n) for n in names]))
-            out.append((seen, len(names), call.summary(), list(call._ledger), dict(call.played_ms)))
+            for _ in range(30):                 # the pacer sends the rest, 20 ms at a time
+                now[0] += 20.0
+                bridge._pace_due(now[0])
+            call = io.call
+            out.append((calls, len(names), call.summary(), list(call._ledger), dict(call.played_ms),
+                        io in bridge._pacing, b"".join(io.ws.transport.chunks)))
         return out
 
     with_lane, without = asyncio.run(run())
     assert with_lane == without
-    seen, marks = with_lane[0], with_lane[1]
-    assert seen["pump"] == 3 and seen["sends"] >= 1 and marks >= 5 and len(seen["marks"]) == marks
+    calls, marks = with_lane[0], with_lane[1]
+    assert marks >= 5 and len(calls) >= {"_pump": 5, "_on_mark": marks, "tick": 2, "wake_at": 5, "send_many": 2}[patched[0]]
+    assert not with_lane[5]                     # drained: out of the pacer's set
 
 
 def test_lane_is_dropped_with_its_handler_and_refused_without_one():

@@ -49,7 +49,7 @@ from rtfast.live.session import LiveSession
 from rtfast.session import RealtimeSession
 from rtfast.websocket import OPEN, WebSocket
 from rtfast import websocket
-from rtfast._lane import CarrierLane, ModelLane
+from rtfast._lane import CarrierLane, ModelLane, pace_due
 
 __all__ = ["BridgeServer", "twilio_signature", "main"]
 
@@ -92,12 +92,13 @@ class _CallIO:
     """
 
     __slots__ = ("app", "bad_frames_log_at", "bad_frames_quiet", "binary_carrier", "call", "done", "dropping",
-                 "failure", "held", "id", "log", "pending_bytes", "pending_realtime", "rt", "server", "ws")
+                 "failure", "held", "id", "log", "pacer", "pending_bytes", "pending_realtime", "rt", "server", "ws")
 
     def __init__(self, server: BridgeServer, ws: WebSocket, call_id: str) -> None:
         self.server = server
         self.ws = ws
         self.id = call_id
+        self.pacer: ModelLane | None = None        # its model lane, if that paces it (install_model_lane)
         self.call = server.call_class(carriers.codec(server.carrier), **server.call_options)
         self.rt: WebSocket | None = None
         # An agent's handlers run beside the call (rtfast.bridge.runner); without one, none of it exists.
@@ -278,7 +279,11 @@ class _CallIO:
             # Call._pump and act compiled in the lane (see ModelLane._pump_send) for the stock ones.
             stock = ((remember, _LEDGER_MAX, JsonCodec.media, JsonCodec.mark, OPEN)
                      if type(call)._pump is Call._pump else None)
-            self.rt.set_lane(ModelLane(self, self.rt, call, _MODULE, self.server._pacing, Actions, live, stock).run)
+            lane = ModelLane(self, self.rt, call, _MODULE, self.server._pacing, Actions, live, stock)
+            self.rt.set_lane(lane.run)
+            # The pacer's step for this call compiled too (rtfast._lane.pace_due), for the stock pace.
+            if type(self).pace is _CallIO.pace and lane.pacer(Call.tick, Call.wake_at):
+                self.pacer = lane
 
     def carrier_closed(self, code: int, reason: str) -> None:
         try:
@@ -602,13 +607,11 @@ class BridgeServer:
     def _pace_due(self, now: float) -> None:
         """One tick's work: each call with audio waiting sends what is due by ``now``
         (ms); a call with none left leaves the set until the model speaks again."""
-        pacing = self._pacing
-        for io in list(pacing):
-            due = io.call.wake_at(now)
-            if due is None:
-                pacing.discard(io)
-            elif due <= now:
-                io.pace(now)
+        pace_due(self._pacing, now)         # compiled (rtfast._lane), this loop:
+        # for io in list(pacing):
+        #     due = io.call.wake_at(now)
+        #     if due is None: pacing.discard(io)
+        #     elif due <= now: io.pace(now)
 
     def _sample_frame(self) -> None:
         """Time the next carrier frame of one call (a call in turn, once per tick).
