@@ -259,7 +259,10 @@ cdef class CarrierLane(_Lane):
                         played = <dict?>_get(call, self.o_played, "played_ms")
                         item, ms = entry[1], entry[3]
                         if ms > played.get(item, 0):
-                            self.remember(played, item, ms)
+                            if item in played:          # remember()'s own step for a known key
+                                played[item] = ms
+                            else:
+                                self.remember(played, item, ms)
                         return True
                 call._on_mark(name)
             except Exception as exc:
