@@ -7,7 +7,7 @@
     await client.realtime.calls.refer(call_id, target_uri="tel:+14155550123")
     await client.realtime.calls.hangup(call_id)
 
-Paths, bodies, headers and return values are the official ones (openai 3.57
+Paths, bodies, headers and return values are the official ones (openai 3.57 to 3.60
 ``resources/realtime/calls.py``): ``accept``/``reject``/``refer``/``hangup``
 POST JSON to ``/realtime/calls/{call_id}/<verb>`` with ``Accept: */*`` and return
 None; ``create`` (WebRTC) POSTs the SDP offer (multipart with ``session``, or a

@@ -1,4 +1,4 @@
-"""client.realtime.calls and the sideband connection, beside the official client (openai 3.57).
+"""client.realtime.calls and the sideband connection, beside the official client (openai 3.57 to 3.60).
 
 The same calls go through rtfast and through the official client to a local fake of the API
 (tests/carrier_fakes.py's HTTP server, which parses requests on its own): the requests must

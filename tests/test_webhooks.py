@@ -1,4 +1,4 @@
-"""rtfast.webhooks against the official client's webhooks (openai 3.57) and Standard Webhooks.
+"""rtfast.webhooks against the official client's webhooks (openai 3.57 to 3.60) and Standard Webhooks.
 
 Signatures made by rtfast verify in the official client and the other way round; a
 signature computed by hand (and the Standard Webhooks test vector) verifies in both;
