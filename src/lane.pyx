@@ -333,6 +333,7 @@ cdef class ModelLane(_Lane):
     cdef Py_ssize_t o_first, o_last, o_chunk, o_pending, o_play_end, o_seq, o_gen, o_chunk_ms, o_lead_ms
     cdef Py_ssize_t o_startup, o_receiving, o_segments, o_ledger, o_sent_ms, o_recorder, o_to_carrier
     cdef Py_ssize_t o_bytes_out, o_started, o_head, o_mark_head, o_refill
+    cdef Py_ssize_t o_arm, o_last_delta, o_silence  # LiveCall's (live)
     cdef bint paces                             # the pacer's step too (see pace_due)
     cdef bytes t_head
     cdef str t_kind
@@ -380,8 +381,13 @@ cdef class ModelLane(_Lane):
 
     def pacer(self, tick, wake_at):
         """Let pace_due run this call's pacer step compiled: when its tick and wake_at are
-        Call's own (``tick``, ``wake_at``), as its pump is. Returns whether it will."""
+        ``tick`` and ``wake_at`` (Call's, or LiveCall's for a live lane), as its pump is Call's.
+        Returns whether it will."""
         self.paces = (self.stock and type(self.call).tick is tick and type(self.call).wake_at is wake_at)
+        if self.paces and self.live:
+            ct = type(self.call)
+            self.o_arm, self.o_last_delta = _slot(ct, "_arm"), _slot(ct, "_last_delta")
+            self.o_silence = _slot(ct, "silence_ms")
         return self.paces
 
     cdef int _pump_send(self, now) except -1:
@@ -506,6 +512,9 @@ def pace_due(set pacing, now):
             elif due <= now:
                 io.pace(now)
             continue
+        if lane.live:
+            _pace_live(lane, io, call, pacing, now)
+            continue
         # Call.wake_at: None while less than a chunk waits, else max(now, the refill time);
         # due <= now is then the refill time <= now.
         if len(_get(call, lane.o_pending, "_pending")) < _get(call, lane.o_chunk, "_chunk"):
@@ -516,3 +525,34 @@ def pace_due(set pacing, now):
                 lane._pump_send(now)
             except Exception as exc:            # a bug in the call logic: end this call, loudly
                 io.fail(exc)
+
+
+cdef int _pace_live(ModelLane lane, io, call, set pacing, now) except -1:
+    """pace_due's step for a LiveCall: its wake_at (Call's, and the end of the model's silence
+    while a run is open or a cut armed), then its tick: the plain pump compiled, and the
+    tick itself (io.pace) whenever it has more to do (an armed cut, a run that ended)."""
+    receiving = _get(call, lane.o_receiving, "_receiving")
+    arm = _get(call, lane.o_arm, "_arm")
+    last_delta = _get(call, lane.o_last_delta, "_last_delta")
+    silence = _get(call, lane.o_silence, "silence_ms")
+    watch = receiving is not None or arm is not None
+    if len(_get(call, lane.o_pending, "_pending")) >= _get(call, lane.o_chunk, "_chunk"):
+        due = max(now, _get(call, lane.o_play_end, "_play_end") + _get(call, lane.o_refill, "_refill_ms")
+                  - _get(call, lane.o_lead_ms, "lead_ms"))
+        if watch:
+            due = min(due, last_delta + silence)
+    elif watch:
+        due = last_delta + silence
+    else:
+        pacing.discard(io)
+        return 0
+    if not due <= now:
+        return 0
+    if arm is not None or (receiving is not None and now - last_delta >= silence):
+        io.pace(now)                            # LiveCall.tick's other steps: all of it, in Python
+        return 0
+    try:                                        # _CallIO.pace: LiveCall.tick is only the pump here
+        lane._pump_send(now)
+    except Exception as exc:
+        io.fail(exc)
+    return 0

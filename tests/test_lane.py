@@ -54,10 +54,11 @@ SESSION_STARTED = (b'{"type":"session.started","event_id":"e0","session":{"id":"
                    b'"status":"active","audio":{"format":{"type":"audio/pcmu","rate":8000}}}}')
 
 
-def _call(lane: bool, monkeypatch, protocol: str = "realtime", carrier: str = "twilio", call_class=None):
+def _call(lane: bool, monkeypatch, protocol: str = "realtime", carrier: str = "twilio", call_class=None,
+          **call_options):
     monkeypatch.setattr(server_mod, "FAST_LANE", lane)
     bridge = server_mod.BridgeServer(realtime_url="ws://127.0.0.1:9/", api_key="sk-lane", control=None,
-                                     vad=None, gc_freeze=False, protocol=protocol, carrier=carrier)
+                                     vad=None, gc_freeze=False, protocol=protocol, carrier=carrier, **call_options)
     if call_class is not None:
         bridge.call_class = call_class
     io, cws, _ = bridge_call(bridge)
@@ -421,6 +422,49 @@ def test_the_lanes_call_methods_patched_onto_one_call(monkeypatch, patched):
     calls, marks = with_lane[0], with_lane[1]
     assert marks >= 5 and len(calls) >= {"_pump": 5, "_on_mark": marks, "tick": 2, "wake_at": 5, "send_many": 2}[patched[0]]
     assert not with_lane[5]                     # drained: out of the pacer's set
+
+
+def test_the_compiled_pacer_step_matches_livecalls_tick_after_every_tick(monkeypatch):
+    """GPT-Live's pacer step (rtfast._lane.pace_due for a LiveCall): the model's audio
+    arriving ahead of real time; a caller heard while it plays, a cut armed and dropped as
+    the model keeps talking; the run ending in silence (its last chunk padded); a second run,
+    a caller heard, the cut made once the model is silent: after every tick, the call and
+    what it wrote are as with LiveCall's own wake_at and tick."""
+    now = [1000.0]
+    monkeypatch.setattr(server_mod, "_now_ms", lambda: now[0])
+    heard = b'{"type":"session.input_transcript.delta","event_id":"e","delta":"hi","start_ms":0,"end_ms":100000}'
+
+    async def run() -> list:
+        out = []
+        for lane in (True, False):
+            now[0] = 1000.0
+            bridge, io = _call(lane, monkeypatch, "live", silence_ms=60)
+            assert (io.pacer is not None) == lane
+            cw, mw = FrameWriter(client=True), FrameWriter(client=False)
+            io.rt.data_received(mw.frames([SESSION_STARTED]))
+            io.ws.data_received(cw.frames([START]))
+            seen = []
+            for step in range(80):
+                if step in (0, 40):
+                    io.rt.data_received(mw.frames([_live_delta(k) for k in range(6)]))
+                if step in (3, 42):
+                    io.rt.data_received(mw.frames([heard]))
+                if step == 4:
+                    io.rt.data_received(mw.frames([_live_delta(7)]))       # the model keeps talking
+                now[0] += 10.0
+                bridge._pace_due(now[0])
+                call = io.call
+                seen.append((call._receiving, call._arm, len(call._pending), len(call._ledger), call._play_end,
+                             len(b"".join(io.ws.transport.chunks)), io in bridge._pacing, call.frames_to_carrier))
+            out.append(seen)
+        return out
+
+    with_lane, without = asyncio.run(run())
+    assert with_lane == without
+    assert without[3][1] is not None and without[7][1] is None    # armed, then dropped: it kept talking
+    assert without[7][0] is not None and without[9][0] is None    # the run ended in silence,
+    assert without[20][2] > 0                                     # its audio still playing out
+    assert without[42][1] is not None and without[45][2] == 0     # armed again, and cut: nothing held
 
 
 def test_lane_is_dropped_with_its_handler_and_refused_without_one():

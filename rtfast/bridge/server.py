@@ -282,7 +282,8 @@ class _CallIO:
             lane = ModelLane(self, self.rt, call, _MODULE, self.server._pacing, Actions, live, stock)
             self.rt.set_lane(lane.run)
             # The pacer's step for this call compiled too (rtfast._lane.pace_due), for the stock pace.
-            if type(self).pace is _CallIO.pace and lane.pacer(Call.tick, Call.wake_at):
+            if type(self).pace is _CallIO.pace and lane.pacer(*((LiveCall.tick, LiveCall.wake_at) if live
+                                                               else (Call.tick, Call.wake_at))):
                 self.pacer = lane
 
     def carrier_closed(self, code: int, reason: str) -> None:
