@@ -234,14 +234,16 @@ RT_G711_DECODERS(avx512fp16, __attribute__((target("avx512fp16,avx512f,avx512bw,
    vectorisation of the one-sample steps spent a third of its instructions
    narrowing 16-bit lanes to bytes (two vpmovwb per vector) and clearing low
    bits before the conversion. Here, per 64 samples:
-     - the magnitude in 16-bit lanes (mu-law: |x >> 2| + 33, A-law: n below),
-       converted to half precision rounding toward zero, so the four bits
-       below the leading one are exact whatever lies beneath them;
+     - the magnitude in 16-bit lanes (mu-law: |x >> 2| + 33; A-law: the
+       signed sample with its low four bits set, see rt_alaw_v64), converted
+       to half precision rounding toward zero, so the four bits below the
+       leading one are exact whatever lies beneath them;
      - one vpermt2b takes bits 6..13 of the 64 halves (exponent low bits and
        the 4-bit mantissa, after a shift) into 64 bytes, another the high
        byte of every sample (its sign);
-     - the code then costs a saturating subtract (mu-law: it also clips the
-       top segment) and one ternary-logic op for the sign.
+     - the code then costs one ternary-logic op for the sign, after a
+       saturating subtract that inverts it and clips the top segment
+       (mu-law) or before a xor for the even-bit inversion (A-law).
    Tails run the same steps under masks (masked-off lanes are never read). */
 #define RT_G711_V_FN static __attribute__((target("avx512fp16,avx512f,avx512bw,avx512vl,avx512vbmi,bmi2")))
 #define RT_G711_V_INLINE static inline __attribute__((always_inline, target("avx512fp16,avx512f,avx512bw,avx512vl,avx512vbmi,bmi2")))

@@ -9,9 +9,11 @@ loop over a read's frames, with the same scanner (carrierscan.h) the codec
 uses: a media frame becomes the model's append, spliced and written to the
 realtime socket; a mark goes straight to the call's ledger.
 
-It is an exact shortcut, never a second implementation: for every frame it
-takes it leaves the call, the counters and the sockets as the general path
-would, and whenever anything is not the plain case (binary or control
+It is an exact shortcut: for every frame it takes it leaves the call, the
+counters and the sockets as the general path would (where it runs a step
+compiled rather than calling it, the usual mark echo, Call._pump with
+_CallIO.act and the pacer's step, tests/test_lane.py holds it to the Python
+one, and a method patched onto one call or socket is called instead), and whenever anything is not the plain case (binary or control
 frames, a payload that is not base64, another track, a call still holding or
 recording, a realtime socket not open, an unknown append shape, an inbound
 side already done) it stops and hands that frame and the rest of the read to
@@ -316,8 +318,9 @@ cdef class ModelLane(_Lane):
     event and an ``Actions``, and the transcript's event is read by nobody in a bridge without
     an app. The lane runs the same steps the general path does for them (the session's audio
     bookkeeping, ``Call._take_delta``, ``Call._pump``, ``_CallIO.act`` with what that made),
-    calling the same methods, so nothing is implemented twice; anything else (other events,
-    frames the scanners decline, binary or control frames) goes the general way.
+    calling the same methods, except that for the stock call and I/O the pump and act run
+    compiled (``_pump_send``); anything else (other events, frames the scanners decline,
+    binary or control frames) goes the general way.
 
     Only for the stock ``Call`` on a ``RealtimeSession`` or ``LiveCall`` on a ``LiveSession``
     (``live``), with no app (see ``_CallIO.install_model_lane``): an app reads every event.
@@ -427,6 +430,11 @@ cdef class ModelLane(_Lane):
             _get(ws, self.o_transport, "transport").write(_get(ws, self.o_writer, "_writer").frames(out, 1))
         return 0
 
+    cdef bint _compiled(self) except -1:
+        """Whether _pump_send may stand for Call._pump and _CallIO.act now: the stock ones,
+        with nothing patched onto this call or its carrier socket."""
+        return self.stock and not _patched(self.call, "_pump") and not _patched(self.carrier, "send_many")
+
     cdef void _warm(self) noexcept:
         rt_lane_prefetch(<PyObject*>self.call)
         rt_lane_prefetch(<PyObject*>self.io)
@@ -462,7 +470,7 @@ cdef class ModelLane(_Lane):
                 _bump(session, self.o_frames_in, "frames_in", 1)
                 if self.live:
                     _bump(call, self.o_transcripts, "output_transcript_deltas", 1)
-            if a is None and self.stock and not _patched(call, "_pump") and not _patched(self.carrier, "send_many"):
+            if a is None and self._compiled():
                 self._pump_send(now)
             else:
                 if a is None:
@@ -483,28 +491,23 @@ def pace_due(set pacing, now):
     A call whose model lane paces it (``ModelLane.pacer``; ``io.pacer``) takes the stock
     ``Call.wake_at`` / ``_CallIO.pace`` steps compiled (``_pump_send``); any other goes
     through its own ``call.wake_at`` and ``io.pace``."""
-    cdef ModelLane lane, ahead
+    cdef ModelLane lane
     cdef list ios = list(pacing)
     cdef Py_ssize_t k, n = len(ios)
     for k in range(n):
         io = ios[k]
-        if k + 1 < n:                           # the next call's objects, while this one runs
-            nxt = (<list>ios)[k + 1]
-            rt_lane_prefetch(<PyObject*>nxt)
+        if k + 1 < n:                           # the next call's I/O, while this one runs
+            rt_lane_prefetch(<PyObject*>ios[k + 1])
         p = io.pacer
-        if p is not None and type(p) is ModelLane:
-            ahead = <ModelLane>p
-            rt_lane_prefetch(<PyObject*>ahead.call)
-            rt_lane_prefetch(<PyObject*>ahead.codec)
-            rt_lane_prefetch(<PyObject*>ahead.carrier)
-        if p is not None and (<ModelLane?>p).paces:
-            lane = <ModelLane>p
+        lane = None
+        if p is not None:
+            lane = <ModelLane?>p
             call = lane.call
-            if (_patched(call, "wake_at") or _patched(call, "tick") or _patched(call, "_pump")
-                    or _patched(lane.carrier, "send_many")):
+            rt_lane_prefetch(<PyObject*>call)
+            rt_lane_prefetch(<PyObject*>lane.codec)
+            rt_lane_prefetch(<PyObject*>lane.carrier)
+            if not lane.paces or not lane._compiled() or _patched(call, "wake_at") or _patched(call, "tick"):
                 lane = None
-        else:
-            lane = None
         if lane is None:
             due = io.call.wake_at(now)
             if due is None:
