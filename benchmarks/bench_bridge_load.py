@@ -15,7 +15,10 @@ one is the reference and the fallback (``LOAD_GEN=python`` forces it), and
 each row says which one drove it. On a shared machine another task on the
 generator's core delays its ticks (every call then hears a gap at once); the
 row says how often that happened, and ``LOAD_GEN_RT=1`` runs the compiled
-generator as SCHED_FIFO where allowed so that it does not.
+generator as SCHED_FIFO where allowed so that it does not. A row taken while the host ran
+its other guests on these cores (steal over 2 %, or the compiled generator late by more than
+2 ms at p99) is marked "host busy" and measured again, up to ``LOAD_RETRIES`` (2) times:
+every attempt is printed and kept.
 
 Measured per N, over the window after the warmup:
 
@@ -81,6 +84,12 @@ FULL_N = {"rtfast": [100, 150, 200], "rtfast+uvloop": [250, 350, 450, 500], "rtf
           "rtfast+uvloop+live": [250, 350, 450, 500],
           "workers=2": [250, 300, 350, 400], "relay+uvloop": [300, 500], "usual": [25, 35, 50]}
 WARMUP_S, MEASURE_S = 3.0, 8.0
+# A row measures the bridge only if the host left both cores alone: on a shared machine the
+# host's other guests take a core for tens of milliseconds at a time ("steal"), and then
+# every call stalls at once, whichever bridge it is (the relay, which does nothing, misses
+# real time too). Such a row is printed as it is, marked, and measured again (LOAD_RETRIES
+# more times, 2 by default), so that the table holds at least one attempt on a calm host.
+CALM_STEAL_PCT, CALM_LATE_MS = 2.0, 2.0
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or os.cpu_count() < 2,
                                 reason="needs Linux and two cores")
@@ -583,6 +592,14 @@ def run_load(kind: str, n: int, measure_s: float = MEASURE_S, warmup_s: float = 
         os.sched_setaffinity(0, set(range(os.cpu_count())))
 
 
+def _host_calm(r: dict) -> bool:
+    """Whether the host left the cores alone in the row's window: steal on each core at most
+    CALM_STEAL_PCT, and the compiled generator (on its own core, SCHED_FIFO) kept its 20 ms
+    schedule to CALM_LATE_MS at p99 (the Python one falls behind on its own past ~300 calls)."""
+    late_ok = r["generator"] != "c" or r["generator_late_p99_ms"] <= CALM_LATE_MS
+    return max(r["steal_pct"]) <= CALM_STEAL_PCT and late_ok
+
+
 def _print_row(kind: str, r: dict) -> None:
     print(f"\n  {kind:13} N={r['calls']:4} [{r['generator']} generator]  bridge CPU {r['bridge_cpu_pct']:5.1f}% "
           f"({r['cpu_per_call_pct']:.3f}%/call)  latency p50 {r['latency_p50_ms']:6.2f} ms "
@@ -594,6 +611,8 @@ def _print_row(kind: str, r: dict) -> None:
           # The host's other guests: a core it took for itself is time neither side ran.
           + f", host steal {'/'.join(f'{x:.1f}' for x in r['steal_pct'])} %"
           + f"  real time: {r['keeps_real_time']}"
+          + ("" if r.get("host_calm", True) else
+             f"  [host busy (attempt {r['attempt']}): says nothing of the bridge]")
           + (f"  /metrics {r['scrape_p50_ms']:.1f}/{r['scrape_max_ms']:.1f} ms, /readyz {r['readyz_p50_ms']:.1f}/"
              f"{r['readyz_max_ms']:.1f} ms (p50/max)" if "scrape_max_ms" in r else ""))
 
@@ -617,11 +636,17 @@ def test_bridge_load(benchmark, kind):
     window = (1.0, 1.0) if benchmark.disabled else (MEASURE_S, WARMUP_S)
     results = []
 
+    retries = 0 if benchmark.disabled else int(os.environ.get("LOAD_RETRIES", "2"))
+
     def run_all():
         for n in sizes:
-            r = run_load(kind, n, *window)
-            results.append(r)
-            _print_row(kind, r)
+            for attempt in range(1 + retries):
+                r = run_load(kind, n, *window)
+                r["attempt"], r["host_calm"] = attempt + 1, _host_calm(r)
+                results.append(r)
+                _print_row(kind, r)
+                if r["host_calm"]:
+                    break
         return results
 
     benchmark.pedantic(run_all, rounds=1, iterations=1)
