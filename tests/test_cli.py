@@ -4,7 +4,6 @@ not there, and a Twilio signature check that cannot be fooled by default."""
 
 import argparse
 import asyncio
-import os
 import re
 import socket
 import subprocess

@@ -1,7 +1,6 @@
 """rtfast.bridge.control: each carrier's hang-up and transfer against a local fake
 of its REST endpoint (tests/carrier_fakes.py)."""
 
-import asyncio
 import socket
 import time
 import xml.etree.ElementTree as ET

@@ -9,7 +9,6 @@ out a missing PortAudio or a missing device, so no test needs real hardware.
 import re
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 import time

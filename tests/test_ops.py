@@ -5,7 +5,6 @@ import asyncio
 import http.client
 import json
 import logging
-import os
 import re
 import signal
 import socket
@@ -19,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 from carrier_sim import TwilioCall, silence, tone
 from child import CWD, child_env
 from rtfast.bridge.ops import FrameTimes, JsonFormatter, Ops, merge
-from rtfast.bridge.server import BridgeServer, build_parser, twilio_signature
+from rtfast.bridge.server import BridgeServer, build_parser
 from rtfast.bridge.workers import available_cores
 from rtfast.server import RealtimeServer, Script
 

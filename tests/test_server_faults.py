@@ -1,7 +1,6 @@
 """The embedded server's switches for testing reconnects: misbehaviour on the first
 N connections only, a session length cap, and user transcripts."""
 
-import asyncio
 import base64
 
 import orjson
