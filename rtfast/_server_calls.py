@@ -34,7 +34,8 @@ per project (the ``OpenAI-Project`` header, else the API key), with the API's
 checks: ``event_types`` non-empty and each a known type, ``name`` 1 to 256
 characters, ``url`` at most 2048 characters and ``https://`` (plain ``http://``
 only to a loopback host, as nothing else is reachable from here), ``limit`` 1 to
-100, unknown parameters refused; 400 for those, 404 for an unknown id. ``test``
+100, ``after`` one of the project's ids, unknown parameters refused: 400 for those,
+404 for an unknown id. ``test``
 POSTs a signed sample event to the endpoint and answers with its status;
 ``ring()`` without a URL delivers the call's ``realtime.call.incoming`` to every
 endpoint subscribed to it, each signed with its own secret (and also with the
@@ -149,7 +150,7 @@ class SipCalls:
         self._tasks: set[asyncio.Task] = set()
 
     def __repr__(self) -> str:
-        return f"<SipCalls {self.base_url} calls={len(self.calls)}>"
+        return f"<SipCalls {self.base_url} calls={len(self.calls)} endpoints={len(self.endpoints)}>"
 
     @property
     def base_url(self) -> str:
