@@ -694,15 +694,16 @@ class Webhooks:
         log.debug("%s %s -> %d", method, path, response.status)    # the path only: no headers, no body
         if response.status >= 400:
             raise handshake_error(response.status, server_message(response.body), response.body)
+        # no excerpt of the body in these errors: it may hold a signing secret
         try:
             payload = orjson.loads(response.body)
         except orjson.JSONDecodeError:
-            raise ProtocolError(f"webhooks.{what}: the API's answer is not JSON", response.body) from None
+            raise ProtocolError(f"webhooks.{what}: the API's answer is not JSON") from None
         if type(payload) is not dict:
-            raise ProtocolError(f"webhooks.{what}: the API's answer is not a JSON object", response.body)
+            raise ProtocolError(f"webhooks.{what}: the API's answer is not a JSON object")
         try:
             parsed = cls._parse(payload)
-        except ProtocolError as exc:        # no excerpt: the body may hold a signing secret
+        except ProtocolError as exc:
             raise ProtocolError(f"webhooks.{what}: {exc.reason}") from None
         if not (self._raw if raw is None else raw):
             return parsed

@@ -362,6 +362,25 @@ async def test_bad_input_gets_the_apis_typed_errors(kind):
         assert KEY not in str(info.value)
 
 
+def malformed_api(req):
+    if req.path.endswith("/rotate_secret"):       # a secret, but a field of the wrong kind
+        return Reply(200, {**EP, "created_at": "yesterday", "signing_secret": SECRET})
+    return Reply(200, b"not json " + SECRET.encode(), {"Content-Type": "application/json"})
+
+
+async def test_a_malformed_answer_is_a_protocol_error_without_the_body():
+    from rtfast.errors import ProtocolError
+
+    async with FakeServer(malformed_api) as fake:
+        w = client_for("rtfast", fake.base_url + "/v1").webhooks
+        with pytest.raises(ProtocolError, match="webhooks.create: the API's answer is not JSON") as info:
+            await w.create(event_types=[INCOMING], name="x", url="https://e.com")
+        assert SECRET[6:] not in str(info.value)
+        with pytest.raises(ProtocolError, match="created_at: expected an integer, got string") as info:
+            await w.rotate_secret("whe_1")
+        assert SECRET[6:] not in str(info.value)
+
+
 async def test_a_key_the_api_refuses_is_an_authentication_error():
     async with FakeServer(fake_api) as fake:
         wrong = client_for("rtfast", fake.base_url + "/v1", key="sk-wrong")
