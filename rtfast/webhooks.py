@@ -14,6 +14,13 @@ rotates), over ``"{id}.{timestamp}.{body}"`` with the endpoint's secret
 The same functions work without a client: :func:`verify_signature`,
 :func:`unwrap`, and :func:`sign` (what OpenAI does, for tests and local fakes).
 
+The project's webhook endpoints, as the official async client manages them
+(``/v1/webhook_endpoints``; see :class:`Webhooks`):
+
+    ep = await client.webhooks.create(event_types=["realtime.call.incoming"], name="sip", url=url)
+    ep.signing_secret                   # whsec_...: only here and from rotate_secret
+    async for ep in client.webhooks.list(limit=20): ...
+
 Errors, all ``ValueError`` subclasses as the official ones:
 :class:`~rtfast.errors.InvalidWebhookSignatureError` for a delivery that is not
 genuine or not fresh (``reason``: ``"signature"``, ``"missing_header"``,
