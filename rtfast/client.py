@@ -243,7 +243,8 @@ class AsyncOpenAI:
 
     @property
     def webhooks(self):
-        """``unwrap`` and ``verify_signature`` with this client's ``webhook_secret`` (rtfast.webhooks)."""
+        """``unwrap`` and ``verify_signature`` with this client's ``webhook_secret``, and the project's
+        webhook endpoints (``create``, ``list``, ``rotate_secret``, ``test``...): rtfast.webhooks."""
         from rtfast.webhooks import Webhooks    # imported on first use (hmac, the event classes)
 
         return Webhooks(self)

@@ -14,6 +14,13 @@ rotates), over ``"{id}.{timestamp}.{body}"`` with the endpoint's secret
 The same functions work without a client: :func:`verify_signature`,
 :func:`unwrap`, and :func:`sign` (what OpenAI does, for tests and local fakes).
 
+The project's webhook endpoints, as the official async client manages them
+(``/v1/webhook_endpoints``; see :class:`Webhooks`):
+
+    ep = await client.webhooks.create(event_types=["realtime.call.incoming"], name="sip", url=url)
+    ep.signing_secret                   # whsec_...: only here and from rotate_secret
+    async for ep in client.webhooks.list(limit=20): ...
+
 Errors, all ``ValueError`` subclasses as the official ones:
 :class:`~rtfast.errors.InvalidWebhookSignatureError` for a delivery that is not
 genuine or not fresh (``reason``: ``"signature"``, ``"missing_header"``,
@@ -36,6 +43,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 import time
 import typing
@@ -44,11 +52,14 @@ from operator import attrgetter
 
 import orjson
 
+from rtfast.calls import NOT_GIVEN, RawResponse, _dumps, _merge, _path_segment
 from rtfast.errors import InvalidWebhookSignatureError, ProtocolError, WebhookSecretError
 from rtfast.events import FieldInfo, Model, UnknownObject
 
 __all__ = ["verify_signature", "unwrap", "sign", "parse_event", "WebhookEvent", "UnknownWebhookEvent",
            "WEBHOOK_EVENTS", "Webhooks", "InvalidWebhookSignatureError", "WebhookSecretError"]
+
+log = logging.getLogger("rtfast.webhooks")
 
 _NO_SECRET = ("The webhook secret must either be set using the env var, OPENAI_WEBHOOK_SECRET, "
               "on the client class, AsyncOpenAI(webhook_secret='123'), or passed to this function")
@@ -161,7 +172,8 @@ def unwrap(payload: str | bytes, headers, *, secret: str | bytes | None = None, 
 # -- typed events --------------------------------------------------------------------------------
 #
 # The official union (openai.types.webhooks.UnwrapWebhookEvent), member by member; a test checks
-# this table against the installed openai package. Kinds: s str, i int, =X the constant X,
+# this table against the installed openai package. Kinds: s str, i int, b bool, l a list of str,
+# =X the constant X,
 # @Name a nested object, [@Name a list of them; a trailing ! marks a required field.
 
 _OBJECTS: dict[str, dict[str, str]] = {
@@ -259,6 +271,10 @@ def _parse_into(cls, d: dict):
                 raise _wrong(cls, name, "an integer", v)
             elif kind in ("s", "=") and type(v) is not str:
                 raise _wrong(cls, name, "a string", v)
+            elif kind == "b" and type(v) is not bool:
+                raise _wrong(cls, name, "a boolean", v)
+            elif kind == "l" and (type(v) is not list or any(type(x) is not str for x in v)):
+                raise _wrong(cls, name, "an array of strings", v)
         setattr(o, name, v)
     extra = {k: v for k, v in d.items() if v is None or k not in cls._known}
     o._extra = extra or None
@@ -300,7 +316,7 @@ _CLASSES: dict[str, type] = {}
 def _annotation(kind: str, required: bool, const: str | None, ref):
     if const is not None:
         return typing.Literal[const]
-    tp = {"s": str, "i": int}.get(kind)
+    tp = {"s": str, "i": int, "b": bool, "l": typing.List[str]}.get(kind)  # noqa: UP006
     if ref is not None:
         tp = typing.List[ref()] if kind == "[" else ref()  # noqa: UP006
     return tp if required else typing.Optional[tp]
@@ -391,17 +407,164 @@ def parse_event(payload: str | bytes | dict):
         raise ProtocolError(exc.reason, orjson.dumps(d)) from None
 
 
+# -- webhook endpoints: the REST results ---------------------------------------------------------
+#
+# The official ``openai.types.webhooks`` models of the endpoint API, field by field in their
+# declaration order (a test checks them against the installed package), built as the events are.
+
+#: The event types an endpoint may subscribe to (the official ``create``'s ``event_types`` literal).
+ENDPOINT_EVENT_TYPES: tuple[str, ...] = (
+    "batch.completed", "batch.failed", "batch.expired", "batch.cancelled", "response.completed",
+    "response.failed", "response.cancelled", "response.incomplete", "eval.run.succeeded", "eval.run.failed",
+    "eval.run.canceled", "fine_tuning.job.succeeded", "fine_tuning.job.failed", "fine_tuning.job.cancelled",
+    "realtime.call.incoming", "video.completed", "video.failed", "agent.environment.ready",
+    "agent.environment.failed", "agent.environment.suspended", "agent.environment.expired",
+    "agent.session.created", "agent.session.action_required", "agent.session.in_progress",
+    "agent.session.idle", "agent.session.failed", "safety.alert.created",
+)
+
+_HEAD = {"id": "s!", "created_at": "i!", "event_types": "l!", "name": "s!", "object": "=webhook_endpoint"}
+_TAIL = {"signing_secret_hint": "s", "url": "s!", "updated_at": "i"}
+_RESULTS: dict[str, dict[str, str]] = {
+    "WebhookEndpoint": {**_HEAD, **_TAIL},
+    "WebhookEndpointWithSecret": {**_HEAD, "signing_secret": "s!", **_TAIL},
+    "DeletedWebhookEndpoint": {"id": "s!", "deleted": "b!", "object": "=webhook_endpoint.deleted"},
+    "WebhookEndpointTestResult": {"event_type": "s!", "object": "=webhook_endpoint.test", "status_code": "i!",
+                                  "success": "b!", "webhook_endpoint_id": "s!"},
+    "WebhookEventTypeList": {"data": "l!", "object": "=list"},
+}
+
+
+def _secret_key(name: str) -> bool:
+    return "secret" in name and not name.endswith("_hint")
+
+
+def _repr_without_secrets(self) -> str:
+    # As the official models (``signing_secret`` is ``repr=False``): the secret is an attribute,
+    # never in a repr, so never in a log line or traceback that prints one. Unknown keys naming a
+    # secret are left out too.
+    parts = [f"{k}={getattr(self, k)!r}" for k in self._fields
+             if not _secret_key(k) and getattr(self, k) is not None]
+    if self._extra:
+        parts += [f"{k}={v!r}" for k, v in self._extra.items() if not _secret_key(k)]
+    return f"{type(self).__name__}({', '.join(parts)})"
+
+
+for _name, _spec in _RESULTS.items():
+    _cls = _make(_name, _spec, Model, f"``openai.types.webhooks.{_name}`` of the official ``openai`` package.")
+    _cls.model_fields = _FieldsOf()
+    _cls.__repr__ = _repr_without_secrets
+del _name, _spec, _cls, _HEAD, _TAIL
+WebhookEndpoint = _CLASSES["WebhookEndpoint"]
+WebhookEndpointWithSecret = _CLASSES["WebhookEndpointWithSecret"]
+DeletedWebhookEndpoint = _CLASSES["DeletedWebhookEndpoint"]
+WebhookEndpointTestResult = _CLASSES["WebhookEndpointTestResult"]
+WebhookEventTypeList = _CLASSES["WebhookEventTypeList"]
+__all__ += [*_RESULTS, "ENDPOINT_EVENT_TYPES", "AsyncCursorPage", "AsyncPaginator", "EventTypes"]
+
+
+class _Page(Model):
+    """The paging half of :class:`AsyncCursorPage` (the official ``BaseAsyncPage``)."""
+
+    __slots__ = ("_fetch",)
+
+    def _get_page_items(self) -> list:
+        return self.data or []
+
+    def has_next_page(self) -> bool:
+        """False when the API said ``has_more: false`` or the page is empty; True otherwise."""
+        if self.has_more is False:
+            return False
+        return bool(self.data) and self.next_page_info() is not None
+
+    def next_page_info(self) -> dict | None:
+        """The query that fetches the next page (``{"after": <last id>}``), or None."""
+        data = self.data
+        if not data or not isinstance(getattr(data[-1], "id", None), str):
+            return None
+        return {"after": data[-1].id}
+
+    async def get_next_page(self):
+        info = self.next_page_info()
+        if not info:
+            raise RuntimeError("No next page expected; please check `.has_next_page()` before calling "
+                               "`.get_next_page()`.")
+        return await self._fetch(info["after"])
+
+    async def iter_pages(self):
+        page = self
+        while True:
+            yield page
+            if not page.has_next_page():
+                return
+            page = await page.get_next_page()
+
+    async def __aiter__(self):
+        async for page in self.iter_pages():
+            for item in page._get_page_items():
+                yield item
+
+
+AsyncCursorPage = _make("AsyncCursorPage", {"data": "[@WebhookEndpoint!", "has_more": "b"}, _Page,
+                        "A page of webhook endpoints, as the official ``AsyncCursorPage[WebhookEndpoint]``: "
+                        "``data``, ``has_more`` (and ``first_id``, ``last_id``, ``object``), "
+                        "``has_next_page()``, ``get_next_page()``, ``iter_pages()``, ``async for`` over "
+                        "every endpoint of this page and the following ones.")
+AsyncCursorPage.model_fields = _FieldsOf()
+AsyncCursorPage.__repr__ = _repr_without_secrets
+
+
+class AsyncPaginator:
+    """What ``client.webhooks.list(...)`` returns, as the official ``AsyncPaginator``: ``await`` it
+    for the first :class:`AsyncCursorPage`, or ``async for`` over every endpoint across pages."""
+
+    __slots__ = ("_first",)
+
+    def __init__(self, first) -> None:
+        self._first = first
+
+    def __await__(self):
+        return self._first().__await__()
+
+    async def __aiter__(self):
+        async for item in await self:
+            yield item
+
+    def __repr__(self) -> str:
+        return "<AsyncPaginator webhook endpoints>"
+
+
 # -- the client attachment -----------------------------------------------------------------------
 
 
+def _endpoint_path(webhook_endpoint_id: str, verb: str = "") -> str:
+    if not webhook_endpoint_id:
+        raise ValueError(f"Expected a non-empty value for `webhook_endpoint_id` but received "
+                         f"{webhook_endpoint_id!r}")
+    return f"/webhook_endpoints/{_path_segment(webhook_endpoint_id)}" + (f"/{verb}" if verb else "")
+
+
 class Webhooks:
-    """``client.webhooks``: ``unwrap`` and ``verify_signature`` with the client's ``webhook_secret``
-    (``OPENAI_WEBHOOK_SECRET``) unless ``secret=`` is given. Synchronous, as the official ones."""
+    """``client.webhooks``, as the official ``AsyncWebhooks``.
 
-    __slots__ = ("_client",)
+    ``unwrap`` and ``verify_signature`` (synchronous, as the official ones) check against the
+    client's ``webhook_secret`` (``OPENAI_WEBHOOK_SECRET``) unless ``secret=`` is given.
 
-    def __init__(self, client) -> None:
+    The project's webhook endpoints (``/v1/webhook_endpoints``; coroutines, as the official async
+    client's): ``create``, ``retrieve``, ``update``, ``list`` (paginated), ``delete``,
+    ``rotate_secret``, ``test``, and ``event_types.list()``. Results have the official models'
+    shapes (``ep.id``, ``ep.signing_secret``, ``to_dict()``, ``model_dump()``...; no repr shows a
+    secret). An error status raises the typed :class:`rtfast.HandshakeError` subclass with the
+    API's message (``NotFoundError`` for an unknown id; ``status`` 400 for bad input), a failed
+    connection :class:`rtfast.errors.ConnectError`. ``with_raw_response`` gives the same methods
+    returning :class:`rtfast.calls.RawResponse` (``parse()`` is the plain method's result).
+    """
+
+    __slots__ = ("_client", "_raw")
+
+    def __init__(self, client, _raw: bool = False) -> None:
         self._client = client
+        self._raw = _raw
 
     def __repr__(self) -> str:
         return f"<Webhooks secret={'set' if self._client.webhook_secret else 'unset'}>"
@@ -415,3 +578,162 @@ class Webhooks:
         """Raise unless ``payload`` was signed by OpenAI within ``tolerance`` seconds."""
         verify_signature(payload, headers, secret=self._client.webhook_secret if secret is None else secret,
                          tolerance=tolerance)
+
+    # -- endpoint management -----------------------------------------------------------------------
+
+    @property
+    def with_raw_response(self) -> Webhooks:
+        """The same methods, returning a :class:`rtfast.calls.RawResponse` (status, headers, body;
+        ``parse()`` gives what the plain method returns)."""
+        return Webhooks(self._client, True)
+
+    @property
+    def event_types(self) -> EventTypes:
+        """``event_types.list()``: the event types an endpoint may subscribe to."""
+        return EventTypes(self)
+
+    async def create(self, *, event_types: list[str], name: str, url: str, extra_headers: dict | None = None,
+                     extra_query: dict | None = None, extra_body: dict | None = None,
+                     timeout: float | None = None) -> WebhookEndpointWithSecret:
+        """Create a webhook endpoint for the project: deliveries of ``event_types`` go to ``url``
+        (HTTPS). The result's ``signing_secret`` (``whsec_...``) is shown only here and by
+        ``rotate_secret``: give it to ``unwrap(..., secret=)`` (or ``OPENAI_WEBHOOK_SECRET``)."""
+        body = {"event_types": event_types, "name": name, "url": url}
+        return await self._request("create", "POST", "/webhook_endpoints", body, None, WebhookEndpointWithSecret,
+                                   extra_headers, extra_query, extra_body, timeout)
+
+    async def retrieve(self, webhook_endpoint_id: str, *, extra_headers: dict | None = None,
+                       extra_query: dict | None = None, extra_body: dict | None = None,
+                       timeout: float | None = None) -> WebhookEndpoint:
+        """One endpoint of the project (its secret only as ``signing_secret_hint``)."""
+        return await self._request("retrieve", "GET", _endpoint_path(webhook_endpoint_id), None, None,
+                                   WebhookEndpoint, extra_headers, extra_query, extra_body, timeout)
+
+    async def update(self, webhook_endpoint_id: str, *, event_types: list[str] = NOT_GIVEN, name: str = NOT_GIVEN,
+                     url: str = NOT_GIVEN, extra_headers: dict | None = None, extra_query: dict | None = None,
+                     extra_body: dict | None = None, timeout: float | None = None) -> WebhookEndpoint:
+        """Change an endpoint's ``event_types`` (the complete new set), ``name`` or ``url``;
+        an argument left out is not sent."""
+        body = {k: v for k, v in (("event_types", event_types), ("name", name), ("url", url)) if v is not NOT_GIVEN}
+        return await self._request("update", "POST", _endpoint_path(webhook_endpoint_id), body, None,
+                                   WebhookEndpoint, extra_headers, extra_query, extra_body, timeout)
+
+    def list(self, *, after: str | None = NOT_GIVEN, limit: int = NOT_GIVEN, extra_headers: dict | None = None,
+             extra_query: dict | None = None, extra_body: dict | None = None,
+             timeout: float | None = None) -> AsyncPaginator:
+        """The project's endpoints, newest first, ``limit`` to a page (the API's default: 20).
+        Not a coroutine, as the official one: ``await`` the result for the first page, or
+        ``async for`` over it for every endpoint (each next page is fetched with ``after=`` the
+        last id, the same ``limit``, ``extra_query`` and headers)."""
+        query = {k: v for k, v in (("after", after), ("limit", limit)) if v is not NOT_GIVEN and v is not None}
+
+        async def fetch(after_id: str | None, raw: bool):
+            q = query if after_id is None else {**query, "after": after_id}
+            result = await self._request("list", "GET", "/webhook_endpoints", None, q, AsyncCursorPage,
+                                         extra_headers, extra_query, extra_body, timeout, raw=raw)
+            (result.parse() if raw else result)._fetch = lambda next_after: fetch(next_after, False)
+            return result
+
+        return AsyncPaginator(lambda: fetch(None, self._raw))
+
+    async def delete(self, webhook_endpoint_id: str, *, extra_headers: dict | None = None,
+                     extra_query: dict | None = None, extra_body: dict | None = None,
+                     timeout: float | None = None) -> DeletedWebhookEndpoint:
+        """Delete an endpoint: no more deliveries to it, and its id is unknown from then on."""
+        return await self._request("delete", "DELETE", _endpoint_path(webhook_endpoint_id), None, None,
+                                   DeletedWebhookEndpoint, extra_headers, extra_query, extra_body, timeout)
+
+    async def rotate_secret(self, webhook_endpoint_id: str, *, keep_old_secret_active_for_24_hours: bool = NOT_GIVEN,
+                            extra_headers: dict | None = None, extra_query: dict | None = None,
+                            extra_body: dict | None = None, timeout: float | None = None) -> WebhookEndpointWithSecret:
+        """A new signing secret (the result's ``signing_secret``). The old one stops verifying at
+        once unless ``keep_old_secret_active_for_24_hours=True`` (deliveries then carry a signature
+        by each, so receivers may switch at leisure)."""
+        body = {} if keep_old_secret_active_for_24_hours is NOT_GIVEN else {
+            "keep_old_secret_active_for_24_hours": keep_old_secret_active_for_24_hours}
+        return await self._request("rotate_secret", "POST", _endpoint_path(webhook_endpoint_id, "rotate_secret"),
+                                   body, None, WebhookEndpointWithSecret, extra_headers, extra_query, extra_body,
+                                   timeout)
+
+    async def test(self, webhook_endpoint_id: str, *, event_type: str, extra_headers: dict | None = None,
+                   extra_query: dict | None = None, extra_body: dict | None = None,
+                   timeout: float | None = None) -> WebhookEndpointTestResult:
+        """Have OpenAI send the endpoint a sample ``event_type`` event signed with its secret;
+        the result's ``status_code`` is what the endpoint answered."""
+        return await self._request("test", "POST", _endpoint_path(webhook_endpoint_id, "test"),
+                                   {"event_type": event_type}, None, WebhookEndpointTestResult, extra_headers,
+                                   extra_query, extra_body, timeout)
+
+    async def _request(self, what: str, method: str, path: str, body: dict | None, query: dict | None, cls: type,
+                       extra_headers: dict | None, extra_query: dict | None, extra_body: dict | None,
+                       timeout: float | None, *, raw: bool | None = None):
+        """One REST call over rtfast.http, shaped as the official client's: ``Accept`` JSON; a POST
+        always sends a JSON object; a DELETE declares JSON and sends only ``extra_body``; a GET no body."""
+        from urllib.parse import urlencode
+
+        from rtfast._handshake import server_message
+        from rtfast.errors import ConnectError, ConnectTimeout, HttpError, handshake_error
+        from rtfast.http import HttpClient
+
+        client = self._client
+        query = {**(query or {}), **(extra_query or {})}
+        url = client.base_url + path + (f"?{urlencode(query, doseq=True)}" if query else "")
+        headers = {"Accept": "application/json"}
+        data = None
+        if method == "POST":
+            headers["Content-Type"] = "application/json"
+            data = _dumps({**(body or {}), **(extra_body or {})})
+        elif method == "DELETE":
+            headers["Content-Type"] = "application/json"
+            data = _dumps(extra_body) if extra_body else None
+        auth = client._fresh_auth()
+        headers = _merge(await auth() if auth else None, client._headers(), headers, extra_headers)
+        timeout = client.timeout if timeout is None else timeout
+        http = HttpClient()                 # one connection per call, as rtfast.http does anyway
+        try:
+            response = await http.request(method, url, headers=headers, body=data, timeout=timeout)
+        except HttpError as exc:            # its message names the method and host:port only
+            if exc.reason == "timeout":
+                raise ConnectTimeout(f"webhooks.{what}: no answer from {exc.host} within {timeout:g} s") from None
+            raise ConnectError(f"webhooks.{what}: could not reach {exc.host} ({exc})") from None
+        finally:
+            await http.aclose()
+        log.debug("%s %s -> %d", method, path, response.status)    # the path only: no headers, no body
+        if response.status >= 400:
+            raise handshake_error(response.status, server_message(response.body), response.body)
+        # no excerpt of the body in these errors: it may hold a signing secret
+        try:
+            payload = orjson.loads(response.body)
+        except orjson.JSONDecodeError:
+            raise ProtocolError(f"webhooks.{what}: the API's answer is not JSON") from None
+        if type(payload) is not dict:
+            raise ProtocolError(f"webhooks.{what}: the API's answer is not a JSON object")
+        try:
+            parsed = cls._parse(payload)
+        except ProtocolError as exc:
+            raise ProtocolError(f"webhooks.{what}: {exc.reason}") from None
+        if not (self._raw if raw is None else raw):
+            return parsed
+        return RawResponse(response.status, response.headers, response.body, method, url, parsed)
+
+
+class EventTypes:
+    """``client.webhooks.event_types``: ``list()``, the event types an endpoint may subscribe to."""
+
+    __slots__ = ("_webhooks",)
+
+    def __init__(self, webhooks: Webhooks) -> None:
+        self._webhooks = webhooks
+
+    def __repr__(self) -> str:
+        return "<EventTypes>"
+
+    @property
+    def with_raw_response(self) -> EventTypes:
+        return EventTypes(self._webhooks.with_raw_response)
+
+    async def list(self, *, extra_headers: dict | None = None, extra_query: dict | None = None,
+                   extra_body: dict | None = None, timeout: float | None = None) -> WebhookEventTypeList:
+        """The event types visible to the project (``data``: a list of str)."""
+        return await self._webhooks._request("event_types.list", "GET", "/webhook_event_types", None, None,
+                                             WebhookEventTypeList, extra_headers, extra_query, extra_body, timeout)
