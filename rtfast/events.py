@@ -221,7 +221,10 @@ class Model:
     def __repr__(self) -> str:
         parts = [f"{k}={getattr(self, k)!r}" for k in self._fields if getattr(self, k) is not None]
         if self._extra:
-            parts += [f"{k}={v!r}" for k, v in self._extra.items() if getattr(self, k, None) is None]
+            # unknown keys, and the explicit nulls of known fields (the list above skips None);
+            # not a known field set after parsing (the list above has it)
+            parts += [f"{k}={v!r}" for k, v in self._extra.items()
+                      if k not in self._known or (v is None and getattr(self, k) is None)]
         return f"{type(self).__name__}({', '.join(parts)})"
 
 

@@ -338,9 +338,14 @@ def test_unknown_fields_and_nulls_round_trip():
     assert ev.item.future_item == [1, 2] and ev.item.content[0].future_part is True
     with pytest.raises(AttributeError):
         ev.not_there
+    # the repr shows the unknown keys and the explicit nulls, as to_dict keeps them
+    assert repr(ev).startswith("ConversationItemDone(") and "future_top={'x': 1}" in repr(ev)
+    assert "previous_item_id=None" in repr(ev) and "future_item=[1, 2]" in repr(ev.item)
+    assert "status=None" in repr(ev.item) and "future_part=True" in repr(ev.item.content[0])
     # a field set after parsing wins over the remembered null
     ev.previous_item_id = "i0"
     assert ev.to_dict()["previous_item_id"] == "i0"
+    assert "previous_item_id='i0'" in repr(ev) and "previous_item_id=None" not in repr(ev)
 
 
 def test_unknown_nested_variant_kept():
