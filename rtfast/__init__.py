@@ -8,14 +8,19 @@
 
 from __future__ import annotations
 
-from rtfast.errors import (AuthenticationError, Base64Error, BetaShapeRefused, ConnectionClosed,
-                           HandshakeError, ProtocolError, RtfastError)
+from rtfast.errors import (AuthenticationError, BadRequestError, Base64Error, BetaShapeRefused, ConflictError,
+                           ConnectionClosed, HandshakeError, InternalServerError, NotFoundError,
+                           PermissionDeniedError, ProtocolError, RateLimitError, RtfastError,
+                           UnprocessableEntityError)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "build_info", "AsyncOpenAI", "AsyncAzureOpenAI", "connect",
     "RtfastError", "Base64Error", "ProtocolError", "HandshakeError", "AuthenticationError",
+    # the official client's status errors, by the same names and statuses
+    "BadRequestError", "PermissionDeniedError", "NotFoundError", "ConflictError", "UnprocessableEntityError",
+    "RateLimitError", "InternalServerError",
     "ConnectionClosed", "BetaShapeRefused", "ReconnectingEvent", "ReconnectingOverrides",
     "WebSocketQueueFullError", "WebSocketConnectionClosedError",
 ]

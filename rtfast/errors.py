@@ -59,6 +59,15 @@ class HandshakeError(RtfastError):
         self.message = message
         self.body = body
 
+    @property
+    def status_code(self) -> int:
+        """``status``, under the official ``APIStatusError``'s name."""
+        return self.status
+
+
+class BadRequestError(HandshakeError):
+    """400: the request itself is wrong (a parameter's value, an unknown field)."""
+
 
 class AuthenticationError(HandshakeError):
     """401: the API key (or token) is missing or wrong."""
@@ -72,16 +81,31 @@ class NotFoundError(HandshakeError):
     """404: no such model, deployment or path."""
 
 
+class ConflictError(HandshakeError):
+    """409: the request conflicts with the resource's state."""
+
+
+class UnprocessableEntityError(HandshakeError):
+    """422: well formed, but the API cannot act on it."""
+
+
 class RateLimitError(HandshakeError):
     """429: too many requests or sessions; retry later."""
 
 
-_BY_STATUS = {401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError, 429: RateLimitError}
+class InternalServerError(HandshakeError):
+    """5xx: the API failed on its side; retrying may succeed."""
+
+
+# The official client's status classes (openai._exceptions), by the same statuses.
+_BY_STATUS = {400: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
+              409: ConflictError, 422: UnprocessableEntityError, 429: RateLimitError}
 
 
 def handshake_error(status: int, message: str, body: bytes = b"") -> HandshakeError:
     """The HandshakeError subclass for an HTTP status."""
-    return _BY_STATUS.get(status, HandshakeError)(status, message, body)
+    cls = InternalServerError if status >= 500 else _BY_STATUS.get(status, HandshakeError)
+    return cls(status, message, body)
 
 
 class MissingCredentials(AuthenticationError):

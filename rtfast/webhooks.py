@@ -555,7 +555,7 @@ class Webhooks:
     ``rotate_secret``, ``test``, and ``event_types.list()``. Results have the official models'
     shapes (``ep.id``, ``ep.signing_secret``, ``to_dict()``, ``model_dump()``...; no repr shows a
     secret). An error status raises the typed :class:`rtfast.HandshakeError` subclass with the
-    API's message (``NotFoundError`` for an unknown id; ``status`` 400 for bad input), a failed
+    API's message (``NotFoundError`` for an unknown id; ``BadRequestError`` for bad input), a failed
     connection :class:`rtfast.errors.ConnectError`. ``with_raw_response`` gives the same methods
     returning :class:`rtfast.calls.RawResponse` (``parse()`` is the plain method's result).
     """

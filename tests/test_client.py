@@ -10,7 +10,8 @@ from websockets.asyncio.server import serve
 from websockets.http11 import Response
 from websockets.datastructures import Headers
 
-from rtfast import wire
+import rtfast
+from rtfast import errors, wire
 from rtfast.client import AsyncAzureOpenAI, AsyncOpenAI, connect
 from rtfast.errors import (AuthenticationError, BetaShapeRefused, ConnectError, ConnectionClosed, ConnectTimeout,
                            HandshakeError, MissingCredentials, NotFoundError, ProtocolError, ProxyError,
@@ -173,8 +174,10 @@ async def test_garbage_frames_raise_protocol_error_and_the_connection_goes_on():
             assert (await conn.recv()).type == "session.created"
 
 
-@pytest.mark.parametrize("status,cls", [(401, AuthenticationError), (403, HandshakeError),
-                                        (404, NotFoundError), (429, RateLimitError), (500, HandshakeError)])
+@pytest.mark.parametrize("status,cls", [
+    (400, errors.BadRequestError), (401, AuthenticationError), (403, errors.PermissionDeniedError),
+    (404, NotFoundError), (409, errors.ConflictError), (418, HandshakeError), (422, errors.UnprocessableEntityError),
+    (429, RateLimitError), (500, errors.InternalServerError), (503, errors.InternalServerError)])
 async def test_handshake_refused_is_typed_with_the_servers_message(status, cls, caplog):
     body = orjson.dumps({"error": {"message": f"nope {status}", "type": "invalid_request_error"}})
     caplog.set_level(logging.DEBUG)
@@ -182,7 +185,9 @@ async def test_handshake_refused_is_typed_with_the_servers_message(status, cls, 
         with pytest.raises(cls) as info:
             async with client(peer).realtime.connect(model="m"):
                 pass
-    assert info.value.status == status and info.value.message == f"nope {status}"
+    # the official client's class for the status, by the same name, and its status_code
+    assert type(info.value) is cls and getattr(rtfast, cls.__name__) is cls
+    assert info.value.status == info.value.status_code == status and info.value.message == f"nope {status}"
     assert SECRET not in str(info.value) and SECRET not in repr(info.value)
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("rtfast")]
     assert any("Authorization" in m for m in ours)        # the handshake was logged ...
