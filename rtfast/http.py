@@ -18,7 +18,8 @@ responses skipped; one deadline per request covering connect, TLS, send and
 receive. It opens one connection per request (``Connection: close``): call
 control is a handful of requests per call, not worth a pool's stale-socket
 handling. A proxy is used only when given (``proxy="http://host:port"``):
-https goes through it with CONNECT, http in absolute form.
+https goes through it with CONNECT, http in absolute form; :func:`for_url`
+gives a client with the proxy the environment names (``HTTPS_PROXY``...).
 
 Failures without a usable response raise :class:`rtfast.errors.HttpError`
 naming the method and host (never the path, query or credentials).
@@ -31,12 +32,14 @@ import base64
 import json
 import ssl as _ssl
 import contextlib
+import urllib.request
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from rtfast import __version__
-from rtfast.errors import HttpError
+from rtfast.errors import HttpError, ProxyError
 
-__all__ = ["HttpResponse", "HttpClient", "basic_auth", "bearer_auth", "json_body", "form_body", "quote_segment"]
+__all__ = ["HttpResponse", "HttpClient", "basic_auth", "bearer_auth", "json_body", "form_body", "quote_segment",
+           "env_proxy", "for_url"]
 
 _MAX_HEAD = 64 * 1024          # status line + headers
 _MAX_HEADERS = 100
@@ -132,6 +135,38 @@ class _Target:
 def _check_token(value: str, what: str) -> None:
     if not value or any(c in value for c in "\r\n\0"):
         raise ValueError(f"invalid HTTP {what}: must be non-empty with no CR, LF or NUL")
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url``, read as the official client (httpx) and
+    urllib read it: ``HTTPS_PROXY`` or ``HTTP_PROXY`` by the URL's scheme, else ``ALL_PROXY``;
+    none for a host ``NO_PROXY`` lists."""
+    proxies = urllib.request.getproxies()
+    if not proxies:
+        return None                     # the usual case, in one look at the environment
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    host = parts.hostname or ""
+    if not proxy or urllib.request.proxy_bypass_environment(
+            f"{host}:{parts.port}" if parts.port else host, proxies):
+        return None
+    return proxy
+
+
+def for_url(url: str, **options) -> HttpClient:
+    """An :class:`HttpClient` for requests to ``url``, through the proxy the environment names
+    for it (:func:`env_proxy`), as the official client's REST calls go. An environment proxy
+    this client cannot use (only ``http://`` ones: not ``https://`` or SOCKS) raises
+    :class:`rtfast.errors.ProxyError` rather than going around it."""
+    proxy = env_proxy(url)
+    if proxy is None:
+        return HttpClient(**options)
+    try:
+        return HttpClient(proxy=proxy, **options)
+    except ValueError:
+        scheme = proxy.partition("://")[0] if "://" in proxy else "(no scheme)"
+        raise ProxyError(f"the environment's proxy for {urlsplit(url).hostname} is a {scheme} proxy; "
+                         f"REST calls go through http:// proxies only (set NO_PROXY to go direct)") from None
 
 
 class HttpClient:

@@ -673,7 +673,7 @@ class Webhooks:
 
         from rtfast._handshake import server_message
         from rtfast.errors import ConnectError, ConnectTimeout, HttpError, handshake_error
-        from rtfast.http import HttpClient
+        from rtfast.http import for_url
 
         client = self._client
         query = {**(query or {}), **(extra_query or {})}
@@ -689,7 +689,7 @@ class Webhooks:
         auth = client._fresh_auth()
         headers = _merge(await auth() if auth else None, client._headers(), headers, extra_headers)
         timeout = client.timeout if timeout is None else timeout
-        http = HttpClient()                 # one connection per call, as rtfast.http does anyway
+        http = for_url(url)                 # one connection per call (as rtfast.http does anyway), the env's proxy
         try:
             response = await http.request(method, url, headers=headers, body=data, timeout=timeout)
         except HttpError as exc:            # its message names the method and host:port only

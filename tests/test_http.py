@@ -413,3 +413,61 @@ async def test_https_through_a_connect_proxy(tls_files):
     assert resp.body == b"tunnelled"
     assert proxy.heads[0].startswith(f"CONNECT localhost:{srv.port} HTTP/1.1\r\n".encode())
     assert srv.heads[0].startswith(b"POST /x HTTP/1.1\r\n")  # origin form inside the tunnel
+
+
+# -- the environment's proxy (for_url: the client's REST calls) -----------------------------------
+
+PROXY_VARS = ["http_proxy", "https_proxy", "all_proxy", "no_proxy"]
+
+
+@pytest.fixture
+def proxy_env(monkeypatch):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+def test_env_proxy_by_scheme_then_all_and_no_proxy(proxy_env):
+    from rtfast.http import env_proxy
+
+    assert env_proxy("https://api.openai.com/v1") is None           # nothing set: direct
+    proxy_env.setenv("HTTPS_PROXY", "http://tls-proxy:3128")
+    proxy_env.setenv("HTTP_PROXY", "http://plain-proxy:3128")
+    assert env_proxy("https://api.openai.com/v1/x") == "http://tls-proxy:3128"
+    assert env_proxy("http://api.openai.com:8080/v1/x") == "http://plain-proxy:3128"
+    proxy_env.delenv("HTTPS_PROXY")
+    proxy_env.setenv("ALL_PROXY", "http://all-proxy:3128")
+    assert env_proxy("https://api.openai.com/v1/x") == "http://all-proxy:3128"
+    proxy_env.setenv("NO_PROXY", "internal.example,.openai.com")
+    assert env_proxy("https://api.openai.com/v1/x") is None
+    assert env_proxy("https://internal.example:8443/v1") is None
+    assert env_proxy("https://example.com/") == "http://all-proxy:3128"
+
+
+def test_for_url_uses_the_env_proxy_or_says_it_cannot(proxy_env):
+    from rtfast.errors import ConnectError, ProxyError
+    from rtfast.http import for_url
+
+    assert "proxy" not in repr(for_url("https://api.openai.com/v1"))
+    proxy_env.setenv("HTTPS_PROXY", "http://user:pw@tls-proxy:3128")
+    assert repr(for_url("https://api.openai.com/v1")) == "HttpClient(max_body=10485760, proxy=tls-proxy:3128)"
+    proxy_env.setenv("HTTPS_PROXY", "socks5://user:pw@socks-proxy:1080")
+    with pytest.raises(ProxyError) as info:                # not silently around the user's proxy
+        for_url("https://api.openai.com/v1")
+    assert isinstance(info.value, ConnectError) and "socks5 proxy" in str(info.value)
+    assert "pw" not in str(info.value) and "user" not in str(info.value)
+
+
+async def test_for_url_goes_through_the_env_proxy(proxy_env):
+    from rtfast.http import for_url
+
+    async with FakeServer(lambda r: Reply(200, b"via env proxy")) as proxy:
+        proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        url = "http://api.unresolvable.test:8080/v1/live/sessions"     # no DNS: only the proxy reaches it
+        http = for_url(url)
+        resp = await http.request("GET", url)
+        await http.aclose()
+    assert resp.body == b"via env proxy"
+    assert proxy.requests[0].path == "/v1/live/sessions"
+    assert proxy.requests[0].headers["host"] == "api.unresolvable.test:8080"

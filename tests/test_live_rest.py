@@ -77,6 +77,21 @@ async def test_live_rest_calls_match_the_official_client():
             "/v1/live/sessions/sess_1/content"]
 
 
+async def test_the_calls_go_through_the_environments_proxy(monkeypatch):
+    """As the official client's: HTTP(S)_PROXY / ALL_PROXY, NO_PROXY honoured (rtfast.http.for_url)."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    async with FakeServer(live_api) as proxy:
+        monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{proxy.port}")
+        base = "http://live.unresolvable.test/v1"          # no DNS: only the proxy reaches it
+        theirs = await calls(openai.AsyncOpenAI(api_key="sk-test", base_url=base, max_retries=0), ours=False)
+        n = len(proxy.requests)
+        ours = await calls(rtfast.AsyncOpenAI(api_key="sk-test", base_url=base), ours=True)
+        assert ours == theirs and len(proxy.requests) == 2 * n == 14
+        assert {r.headers["host"] for r in proxy.requests} == {"live.unresolvable.test"}
+
+
 async def test_errors_are_typed_and_name_the_api_message():
     async with FakeServer(live_api) as fake:
         client = rtfast.AsyncOpenAI(api_key="sk-test", base_url=fake.base_url + "/v1")

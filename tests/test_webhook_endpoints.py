@@ -519,3 +519,26 @@ async def test_the_same_user_function_runs_on_both_clients():
     assert results["rtfast"]["all"] == ["sip-line (prod)", "batch jobs"]
     assert results["rtfast"]["test"] == ("webhook_endpoint.test", True, 200, INCOMING)
     assert results["rtfast"]["after delete"] == ("NotFoundError", 404)
+
+
+async def test_both_clients_go_through_the_environments_proxy(monkeypatch):
+    """As the official client (httpx reads HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), rtfast's REST
+    calls go through the proxy the environment names, and around it for a NO_PROXY host."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    async with FakeServer(fake_api) as proxy, FakeServer(fake_api) as direct:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        results = {}
+        for kind in KINDS:                  # a name with no DNS: only the proxy can reach it
+            w = client_for(kind, "http://api.unresolvable.test/v1").webhooks
+            results[kind] = (await w.retrieve("whe_1")).to_dict()
+        assert results["rtfast"] == results["openai"] == EP
+        assert [(r.path, r.headers["host"]) for r in proxy.requests] == [
+            ("/v1/webhook_endpoints/whe_1", "api.unresolvable.test")] * 2
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")       # nothing listens there ...
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")                  # ... and this host goes direct
+        for kind in KINDS:
+            ep = await client_for(kind, direct.base_url + "/v1").webhooks.retrieve("whe_1")
+            assert ep.id == "whe_1"
+        assert len(direct.requests) == 2 and len(proxy.requests) == 2

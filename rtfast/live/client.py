@@ -504,7 +504,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
                 extra_query: dict | None, timeout: float | None, *, empty: bool = False, binary: bool = False):
     """One REST call over rtfast.http: JSON in, JSON (or nothing, or bytes) out; an error status raises
     the typed error the handshake uses (AuthenticationError, NotFoundError, ...) with the API's message."""
-    from rtfast.http import HttpClient
+    from rtfast.http import for_url
 
     url = _with_query(client.base_url + path, dict(extra_query or {}))
     auth = client._fresh_auth()
@@ -515,7 +515,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
         headers["Content-Type"] = "application/json"
         data = b"" if body is None else orjson.dumps(body)
     headers = _merge_headers(headers, extra_headers)
-    http = HttpClient()                 # one connection per call, as rtfast.http does anyway
+    http = for_url(url)                 # one connection per call (as rtfast.http does anyway), the env's proxy
     try:
         response = await http.request(method, url, headers=headers, body=data,
                                       timeout=client.timeout if timeout is None else timeout)
