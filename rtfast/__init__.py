@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
-from rtfast.errors import (AuthenticationError, BadRequestError, Base64Error, BetaShapeRefused, ConflictError,
-                           ConnectionClosed, HandshakeError, InternalServerError, NotFoundError,
-                           PermissionDeniedError, ProtocolError, RateLimitError, RtfastError,
-                           UnprocessableEntityError)
+from rtfast.errors import (APIConnectionError, APIError, APIResponseValidationError, APIStatusError,
+                           APITimeoutError, AuthenticationError, BadRequestError, Base64Error, BetaShapeRefused,
+                           ConflictError, ConnectError, ConnectionClosed, ConnectTimeout, HandshakeError,
+                           InternalServerError, NotFoundError, OpenAIError, PermissionDeniedError, ProtocolError,
+                           RateLimitError, RtfastError, UnprocessableEntityError)
 
 __version__ = "0.1.0"
 
@@ -20,7 +21,9 @@ __all__ = [
     "RtfastError", "Base64Error", "ProtocolError", "HandshakeError", "AuthenticationError",
     # the official client's status errors, by the same names and statuses
     "BadRequestError", "PermissionDeniedError", "NotFoundError", "ConflictError", "UnprocessableEntityError",
-    "RateLimitError", "InternalServerError",
+    "RateLimitError", "InternalServerError", "ConnectError", "ConnectTimeout", "APIError",
+    # the official client's names for rtfast's classes (rtfast.errors)
+    "OpenAIError", "APIStatusError", "APIConnectionError", "APITimeoutError", "APIResponseValidationError",
     "ConnectionClosed", "BetaShapeRefused", "ReconnectingEvent", "ReconnectingOverrides",
     "WebSocketQueueFullError", "WebSocketConnectionClosedError",
 ]
@@ -34,12 +37,22 @@ _CLIENT_NAMES = ("AsyncOpenAI", "AsyncAzureOpenAI", "connect", "ReconnectingEven
                  "WebSocketQueueFullError", "WebSocketConnectionClosedError")
 
 
+# The official client's "left out" sentinels: rtfast's one sentinel stands for them all (an
+# argument left out is not sent), and its methods also take the official ones themselves.
+_SENTINEL_NAMES = ("NOT_GIVEN", "not_given", "omit", "NotGiven", "Omit")
+__all__ += list(_SENTINEL_NAMES)
+
+
 def __getattr__(name: str):
     # The client pulls in websockets; audio-only users need not pay for it.
     if name in _CLIENT_NAMES:
         from rtfast import client
 
         return getattr(client, name)
+    if name in _SENTINEL_NAMES:
+        from rtfast import calls
+
+        return type(calls.NOT_GIVEN) if name[0].isupper() and name[1].islower() else calls.NOT_GIVEN
     raise AttributeError(f"module 'rtfast' has no attribute {name!r}")
 
 

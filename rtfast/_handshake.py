@@ -99,7 +99,7 @@ def handshake_failure(exc: BaseException) -> HandshakeError:
     Messages never carry request headers or proxy URLs (credentials)."""
     if isinstance(exc, InvalidStatus):
         body = exc.response.body or b""
-        return handshake_error(exc.response.status_code, server_message(body), body)
+        return handshake_error(exc.response.status_code, server_message(body), body, exc.response.headers)
     if isinstance(exc, InvalidProxy):
         return HandshakeError(0, "invalid proxy URL: expected http://, https://, socks4:// or socks5://")
     return HandshakeError(0, f"websocket handshake failed: {exc}")

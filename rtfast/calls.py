@@ -38,7 +38,7 @@ from typing import Any
 from rtfast._handshake import server_message
 from rtfast.errors import ConnectError, ConnectTimeout, handshake_error
 
-__all__ = ["AsyncCalls", "BinaryResponseContent", "RawResponse", "NOT_GIVEN"]
+__all__ = ["AsyncCalls", "BinaryResponseContent", "RawResponse", "NOT_GIVEN", "given"]
 
 log = logging.getLogger("rtfast.calls")
 
@@ -56,6 +56,15 @@ class _NotGiven:
 
 
 NOT_GIVEN: Any = _NotGiven()
+
+
+def given(value: Any) -> bool:
+    """Whether an argument was given: not rtfast's NOT_GIVEN, nor the official client's own
+    ``NOT_GIVEN`` / ``omit`` (code written for it forwards those as defaults)."""
+    if value is NOT_GIVEN:
+        return False
+    t = type(value)
+    return not (t.__name__ in ("NotGiven", "Omit") and t.__module__.startswith("openai"))
 
 
 class BinaryResponseContent:
@@ -154,7 +163,7 @@ def _check_call_id(call_id: str) -> str:
 
 
 def _fields(**fields: Any) -> dict:
-    return {k: v for k, v in fields.items() if v is not NOT_GIVEN}
+    return {k: v for k, v in fields.items() if given(v)}
 
 
 def _merge(*sets: dict | None) -> dict[str, str]:
@@ -224,7 +233,7 @@ class AsyncCalls:
                             url)
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
-                raise handshake_error(exc.code, server_message(payload), payload) from None
+                raise handshake_error(exc.code, server_message(payload), payload, exc.headers) from None
             except TimeoutError:
                 raise ConnectTimeout(f"realtime.calls {verb}: no answer from {where} within {timeout:g} s") from None
             except (urllib.error.URLError, OSError) as exc:

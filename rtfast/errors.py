@@ -1,16 +1,37 @@
-"""Exceptions raised by rtfast. All derive from RtfastError."""
+"""Exceptions raised by rtfast. All derive from RtfastError.
+
+The official client's names stand for the same kinds of failure, so that code written for it
+catches what rtfast raises: ``OpenAIError`` is :class:`RtfastError`, ``APIError`` the base of
+what the API (or the way to it) did, ``APIStatusError`` :class:`HandshakeError` (an error
+status; ``BadRequestError``... by status), ``APIConnectionError`` :class:`ConnectError`,
+``APITimeoutError`` :class:`ConnectTimeout`, ``APIResponseValidationError``
+:class:`ProtocolError` (an answer that is not what the API promises)."""
 
 from __future__ import annotations
 
 __all__ = [
     "RtfastError", "Base64Error", "ProtocolError", "HandshakeError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "RateLimitError", "ConnectionClosed", "BetaShapeRefused", "RingOverflow", "FrameError",
-    "ConnectError", "ConnectTimeout", "ProxyError", "MissingCredentials",
+    "ConnectError", "ConnectTimeout", "ProxyError", "MissingCredentials", "APIError",
+    "BadRequestError", "ConflictError", "UnprocessableEntityError", "InternalServerError",
+    # the official client's names for rtfast's classes
+    "OpenAIError", "APIStatusError", "APIConnectionError", "APITimeoutError", "APIResponseValidationError",
 ]
 
 
 class RtfastError(Exception):
-    """Base class of every error rtfast raises on purpose."""
+    """Base class of every error rtfast raises on purpose (the official ``OpenAIError``)."""
+
+
+class APIError(RtfastError):
+    """What the API, or the way to it, did wrong (the official ``APIError``): an error status
+    (:class:`HandshakeError`), a connection that failed (:class:`ConnectError`), an answer that
+    is not a valid message (:class:`ProtocolError`). ``code``, ``param`` and ``type`` are the
+    API's error object's, when it sent one (else None)."""
+
+    code: str | None = None
+    param: str | None = None
+    type: str | None = None
 
 
 class Base64Error(RtfastError, ValueError):
@@ -29,7 +50,7 @@ class Base64Error(RtfastError, ValueError):
         return (type(self), (self.args[0], self.offset, self.reason))
 
 
-class ProtocolError(RtfastError, ValueError):
+class ProtocolError(APIError, ValueError):
     """A frame that is not a valid Realtime (or carrier) message.
 
     ``reason`` says what is wrong; ``excerpt`` is a bounded prefix of the frame
@@ -46,18 +67,28 @@ class ProtocolError(RtfastError, ValueError):
         self.excerpt = excerpt
 
 
-class HandshakeError(RtfastError):
-    """The server refused the websocket (or HTTP) request.
+class HandshakeError(APIError):
+    """The server refused the websocket (or HTTP) request (the official ``APIStatusError``).
 
-    ``status`` is the HTTP status; ``message`` the server's own error message
-    when it sent one. Subclasses name the common cases.
+    ``status`` (also ``status_code``) is the HTTP status; ``message`` the server's own error
+    message when it sent one; ``body`` the response body as it came (bytes); ``code``,
+    ``param`` and ``type`` those of the API's error object (``{"error": {...}}``) when the body
+    holds one; ``request_id`` the ``x-request-id`` header when there was one. Subclasses name
+    the common cases.
     """
 
-    def __init__(self, status: int, message: str, body: bytes = b"") -> None:
+    def __init__(self, status: int, message: str, body: bytes = b"", request_id: str | None = None) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
         self.message = message
         self.body = body
+        self.request_id = request_id
+        error = _error_object(body)
+        if error is not None:
+            code, param, kind = error.get("code"), error.get("param"), error.get("type")
+            self.code = None if code is None else str(code)
+            self.param = param if type(param) is str else None
+            self.type = kind if type(kind) is str else None
 
     @property
     def status_code(self) -> int:
@@ -102,10 +133,24 @@ _BY_STATUS = {400: BadRequestError, 401: AuthenticationError, 403: PermissionDen
               409: ConflictError, 422: UnprocessableEntityError, 429: RateLimitError}
 
 
-def handshake_error(status: int, message: str, body: bytes = b"") -> HandshakeError:
-    """The HandshakeError subclass for an HTTP status."""
+def handshake_error(status: int, message: str, body: bytes = b"", headers=None) -> HandshakeError:
+    """The HandshakeError subclass for an HTTP status (``headers``: the response's, a mapping
+    with lower-case names, for ``request_id``)."""
     cls = InternalServerError if status >= 500 else _BY_STATUS.get(status, HandshakeError)
-    return cls(status, message, body)
+    return cls(status, message, body, None if headers is None else headers.get("x-request-id"))
+
+
+def _error_object(body) -> dict | None:
+    """The API's error object in a response body (``{"error": {...}}``), or None."""
+    if not body or not isinstance(body, (bytes, bytearray, str)) or len(body) > 1 << 20:
+        return None
+    import json                         # (errors are rare: not at import time)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    error = data.get("error", data) if type(data) is dict else None
+    return error if type(error) is dict else None
 
 
 class MissingCredentials(AuthenticationError):
@@ -118,9 +163,10 @@ class MissingCredentials(AuthenticationError):
         self.status = 0
         self.message = message
         self.body = b""
+        self.request_id = None
 
 
-class ConnectError(RtfastError, OSError):
+class ConnectError(APIError, OSError):
     """The connection could not be opened: DNS, TCP, TLS, a proxy, or no
     answer to the websocket upgrade. The message says which step failed and
     where (host:port, never credentials). Also an ``OSError``, as the bare
@@ -262,3 +308,11 @@ class CallControlNotSupported(CallControlError, NotImplementedError):
 
 
 __all__ += ["HttpError", "CallControlError", "CallControlNotSupported"]
+
+
+# The official client's names (openai._exceptions) for the same kinds of failure.
+OpenAIError = RtfastError
+APIStatusError = HandshakeError
+APIConnectionError = ConnectError
+APITimeoutError = ConnectTimeout
+APIResponseValidationError = ProtocolError

@@ -52,7 +52,7 @@ from operator import attrgetter
 
 import orjson
 
-from rtfast.calls import NOT_GIVEN, RawResponse, _dumps, _merge, _path_segment
+from rtfast.calls import NOT_GIVEN, RawResponse, _dumps, _merge, _path_segment, given
 from rtfast.errors import InvalidWebhookSignatureError, ProtocolError, WebhookSecretError
 from rtfast.events import FieldInfo, Model, UnknownObject
 
@@ -614,7 +614,7 @@ class Webhooks:
                      extra_body: dict | None = None, timeout: float | None = None) -> WebhookEndpoint:
         """Change an endpoint's ``event_types`` (the complete new set), ``name`` or ``url``;
         an argument left out is not sent."""
-        body = {k: v for k, v in (("event_types", event_types), ("name", name), ("url", url)) if v is not NOT_GIVEN}
+        body = {k: v for k, v in (("event_types", event_types), ("name", name), ("url", url)) if given(v)}
         return await self._request("update", "POST", _endpoint_path(webhook_endpoint_id), body, None,
                                    WebhookEndpoint, extra_headers, extra_query, extra_body, timeout)
 
@@ -625,7 +625,7 @@ class Webhooks:
         Not a coroutine, as the official one: ``await`` the result for the first page, or
         ``async for`` over it for every endpoint (each next page is fetched with ``after=`` the
         last id, the same ``limit``, ``extra_query`` and headers)."""
-        query = {k: v for k, v in (("after", after), ("limit", limit)) if v is not NOT_GIVEN and v is not None}
+        query = {k: v for k, v in (("after", after), ("limit", limit)) if given(v) and v is not None}
 
         async def fetch(after_id: str | None, raw: bool):
             q = query if after_id is None else {**query, "after": after_id}
@@ -649,7 +649,7 @@ class Webhooks:
         """A new signing secret (the result's ``signing_secret``). The old one stops verifying at
         once unless ``keep_old_secret_active_for_24_hours=True`` (deliveries then carry a signature
         by each, so receivers may switch at leisure)."""
-        body = {} if keep_old_secret_active_for_24_hours is NOT_GIVEN else {
+        body = {} if not given(keep_old_secret_active_for_24_hours) else {
             "keep_old_secret_active_for_24_hours": keep_old_secret_active_for_24_hours}
         return await self._request("rotate_secret", "POST", _endpoint_path(webhook_endpoint_id, "rotate_secret"),
                                    body, None, WebhookEndpointWithSecret, extra_headers, extra_query, extra_body,
@@ -700,7 +700,7 @@ class Webhooks:
             await http.aclose()
         log.debug("%s %s -> %d", method, path, response.status)    # the path only: no headers, no body
         if response.status >= 400:
-            raise handshake_error(response.status, server_message(response.body), response.body)
+            raise handshake_error(response.status, server_message(response.body), response.body, response.headers)
         # no excerpt of the body in these errors: it may hold a signing secret
         try:
             payload = orjson.loads(response.body)
