@@ -896,6 +896,9 @@ def parse_client(data: bytes | bytearray | memoryview | str, *, generation: str 
 def _default(obj):
     if isinstance(obj, Model):
         return obj._to_dict()
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):          # a pydantic model (the official client's): what its transform sends
+        return dump(exclude_unset=True, mode="json", exclude=getattr(obj, "__api_exclude__", None))
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 

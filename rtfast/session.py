@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
+
 from rtfast import events, wire
 
 __all__ = ["RealtimeSession", "AudioFormat", "ItemAudio"]
@@ -191,7 +193,10 @@ class RealtimeSession:
         if body.get("type") == "session.update":
             self.last_session_update = frame
             # Until session.updated confirms it, count audio in the formats we asked for.
-            self._take_formats(body.get("session") or {}, default=None)
+            session = body.get("session") or {}
+            if type(session) is not dict:       # an object (ours, or a pydantic one): as sent
+                session = orjson.loads(frame).get("session") or {}
+            self._take_formats(session, default=None)
         self.frames_out += 1
         return frame
 

@@ -139,6 +139,25 @@ def test_formats_asked_for_count_until_the_server_confirms():
     assert s.audio_received_ms("item_a") == 100
 
 
+def test_a_session_object_resent_counts_in_its_formats():
+    """``session.update`` with the session a ``session.created`` brought (rtfast's object), or an
+    official pydantic one, nested in the dict: sent as its set fields, its formats taken."""
+    s = RealtimeSession("ga")
+    created = s.receive(orjson.dumps({"type": "session.created", "event_id": "e", "session": {
+        "type": "realtime", "model": "gpt-realtime", "audio": {"output": {"format": {"type": "audio/pcmu"},
+                                                                          "voice": "marin"}}}}))
+    s2 = RealtimeSession("ga")
+    frame = s2.send({"type": "session.update", "session": created.session})
+    assert orjson.loads(frame)["session"]["audio"]["output"] == {"format": {"type": "audio/pcmu"}, "voice": "marin"}
+    assert str(s2.output_format) == "pcmu/8000" and str(s2.input_format) == "pcm16/24000"
+    types = pytest.importorskip("openai.types.realtime")
+    theirs = types.RealtimeSessionCreateRequest(type="realtime", audio={"output": {"format": {"type": "audio/pcma"}}})
+    frame = s2.send({"type": "session.update", "session": theirs})
+    assert orjson.loads(frame) == {"type": "session.update", "session": {
+        "type": "realtime", "audio": {"output": {"format": {"type": "audio/pcma"}}}}}
+    assert str(s2.output_format) == "pcma/8000"
+
+
 # -- behaviours pinned after mutation testing ------------------------------------------------------
 
 def ga_updated(input_format, output_format):
