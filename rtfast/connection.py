@@ -507,12 +507,13 @@ class RealtimeConnection:
                 except Exception as exc:
                     on_error(exc)
 
-    async def dispatch(self, on_transient_error: Callable[[Exception], Any] | None = None) -> None:
+    async def dispatch(self, on_transient_error: Callable[[Exception], Any] | None = None, *,
+                       _strict: bool = False) -> None:
         """Receive events and call their handlers until the connection closes.
 
-        Transient errors (a malformed frame, a handler raising) go to
-        on_transient_error (logged when not given) and the loop goes on;
-        permanent ones (the connection closing abnormally, a refused
+        Transient errors (a malformed frame, a handler raising, a server ``error`` event no
+        ``"error"`` handler takes) go to on_transient_error (logged when not given) and the
+        loop goes on; permanent ones (the connection closing abnormally, a refused
         generation) end it by raising. A normal close returns.
         """
         report = on_transient_error or (
@@ -531,13 +532,20 @@ class RealtimeConnection:
                 report(exc)
                 continue
             if event.type == "error" and not self._handlers.get("error"):
+                if _strict and not self._handlers.get("*"):
+                    raise RtfastError(f"WebSocket error: {event}")     # the official loop's own words
                 # Nobody listens for server errors: do not let them pass silently.
                 err = event.error
                 report(RtfastError(f"server error {getattr(err, 'code', None) or getattr(err, 'type', '')}: "
                                    f"{getattr(err, 'message', '')}"))
             await self._call(event, report)
 
-    dispatch_events = dispatch          # the official connection's name
+    async def dispatch_events(self, on_transient_error: Callable[[Exception], Any] | None = None) -> None:
+        """The official connection's loop: :meth:`dispatch`, except that, as the official one, a
+        server ``error`` event that no handler takes (``"error"``, or ``"event"``/``"*"`` for
+        every event) ends it by raising ``OpenAIError`` (:class:`RtfastError`), unless
+        ``on_transient_error`` is given (it then gets the error, and the loop goes on)."""
+        await self.dispatch(on_transient_error, _strict=on_transient_error is None)
 
 
 # -- resource namespaces with the official method names -----------------------------------------

@@ -480,6 +480,37 @@ async def test_official_handler_names_and_unhandled_server_errors():
     assert len(errors) == 1 and "that was wrong" in str(errors[0])
 
 
+async def test_dispatch_events_ends_on_an_error_nobody_handles_as_the_official_loop():
+    async def script(ws):
+        await ws.send(created())
+        await ws.send(orjson.dumps({"type": "error", "event_id": "e9", "error": {
+            "type": "invalid_request_error", "code": "bad_thing", "message": "that was wrong"}}))
+        await ws.send(created())
+        await ws.close()
+    for handlers, raises in (({}, True), ({"session.created": 1}, True), ({"event": 1}, False),
+                             ({"*": 1}, False), ({"error": 1}, False)):
+        async with Peer(script) as peer:
+            seen = []
+            async with client(peer).realtime.connect(model="m") as conn:
+                for key in handlers:
+                    conn.on(key, lambda e: seen.append(e.type))
+                if raises:
+                    with pytest.raises(rtfast.OpenAIError, match="WebSocket error: .*that was wrong"):
+                        await conn.dispatch_events()
+                else:
+                    await conn.dispatch_events()
+        # the loop ended at the error (before the second session.created), or handled it and went on
+        if raises:
+            assert seen == (["session.created"] if handlers else []), handlers
+        else:
+            assert "error" in seen and seen.count("session.created") == (2 if handlers != {"error": 1} else 0)
+    async with Peer(script) as peer:                # dispatch(): rtfast's own loop reports and goes on
+        errors = []
+        async with client(peer).realtime.connect(model="m") as conn:
+            await conn.dispatch(on_transient_error=errors.append)
+        assert len(errors) == 1 and "that was wrong" in str(errors[0])
+
+
 async def test_a_close_without_status_ends_iteration_quietly():
     async def script(ws):
         await ws.send(created())
