@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypedDict
 
 import websockets
+import websockets.exceptions
+from websockets.frames import Close
 from websockets.asyncio.client import connect as ws_connect
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
@@ -117,6 +119,32 @@ class _Credentials:
 
 
 # -- reconnecting (the official client's policy, openai/_websocket_connection.py) -----------------
+
+
+class _AlsoWebsockets:
+    """rtfast's ConnectionClosed that is also websockets' own, which the official client (on
+    websockets) raises: ``except websockets.exceptions.ConnectionClosed`` (OK / Error) catches it
+    too, ``rcvd`` is the close frame received (None when none came). ``code``, ``reason`` and the
+    message are rtfast's."""
+
+    code = reason = None    # plain values: websockets' are read-only (deprecated) properties
+
+    def __init__(self, code: int, reason: str, received: bool) -> None:
+        Exception.__init__(self, f"connection closed: code {code}" + (f", reason {reason!r}" if reason else ""))
+        self.code, self.reason = code, reason
+        self.rcvd = Close(code, reason) if received else None
+        self.sent, self.rcvd_then_sent = None, None
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+class ConnectionClosedOK(_AlsoWebsockets, ConnectionClosed, websockets.exceptions.ConnectionClosedOK):
+    """The connection closed normally (1000, 1001, or no code)."""
+
+
+class ConnectionClosedError(_AlsoWebsockets, ConnectionClosed, websockets.exceptions.ConnectionClosedError):
+    """The connection closed with an error code, or vanished (1006)."""
 
 
 class WebSocketQueueFullError(RtfastError):
@@ -393,7 +421,8 @@ class RealtimeConnection:
         if self.generation == "beta" and (code == 4000 or self.state.refused):
             error: ConnectionClosed = BetaShapeRefused(self.state.refused or reason or "beta API shape refused", code)
         else:
-            error = ConnectionClosed(code, reason)
+            received = self._ws.rcvd_code != 1006
+            error = (ConnectionClosedOK if code in _NORMAL_CLOSE else ConnectionClosedError)(code, reason, received)
         # what the reconnect policy reads: the code the peer sent (1006 without a close frame)
         error.rcvd_code = self._ws.rcvd_code
         return error

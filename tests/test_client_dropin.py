@@ -16,7 +16,7 @@ import rtfast
 from rtfast.client import WebSocketConnectionClosedError, WebSocketQueueFullError
 from rtfast.errors import ConnectionClosed
 from rtfast.server import RealtimeServer
-from test_client import Peer
+from test_client import Peer, created
 
 openai = pytest.importorskip("openai")
 from openai._exceptions import WebSocketConnectionClosedError as OfficialClosedWithUnsent  # noqa: E402
@@ -112,6 +112,38 @@ async def test_no_hook_no_reconnect_and_abort(kind):
             assert isinstance(info.value, ConnectionClosed) and info.value.code == 1006
         else:
             assert type(info.value).__name__ == "ConnectionClosedError"
+
+
+async def closing_scenario(kind, code, reason):
+    """What user code written against websockets' exceptions sees when the server closes."""
+    import websockets.exceptions as wsx
+
+    async def script(ws):
+        await ws.send(created())
+        await ws.close(code, reason)
+    out = []
+    async with Peer(script) as peer:
+        async with make_client(kind, peer.url).realtime.connect(model="m") as conn:
+            try:
+                async for event in conn:
+                    out.append(event.type)
+                out.append("ended")
+            except wsx.ConnectionClosedError as exc:            # what the official client raises
+                out.append(("error", exc.rcvd.code, exc.rcvd.reason))
+            try:
+                await conn.recv()
+            except wsx.ConnectionClosed as exc:
+                out.append((type(exc).__name__, exc.rcvd.code if exc.rcvd else None,
+                            isinstance(exc, rtfast.ConnectionClosed)))
+    return out
+
+
+@pytest.mark.parametrize("code,reason", [(1000, ""), (1001, "going away"), (1011, "boom"), (4001, "custom")])
+async def test_a_close_is_websockets_own_exception_as_with_the_official_client(code, reason):
+    ours, theirs = await closing_scenario("rtfast", code, reason), await closing_scenario("openai", code, reason)
+    assert ours[:2] == theirs[:2] == ["session.created", "ended" if code < 1002 else ("error", code, reason)]
+    name = "ConnectionClosedOK" if code < 1002 else "ConnectionClosedError"
+    assert ours[2] == (name, code, True) and theirs[2] == (name, code, False)   # (and rtfast's own too)
 
 
 @pytest.mark.parametrize("kind", KINDS)

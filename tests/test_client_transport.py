@@ -101,7 +101,7 @@ async def test_close_codes_and_reasons(transport):
             with pytest.raises(ConnectionClosed) as pinged:
                 await conn.ping()
     for error in (info.value, sent.value, pinged.value):
-        assert type(error) is ConnectionClosed
+        assert type(error).__name__ == "ConnectionClosedError" and isinstance(error, ConnectionClosed)
         assert (error.code, error.reason, error.rcvd_code) == (4001, "bye", 4001)
 
 
