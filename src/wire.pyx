@@ -156,6 +156,24 @@ cdef class AudioDelta:
             d.update(self._extra)
         return d
 
+    def to_event(self):
+        """The same event as its typed class in rtfast.events (what parse() makes of every other
+        event), built when asked: for what only the models offer (pydantic's API)."""
+        from rtfast import events          # (events imports this module: not at import time)
+        return events.SERVER_EVENTS[self.generation][self.type].from_dict(self.to_dict())
+
+    def model_dump(self, **options):
+        """pydantic's ``model_dump``, as the official delta event's (through :meth:`to_event`)."""
+        return self.to_event().model_dump(**options)
+
+    def model_dump_json(self, **options):
+        """pydantic's ``model_dump_json``, as the official delta event's (through :meth:`to_event`)."""
+        return self.to_event().model_dump_json(**options)
+
+    def to_json(self, **options):
+        """The official models' ``to_json`` (through :meth:`to_event`)."""
+        return self.to_event().to_json(**options)
+
     def __eq__(self, other):
         if isinstance(other, AudioDelta):
             return self.to_dict() == other.to_dict()

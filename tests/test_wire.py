@@ -275,3 +275,34 @@ def test_escapes_and_odd_bytes_anywhere_in_a_long_delta(pos, bad):
         with pytest.raises(Base64Error) as info:   # legal JSON, not base64
             wire.parse_audio_delta(frame).audio()
         assert info.value.offset == 100 + pos
+
+
+@pytest.mark.parametrize("generation,event", [
+    ("ga", {"type": "response.output_audio.delta", "event_id": "ev_1", "response_id": "resp_1", "item_id": "item_1",
+            "output_index": 0, "content_index": 0, "delta": "AAEC"}),
+    ("beta", {"type": "response.audio.delta", "event_id": "ev_2", "response_id": "resp_2", "item_id": "item_2",
+              "output_index": 1, "content_index": 0, "delta": "AAECAw=="}),
+    ("live", {"type": "session.output_audio.delta", "event_id": "ev_3", "delta": "AAEC"}),
+])
+def test_audio_delta_dumps_as_the_official_model(generation, event):
+    """Code that logs ``event.model_dump_json()`` for every event: the compiled delta answers as
+    the official pydantic model does (through its typed rtfast.events class)."""
+    from rtfast import events
+
+    delta = wire.parse_audio_delta(orjson.dumps(event))
+    assert type(delta) is wire.AudioDelta
+    typed = delta.to_event()
+    assert type(typed) is events.SERVER_EVENTS[generation][event["type"]] and typed.to_dict() == event
+    official = pytest.importorskip("openai")
+    model = {"ga": "openai.types.realtime.response_audio_delta_event.ResponseAudioDeltaEvent",
+             "beta": "openai.types.beta.realtime.response_audio_delta_event.ResponseAudioDeltaEvent",
+             "live": "openai.types.live.session_output_audio_delta_event.SessionOutputAudioDeltaEvent"}[generation]
+    module, _, name = model.rpartition(".")
+    try:
+        theirs = getattr(__import__(module, fromlist=[name]), name).model_validate(event)
+    except (ImportError, AttributeError):
+        pytest.skip(f"{model} is not in openai {official.__version__}")
+    for options in ({}, {"exclude_none": True}, {"exclude_unset": True}, {"exclude": {"delta"}}):
+        assert delta.model_dump(**options) == theirs.model_dump(**options), options
+        assert orjson.loads(delta.model_dump_json(**options)) == orjson.loads(theirs.model_dump_json(**options))
+    assert orjson.loads(delta.to_json()) == orjson.loads(theirs.to_json())
