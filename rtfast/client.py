@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy as _copy
+import http.client
 import inspect
 import logging
 import os
@@ -33,7 +34,9 @@ from rtfast.connection import (DEFAULT_BASE_URL, MAX_MESSAGE, ConnectionManager,
                                RealtimeConnection, ReconnectingEvent, ReconnectingOverrides,
                                WebSocketConnectionClosedError, WebSocketQueueFullError, _BETA_HEADER, _Credentials,
                                _merge_headers, _realtime_url, _with_query, _ws_url, connect, ws_log)
-from rtfast.errors import MissingCredentials, handshake_error
+from rtfast._results import (ClientSecretCreateResponse, RealtimeTranslationClientSecretCreateResponse, RestObject,
+                             SessionCreateResponse, TranscriptionSession, wrap)
+from rtfast.errors import ConnectError, ConnectTimeout, MissingCredentials, ProtocolError, handshake_error
 
 __all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "ConnectionManager", "connect",
            "ReconnectingEvent", "ReconnectingOverrides", "WebSocketQueueFullError", "WebSocketConnectionClosedError"]
@@ -148,21 +151,14 @@ class _ClientSecrets:
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
 
-    async def create(self, *, session: dict | None = None, expires_after: dict | None = None,
-                     **extra) -> dict:
-        body = {k: v for k, v in {"session": session, "expires_after": expires_after, **extra}.items()
-                if v is not None}
-        return await self._client._post("/realtime/client_secrets", body)
-
-
-class _BetaSessions:
-    """Beta ephemeral sessions: ``POST /v1/realtime/sessions``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
-
-    async def create(self, **session) -> dict:
-        return await self._client._post("/realtime/sessions", session, beta=True)
+    async def create(self, *, expires_after: dict | None = None, session: dict | None = None,
+                     extra_headers: dict | None = None, extra_query: dict | None = None,
+                     extra_body: dict | None = None, timeout: float | None = None) -> ClientSecretCreateResponse:
+        """An ephemeral key (``secret.value``, ``secret.expires_at``) for a browser or app, and the
+        session it opens (``secret.session``); the result is also the API's JSON as a dict."""
+        body = _body({"expires_after": expires_after, "session": session}, extra_body)
+        return await self._client._post("/realtime/client_secrets", body, headers=extra_headers, query=extra_query,
+                                        timeout=timeout, result=ClientSecretCreateResponse)
 
 
 def _body(fields: dict, extra_body: dict | None) -> dict:
@@ -170,6 +166,38 @@ def _body(fields: dict, extra_body: dict | None) -> dict:
     body = {k: v for k, v in fields.items() if v is not None}
     body.update(extra_body or {})
     return body
+
+
+# the official client sends this header on the beta REST calls (not realtime=v1, the websocket's)
+_BETA_REST_HEADER = {"OpenAI-Beta": "assistants=v2"}
+
+
+class _BetaSessions:
+    """Beta ephemeral sessions: ``POST /v1/realtime/sessions``, with the official keyword arguments."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def create(self, *, client_secret: dict | None = None, input_audio_format: str | None = None,
+                     input_audio_noise_reduction: dict | None = None, input_audio_transcription: dict | None = None,
+                     instructions: str | None = None, max_response_output_tokens: int | str | None = None,
+                     modalities: list[str] | None = None, model: str | None = None,
+                     output_audio_format: str | None = None, speed: float | None = None,
+                     temperature: float | None = None, tool_choice: str | None = None, tools: list | None = None,
+                     tracing: str | dict | None = None, turn_detection: dict | None = None,
+                     voice: str | None = None, extra_headers: dict | None = None, extra_query: dict | None = None,
+                     extra_body: dict | None = None, timeout: float | None = None) -> SessionCreateResponse:
+        """A beta session and its ephemeral key (``session.client_secret.value``)."""
+        body = _body({"client_secret": client_secret, "input_audio_format": input_audio_format,
+                      "input_audio_noise_reduction": input_audio_noise_reduction,
+                      "input_audio_transcription": input_audio_transcription, "instructions": instructions,
+                      "max_response_output_tokens": max_response_output_tokens, "modalities": modalities,
+                      "model": model, "output_audio_format": output_audio_format, "speed": speed,
+                      "temperature": temperature, "tool_choice": tool_choice, "tools": tools, "tracing": tracing,
+                      "turn_detection": turn_detection, "voice": voice}, extra_body)
+        return await self._client._post("/realtime/sessions", body, headers=_merge_headers(_BETA_REST_HEADER,
+                                                                                           extra_headers),
+                                        query=extra_query, timeout=timeout, result=SessionCreateResponse)
 
 
 class _TranscriptionSessions:
@@ -184,15 +212,15 @@ class _TranscriptionSessions:
                      input_audio_transcription: dict | None = None, modalities: list[str] | None = None,
                      turn_detection: dict | None = None, extra_headers: dict | None = None,
                      extra_query: dict | None = None, extra_body: dict | None = None,
-                     timeout: float | None = None) -> dict:
+                     timeout: float | None = None) -> TranscriptionSession:
+        """A transcription session and its ephemeral key (``session.client_secret.value``)."""
         body = _body({"client_secret": client_secret, "include": include, "input_audio_format": input_audio_format,
                       "input_audio_noise_reduction": input_audio_noise_reduction,
                       "input_audio_transcription": input_audio_transcription, "modalities": modalities,
                       "turn_detection": turn_detection}, extra_body)
-        # the official client sends this header on the beta REST calls
-        headers = _merge_headers({"OpenAI-Beta": "assistants=v2"}, extra_headers)
-        return await self._client._post("/realtime/transcription_sessions", body, headers=headers,
-                                        query=extra_query, timeout=timeout)
+        return await self._client._post("/realtime/transcription_sessions", body,
+                                        headers=_merge_headers(_BETA_REST_HEADER, extra_headers),
+                                        query=extra_query, timeout=timeout, result=TranscriptionSession)
 
 
 class _TranslationClientSecrets:
@@ -203,10 +231,12 @@ class _TranslationClientSecrets:
 
     async def create(self, *, session: dict, expires_after: dict | None = None, extra_headers: dict | None = None,
                      extra_query: dict | None = None, extra_body: dict | None = None,
-                     timeout: float | None = None) -> dict:
+                     timeout: float | None = None) -> RealtimeTranslationClientSecretCreateResponse:
+        """An ephemeral key for a translation session (``secret.value``, ``.expires_at``, ``.session``)."""
         body = _body({"session": session, "expires_after": expires_after}, extra_body)
         return await self._client._post("/realtime/translations/client_secrets", body, headers=extra_headers,
-                                        query=extra_query, timeout=timeout)
+                                        query=extra_query, timeout=timeout,
+                                        result=RealtimeTranslationClientSecretCreateResponse)
 
 
 class AsyncOpenAI:
@@ -329,29 +359,64 @@ class AsyncOpenAI:
         base = _ws_url(self.websocket_base_url or self.base_url)
         return _realtime_url(base, {"model": model, "call_id": call_id, **query}, path), self._headers()
 
-    async def _post(self, path: str, body: dict, beta: bool = False, *, headers: dict | None = None,
-                    query: dict | None = None, timeout: float | None = None) -> dict:
-        """A JSON POST to the REST API (ephemeral keys), on a worker thread:
-        two calls a session do not earn an HTTP client dependency."""
+    async def _post(self, path: str, body: dict, *, headers: dict | None = None, query: dict | None = None,
+                    timeout: float | None = None, result: type[RestObject] = RestObject) -> RestObject:
+        """A JSON POST to the REST API (ephemeral keys), on a worker thread: two calls a session do
+        not earn an HTTP client dependency. Headers merge as the official client's do (the later
+        set wins, by case-insensitive name): auth, the client's, the call's, then ``headers``; the
+        query is appended; the answer is a :class:`RestObject` (attributes and dict)."""
         url = _with_query(self.base_url + path, dict(query or {}))
         auth = self._fresh_auth()
         all_headers = _merge_headers(await auth() if auth else None, self._headers(),
-                                     {"Content-Type": "application/json"})
-        if beta:
-            all_headers[_BETA_HEADER[0]] = _BETA_HEADER[1]
-        all_headers = _merge_headers(all_headers, headers)
+                                     {"Accept": "application/json", "Content-Type": "application/json"}, headers)
         request = urllib.request.Request(url, data=orjson.dumps(body), headers=all_headers, method="POST")
         timeout = self.timeout if timeout is None else timeout
+        where = _where(url)
+        what = path.strip("/").replace("/", ".")
 
-        def call() -> dict:
+        def call() -> bytes:
+            # errors name host:port only: never the key, the path's query or the body
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
-                    return orjson.loads(response.read())
+                    return response.read()
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
                 raise handshake_error(exc.code, server_message(payload), payload) from None
+            except TimeoutError:
+                raise ConnectTimeout(f"{what}: no answer from {where} within {timeout:g} s") from None
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                reason = getattr(exc, "reason", exc)
+                if isinstance(reason, TimeoutError):
+                    raise ConnectTimeout(f"{what}: no answer from {where} within {timeout:g} s") from None
+                raise ConnectError(f"{what}: could not reach {where}: "
+                                   f"{_reason(reason)}") from None
 
-        return await asyncio.to_thread(call)
+        payload = await asyncio.to_thread(call)
+        log.debug("POST %s", path)      # the path only: no headers, no body
+        try:
+            return wrap(orjson.loads(payload), result)
+        except orjson.JSONDecodeError:
+            raise ProtocolError(f"{what}: the API's answer from {where} is not JSON") from None
+
+
+def _reason(reason) -> str:
+    # an OSError's own words ("Connection refused"); never str() of an exception that may quote the URL
+    if isinstance(reason, str):
+        return reason
+    return getattr(reason, "strerror", None) or type(reason).__name__
+
+
+def _where(url: str) -> str:
+    """host:port of a URL (no credentials, path or query): what connection errors name."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port or (443 if parts.scheme == 'https' else 80)}"
 
 
 class AsyncAzureOpenAI(AsyncOpenAI):

@@ -194,15 +194,15 @@ async def test_ephemeral_keys_ga_and_beta():
         base = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
         client = rtfast.AsyncOpenAI(api_key="sk-test", base_url=base)
         secret = await client.realtime.client_secrets.create(session={"type": "realtime", "model": "gpt-realtime"})
-        assert secret["value"] == "ek_test"
+        assert secret["value"] == secret.value == "ek_test"
         await client.beta.realtime.sessions.create(model="gpt-4o-realtime-preview")
         with pytest.raises(RateLimitError, match="slow down"):
-            await client.realtime.client_secrets.create(fail=True)
+            await client.realtime.client_secrets.create(extra_body={"fail": True})
     finally:
         httpd.shutdown()
     (p1, h1, b1), (p2, h2, b2), _ = _KeyEndpoint.seen
     assert p1 == "/v1/realtime/client_secrets" and b1["session"]["model"] == "gpt-realtime"
-    assert p2 == "/v1/realtime/sessions" and h2["OpenAI-Beta"] == "realtime=v1"
+    assert p2 == "/v1/realtime/sessions" and h2["OpenAI-Beta"] == "assistants=v2"   # the official client's
     assert h1["Authorization"] == "Bearer sk-test"
 
 

@@ -32,7 +32,8 @@ import orjson
 from rtfast._handshake import server_message
 from rtfast.connection import (ConnectionManager, ReconnectingEvent, ReconnectingOverrides, RealtimeConnection,
                                _merge_headers, _socket_id, _with_query, _ws_url)
-from rtfast.errors import RtfastError, handshake_error
+from rtfast._results import LiveCreateResponse, RestObject, SessionForkResponse, wrap
+from rtfast.errors import ConnectError, ConnectTimeout, HttpError, ProtocolError, RtfastError, handshake_error
 from rtfast.live.session import LiveSession
 
 if TYPE_CHECKING:
@@ -341,10 +342,12 @@ class AsyncLive:
 
     async def create(self, *, session: dict, transport: dict, extra_headers: dict | None = None,
                      extra_query: dict | None = None, extra_body: dict | None = None,
-                     timeout: float | None = None) -> dict:
-        """``POST /live/sessions``: a Live WebRTC session (``transport`` holds the browser's SDP offer)."""
+                     timeout: float | None = None) -> LiveCreateResponse:
+        """``POST /live/sessions``: a Live WebRTC session (``transport`` holds the browser's SDP offer);
+        the result reads as attributes (``r.transport.sdp``) and as the API's JSON dict."""
         body = {"session": session, "transport": transport, **(extra_body or {})}
-        return await _rest(self._client, "POST", "/live/sessions", body, extra_headers, extra_query, timeout)
+        return await _rest(self._client, "POST", "/live/sessions", body, extra_headers, extra_query, timeout,
+                           result=LiveCreateResponse)
 
     @property
     def sessions(self) -> LiveSessions:
@@ -484,12 +487,13 @@ class LiveSessions:
 
     async def fork(self, session_id: str, *, transport: dict, session: dict | None = None,
                    extra_headers: dict | None = None, extra_query: dict | None = None,
-                   extra_body: dict | None = None, timeout: float | None = None) -> dict:
+                   extra_body: dict | None = None, timeout: float | None = None) -> SessionForkResponse:
         """Fork a stored live session into a new WebRTC one (``transport``: ``{"type": "webrtc",
-        "sdp": offer}``; ``session`` overrides the stored settings)."""
+        "sdp": offer}``; ``session`` overrides the stored settings). The result reads as
+        attributes (``r.transport.sdp``) and as the API's JSON dict."""
         body = {"transport": transport, **({} if session is None else {"session": session}), **(extra_body or {})}
         return await _rest(self._client, "POST", self._path(session_id, "fork"), body, extra_headers, extra_query,
-                           timeout)
+                           timeout, result=SessionForkResponse)
 
     async def download_recording(self, session_id: str, *, extra_headers: dict | None = None,
                                  extra_query: dict | None = None, extra_body: dict | None = None,
@@ -501,9 +505,12 @@ class LiveSessions:
 
 
 async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, extra_headers: dict | None,
-                extra_query: dict | None, timeout: float | None, *, empty: bool = False, binary: bool = False):
-    """One REST call over rtfast.http: JSON in, JSON (or nothing, or bytes) out; an error status raises
-    the typed error the handshake uses (AuthenticationError, NotFoundError, ...) with the API's message."""
+                extra_query: dict | None, timeout: float | None, *, empty: bool = False, binary: bool = False,
+                result: type[RestObject] = RestObject):
+    """One REST call over rtfast.http: JSON in, JSON (a :class:`RestObject`, or nothing, or bytes) out.
+    An error status raises the typed error the handshake uses (AuthenticationError, NotFoundError, ...)
+    with the API's message; no usable answer raises ConnectError (ConnectTimeout: none in time), as
+    the client's other REST calls do, naming host:port only."""
     from rtfast.http import for_url
 
     url = _with_query(client.base_url + path, dict(extra_query or {}))
@@ -515,10 +522,17 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
         headers["Content-Type"] = "application/json"
         data = b"" if body is None else orjson.dumps(body)
     headers = _merge_headers(headers, extra_headers)
+    timeout = client.timeout if timeout is None else timeout
+    action = path.rsplit("/", 1)[-1]
+    what = "live." + ("create" if path == "/live/sessions" else
+                      "sessions." + ("download_recording" if action == "content" else action))
     http = for_url(url)                 # one connection per call (as rtfast.http does anyway), the env's proxy
     try:
-        response = await http.request(method, url, headers=headers, body=data,
-                                      timeout=client.timeout if timeout is None else timeout)
+        response = await http.request(method, url, headers=headers, body=data, timeout=timeout)
+    except HttpError as exc:            # its message names the method and host:port only
+        if exc.reason == "timeout":
+            raise ConnectTimeout(f"{what}: no answer from {exc.host} within {timeout:g} s") from None
+        raise ConnectError(f"{what}: could not reach {exc.host} ({exc})") from None
     finally:
         await http.aclose()
     if response.status >= 400:
@@ -527,5 +541,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
         return BinaryResponse(response.body, response.status, response.headers)
     if empty or not response.body:
         return None
-    return orjson.loads(response.body)
-
+    try:
+        return wrap(orjson.loads(response.body), result)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(f"{what}: the API's answer is not JSON") from None
