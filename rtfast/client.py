@@ -381,7 +381,7 @@ class AsyncOpenAI:
                     return response.read()
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
-                raise handshake_error(exc.code, server_message(payload), payload) from None
+                raise handshake_error(exc.code, server_message(payload), payload, exc.headers) from None
             except TimeoutError:
                 raise ConnectTimeout(f"{what}: no answer from {where} within {timeout:g} s") from None
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:

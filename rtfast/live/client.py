@@ -536,7 +536,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
     finally:
         await http.aclose()
     if response.status >= 400:
-        raise handshake_error(response.status, server_message(response.body), response.body)
+        raise handshake_error(response.status, server_message(response.body), response.body, response.headers)
     if binary:
         return BinaryResponse(response.body, response.status, response.headers)
     if empty or not response.body:
