@@ -36,6 +36,7 @@ import urllib.request
 from typing import Any
 
 from rtfast._handshake import server_message
+from rtfast._retry import with_retries
 from rtfast.errors import ConnectError, ConnectTimeout, handshake_error
 
 __all__ = ["AsyncCalls", "BinaryResponseContent", "RawResponse", "NOT_GIVEN", "given"]
@@ -241,7 +242,7 @@ class AsyncCalls:
                 raise ConnectError(f"realtime.calls {verb}: could not reach {where}: "
                                    f"{getattr(reason, 'strerror', None) or reason}") from None
 
-        result = await asyncio.to_thread(call)
+        result = await with_retries(client.max_retries, f"realtime.calls {verb}", lambda: asyncio.to_thread(call))
         log.debug("POST %s -> %d", path, result[0])   # the path only: no headers, no body
         return result
 

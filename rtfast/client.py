@@ -30,6 +30,7 @@ from typing import Literal
 import orjson
 
 from rtfast._handshake import server_message
+from rtfast._retry import DEFAULT_MAX_RETRIES, with_retries
 from rtfast.connection import (DEFAULT_BASE_URL, MAX_MESSAGE, ConnectionManager,  # noqa: F401 (re-exported)
                                RealtimeConnection, ReconnectingEvent, ReconnectingOverrides,
                                WebSocketConnectionClosedError, WebSocketQueueFullError, _BETA_HEADER, _Credentials,
@@ -250,7 +251,8 @@ class AsyncOpenAI:
     def __init__(self, api_key: str | None = None, *, base_url: str | None = None,
                  websocket_base_url: str | None = None, organization: str | None = None,
                  project: str | None = None, default_headers: dict[str, str] | None = None,
-                 timeout: float = 60.0, webhook_secret: str | None = None) -> None:
+                 timeout: float = 60.0, webhook_secret: str | None = None,
+                 max_retries: int = DEFAULT_MAX_RETRIES) -> None:
         api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         if not api_key:
             # As the official client: fail when built, not with a 401 that never happened.
@@ -263,6 +265,8 @@ class AsyncOpenAI:
         self.project = project if project is not None else os.environ.get("OPENAI_PROJECT_ID")
         self.default_headers = dict(default_headers or {})
         self.timeout = timeout
+        #: REST calls are tried again this many more times, as the official client's (rtfast._retry).
+        self.max_retries = _check_retries(max_retries)
         #: What ``webhooks.unwrap``/``verify_signature`` check against (never in a repr or log).
         self.webhook_secret = webhook_secret if webhook_secret is not None else os.environ.get("OPENAI_WEBHOOK_SECRET")
         self.realtime = _Realtime(self, "ga")
@@ -300,14 +304,14 @@ class AsyncOpenAI:
         await self.close()
 
     _COPY_KEYWORDS = frozenset({"api_key", "organization", "project", "base_url", "websocket_base_url", "timeout",
-                                "default_headers", "set_default_headers", "webhook_secret"})
+                                "default_headers", "set_default_headers", "webhook_secret", "max_retries"})
 
     def copy(self, **changes) -> AsyncOpenAI:
         """A new client with some options changed (the official ``copy``/``with_options``):
         ``api_key``, ``organization``, ``project``, ``base_url``, ``websocket_base_url``,
-        ``timeout``, ``default_headers`` (merged over the current ones) or
+        ``timeout``, ``max_retries``, ``default_headers`` (merged over the current ones) or
         ``set_default_headers`` (replacing them). Other official keywords (``http_client``,
-        ``max_retries``, ``default_query``...) raise TypeError: this client has no such option."""
+        ``default_query``...) raise TypeError: this client has no such option."""
         unknown = sorted(set(changes) - self._COPY_KEYWORDS)
         if unknown:
             raise TypeError(f"{type(self).__name__}.copy() does not support {', '.join(map(repr, unknown))} "
@@ -320,6 +324,8 @@ class AsyncOpenAI:
         for name in ("organization", "project", "timeout", "webhook_secret"):
             if changes.get(name) is not None:
                 setattr(new, name, changes[name])
+        if changes.get("max_retries") is not None:
+            new.max_retries = _check_retries(changes["max_retries"])
         if changes.get("base_url") is not None:
             new.base_url = str(changes["base_url"]).rstrip("/")
         if changes.get("websocket_base_url") is not None:
@@ -391,12 +397,18 @@ class AsyncOpenAI:
                 raise ConnectError(f"{what}: could not reach {where}: "
                                    f"{_reason(reason)}") from None
 
-        payload = await asyncio.to_thread(call)
+        payload = await with_retries(self.max_retries, what, lambda: asyncio.to_thread(call))
         log.debug("POST %s", path)      # the path only: no headers, no body
         try:
             return wrap(orjson.loads(payload), result)
         except orjson.JSONDecodeError:
             raise ProtocolError(f"{what}: the API's answer from {where} is not JSON") from None
+
+
+def _check_retries(max_retries) -> int:
+    if type(max_retries) is not int or max_retries < 0:
+        raise ValueError(f"max_retries must be a non-negative integer, not {max_retries!r}")
+    return max_retries
 
 
 def _reason(reason) -> str:
@@ -430,7 +442,8 @@ class AsyncAzureOpenAI(AsyncOpenAI):
                  azure_ad_token: str | None = None,
                  azure_ad_token_provider: Callable[[], str | Awaitable[str]] | None = None,
                  websocket_base_url: str | None = None, default_headers: dict[str, str] | None = None,
-                 timeout: float = 60.0, webhook_secret: str | None = None) -> None:
+                 timeout: float = 60.0, webhook_secret: str | None = None,
+                 max_retries: int = DEFAULT_MAX_RETRIES) -> None:
         azure_endpoint = azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not azure_endpoint and not websocket_base_url:
             raise ValueError("azure_endpoint is required (or set AZURE_OPENAI_ENDPOINT)")
@@ -451,7 +464,7 @@ class AsyncAzureOpenAI(AsyncOpenAI):
         root = (azure_endpoint or "").rstrip("/") + "/openai"
         super().__init__("unused", base_url=root + ("/v1" if self._ga else ""),
                          websocket_base_url=websocket_base_url, default_headers=default_headers,
-                         timeout=timeout, webhook_secret=webhook_secret)
+                         timeout=timeout, webhook_secret=webhook_secret, max_retries=max_retries)
         self._credentials = _Credentials(credentials)
         self.api_key = api_key or ""
         self.api_version = api_version

@@ -32,6 +32,7 @@ class APIError(RtfastError):
     code: str | None = None
     param: str | None = None
     type: str | None = None
+    _headers = None
 
 
 class Base64Error(RtfastError, ValueError):
@@ -137,7 +138,9 @@ def handshake_error(status: int, message: str, body: bytes = b"", headers=None) 
     """The HandshakeError subclass for an HTTP status (``headers``: the response's, a mapping
     with lower-case names, for ``request_id``)."""
     cls = InternalServerError if status >= 500 else _BY_STATUS.get(status, HandshakeError)
-    return cls(status, message, body, None if headers is None else headers.get("x-request-id"))
+    error = cls(status, message, body, None if headers is None else headers.get("x-request-id"))
+    error._headers = headers            # what the retry rule reads (retry-after, x-should-retry)
+    return error
 
 
 def _error_object(body) -> dict | None:

@@ -54,7 +54,7 @@ def api(req):
 def client_for(kind, base_url, key=KEY):
     if kind == "openai":
         return openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0)
-    return rtfast.AsyncOpenAI(api_key=key, base_url=base_url)
+    return rtfast.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0)    # (retries: test_retries.py)
 
 
 async def failure(kind, base_url, endpoint_id, key=KEY):
@@ -92,7 +92,7 @@ async def test_connection_failures_are_api_connection_errors():
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     async with server:
         base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
-        client = rtfast.AsyncOpenAI(api_key=KEY, base_url=base, timeout=0.2)
+        client = rtfast.AsyncOpenAI(api_key=KEY, base_url=base, timeout=0.2, max_retries=0)
         with pytest.raises(rtfast.APITimeoutError) as info:
             await client.webhooks.retrieve("whe_1")
         assert isinstance(info.value, rtfast.APIConnectionError) and isinstance(info.value, TimeoutError)

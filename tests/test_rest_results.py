@@ -80,7 +80,7 @@ async def mint(client, **options):
 
 
 def clients(base):
-    return (rtfast.AsyncOpenAI(api_key="sk-test", base_url=base),
+    return (rtfast.AsyncOpenAI(api_key="sk-test", base_url=base, max_retries=0),
             openai.AsyncOpenAI(api_key="sk-test", base_url=base, max_retries=0))
 
 
@@ -125,7 +125,7 @@ def test_signatures_follow_the_official_ones():
 async def test_a_timeout_per_request_applies():
     """The client's timeout is 60 s; timeout=0.3 on the call ends it in 0.3 s, as ConnectTimeout."""
     async with FakeServer(api, hang=True) as fake:
-        client = rtfast.AsyncOpenAI(api_key="sk-test", base_url=fake.base_url + "/v1")
+        client = rtfast.AsyncOpenAI(api_key="sk-test", base_url=fake.base_url + "/v1", max_retries=0)
         calls = [lambda: client.realtime.client_secrets.create(session={"type": "realtime"}, timeout=0.3),
                  lambda: client.beta.realtime.sessions.create(model="m", timeout=0.3),
                  lambda: client.beta.realtime.transcription_sessions.create(timeout=0.3),
@@ -219,7 +219,7 @@ def refused_port() -> int:
 
 async def test_a_refused_port_raises_connect_error_naming_host_and_port_only():
     port = refused_port()
-    client = rtfast.AsyncOpenAI(api_key="sk-secret-key", base_url=f"http://127.0.0.1:{port}/v1")
+    client = rtfast.AsyncOpenAI(api_key="sk-secret-key", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
     q = {"extra_query": {"token": "q-secret"}}
     calls = [lambda: client.realtime.client_secrets.create(session={"type": "realtime"}, **q),
              lambda: client.beta.realtime.sessions.create(model="m", **q),

@@ -511,6 +511,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
     An error status raises the typed error the handshake uses (AuthenticationError, NotFoundError, ...)
     with the API's message; no usable answer raises ConnectError (ConnectTimeout: none in time), as
     the client's other REST calls do, naming host:port only."""
+    from rtfast._retry import with_retries
     from rtfast.http import for_url
 
     url = _with_query(client.base_url + path, dict(extra_query or {}))
@@ -526,17 +527,23 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
     action = path.rsplit("/", 1)[-1]
     what = "live." + ("create" if path == "/live/sessions" else
                       "sessions." + ("download_recording" if action == "content" else action))
-    http = for_url(url)                 # one connection per call (as rtfast.http does anyway), the env's proxy
+    http = for_url(url)                 # one connection per request (as rtfast.http does anyway), the env's proxy
+
+    async def attempt():
+        try:
+            response = await http.request(method, url, headers=headers, body=data, timeout=timeout)
+        except HttpError as exc:        # its message names the method and host:port only
+            if exc.reason == "timeout":
+                raise ConnectTimeout(f"{what}: no answer from {exc.host} within {timeout:g} s") from None
+            raise ConnectError(f"{what}: could not reach {exc.host} ({exc})") from None
+        if response.status >= 400:
+            raise handshake_error(response.status, server_message(response.body), response.body, response.headers)
+        return response
+
     try:
-        response = await http.request(method, url, headers=headers, body=data, timeout=timeout)
-    except HttpError as exc:            # its message names the method and host:port only
-        if exc.reason == "timeout":
-            raise ConnectTimeout(f"{what}: no answer from {exc.host} within {timeout:g} s") from None
-        raise ConnectError(f"{what}: could not reach {exc.host} ({exc})") from None
+        response = await with_retries(client.max_retries, what, attempt)
     finally:
         await http.aclose()
-    if response.status >= 400:
-        raise handshake_error(response.status, server_message(response.body), response.body, response.headers)
     if binary:
         return BinaryResponse(response.body, response.status, response.headers)
     if empty or not response.body:

@@ -1,0 +1,108 @@
+"""REST calls are tried again as the official client tries them (rtfast._retry): the same
+statuses, headers and count, checked beside the official client against the same fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+import rtfast
+from carrier_fakes import FakeServer, Reply
+from rtfast._retry import retry_delay
+from rtfast.errors import ConnectError, ProxyError, handshake_error
+
+openai = pytest.importorskip("openai")
+
+EP = {"id": "whe_1", "object": "webhook_endpoint", "created_at": 1, "name": "n", "url": "https://e.com/h",
+      "event_types": ["realtime.call.incoming"]}
+FAST = {"retry-after-ms": "5"}          # (the server's own delay: keeps the test quick)
+
+
+class Flaky:
+    """Answers each request with the next of ``replies`` (then 200), counting requests."""
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.count = 0
+
+    def __call__(self, req):
+        self.count += 1
+        return self.replies.pop(0) if self.replies else Reply(200, EP)
+
+
+def client(kind, base, **kw):
+    cls = openai.AsyncOpenAI if kind == "openai" else rtfast.AsyncOpenAI
+    return cls(api_key="sk-retry", base_url=base, **kw)
+
+
+@pytest.mark.parametrize("replies,max_retries,outcome", [
+    ([Reply(500, b"", FAST)], 2, 2),                                   # retried, then fine
+    ([Reply(429, b"", FAST), Reply(503, b"", FAST)], 2, 3),
+    ([Reply(429, b"", FAST)] * 3, 2, "RateLimitError"),              # out of retries
+    ([Reply(408, b"", FAST), Reply(409, b"", FAST)], 2, 3),
+    ([Reply(500, b"", FAST)], 0, "InternalServerError"),             # max_retries=0: never
+    ([Reply(400, b"", FAST)], 2, "BadRequestError"),                 # not a status worth retrying
+    ([Reply(404, b"", {**FAST, "x-should-retry": "true"})], 2, 2),   # the server says retry
+    ([Reply(503, b"", {**FAST, "x-should-retry": "false"})], 2, "InternalServerError"),
+    ([Reply(503, b"", {"retry-after": "121"})], 2, "InternalServerError"),  # asks too long: no
+])
+async def test_the_official_retry_rule(replies, max_retries, outcome):
+    results = {}
+    for kind in ("rtfast", "openai"):
+        flaky = Flaky(*replies)
+        async with FakeServer(flaky) as fake:
+            w = client(kind, fake.base_url + "/v1", max_retries=max_retries).webhooks
+            try:
+                await w.retrieve("whe_1")
+                results[kind] = flaky.count
+            except Exception as exc:
+                results[kind] = (type(exc).__name__, flaky.count)
+    assert results["rtfast"] == results["openai"]
+    assert results["rtfast"] == outcome if isinstance(outcome, int) else results["rtfast"][0] == outcome
+
+
+async def test_each_rest_path_retries():
+    """client_secrets (urllib), calls (urllib), live (rtfast.http), webhooks (rtfast.http)."""
+    secret = {"value": "ek_1", "expires_at": 1, "session": {"type": "realtime"}}
+    flaky = Flaky(Reply(503, b"", FAST), Reply(200, secret), Reply(503, b"", FAST), Reply(200, b""),
+                  Reply(503, b"", FAST), Reply(200, {"session": {"id": "s"}, "transport": {"type": "webrtc"}}))
+    async with FakeServer(flaky) as fake:
+        c = client("rtfast", fake.base_url + "/v1")
+        assert (await c.realtime.client_secrets.create()).value == "ek_1"
+        assert await c.realtime.calls.hangup("rtc_1") is None
+        await c.live.create(session={"model": "gpt-live-1"}, transport={"type": "webrtc", "sdp": "v=0"})
+    assert flaky.count == 6
+
+
+async def test_a_connection_refused_is_tried_again_then_raised():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(rtfast.APIConnectionError):
+        await client("rtfast", base, max_retries=1).webhooks.retrieve("whe_1")
+    assert 0.375 * 0.99 <= loop.time() - t0 < 3           # one wait: 0.5 s less up to 25 % jitter
+
+
+def test_retry_delay():
+    e = handshake_error(429, "m", b"", {"retry-after": "2"})
+    assert retry_delay(e, 0, 2) == 2.0 and retry_delay(e, 2, 2) is None
+    assert retry_delay(handshake_error(429, "m", b"", {"retry-after-ms": "1500", "retry-after": "9"}), 0, 2) == 1.5
+    for taken, top in ((0, 0.5), (1, 1.0), (2, 2.0), (5, 8.0), (50, 8.0)):   # backoff, capped
+        d = retry_delay(handshake_error(500, "m"), taken, 99)
+        assert 0.75 * top <= d <= top
+    assert retry_delay(handshake_error(503, "m", b"", {"retry-after": "1e999"}), 0, 2) is None  # overflow: too long
+    assert retry_delay(ConnectError("x"), 0, 2) is not None and retry_delay(ProxyError("x"), 0, 2) is not None
+    assert retry_delay(ValueError("x"), 0, 2) is None and retry_delay(handshake_error(401, "m"), 0, 2) is None
+
+
+def test_max_retries_on_the_client():
+    c = rtfast.AsyncOpenAI(api_key="sk-x")
+    assert c.max_retries == 2 and c.with_options(max_retries=5).max_retries == 5 and c.max_retries == 2
+    assert rtfast.AsyncAzureOpenAI(api_key="k", azure_endpoint="https://x", max_retries=0).max_retries == 0
+    for bad in (-1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="max_retries"):
+            rtfast.AsyncOpenAI(api_key="sk-x", max_retries=bad)
