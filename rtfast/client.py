@@ -248,7 +248,9 @@ class AsyncOpenAI:
     .connect(...)`` the beta shape (header ``OpenAI-Beta: realtime=v1``).
     """
 
-    def __init__(self, api_key: str | None = None, *, base_url: str | None = None,
+    _key_provider = None
+
+    def __init__(self, api_key: str | Callable[[], Awaitable[str]] | None = None, *, base_url: str | None = None,
                  websocket_base_url: str | None = None, organization: str | None = None,
                  project: str | None = None, default_headers: dict[str, str] | None = None,
                  timeout: float = 60.0, webhook_secret: str | None = None,
@@ -283,7 +285,14 @@ class AsyncOpenAI:
 
         return Webhooks(self)
 
-    def _set_api_key(self, api_key: str) -> None:
+    def _set_api_key(self, api_key) -> None:
+        if callable(api_key):
+            # As the official client: a provider (``async () -> str``, or a plain function) is
+            # asked before each request and connect; api_key is the key it last gave ("" before).
+            self._key_provider, self.api_key = api_key, ""
+            self._credentials = _Credentials({})
+            return
+        self._key_provider = None
         #: The key, as the official client exposes it (never in a repr or log).
         self.api_key = api_key
         self._credentials = _Credentials({"Authorization": f"Bearer {api_key}"})
@@ -357,8 +366,21 @@ class AsyncOpenAI:
         return _merge_headers(headers, self.default_headers)
 
     def _fresh_auth(self) -> Callable[[], Awaitable[dict[str, str]]] | None:
-        """Credentials to fetch at each connect, when they can expire (None: static)."""
-        return None
+        """Credentials to fetch at each connect and request, when they can expire (None: static)."""
+        provider = self._key_provider
+        if provider is None:
+            return None
+
+        async def auth() -> dict[str, str]:
+            key = provider()
+            if inspect.isawaitable(key):
+                key = await key
+            if type(key) is not str or not key:
+                raise MissingCredentials("the api_key provider must return a non-empty string")
+            self.api_key = key              # as the official client: the key last fetched
+            return {"Authorization": f"Bearer {key}"}
+
+        return auth
 
     def _realtime_target(self, model, call_id, query: dict, path: str = "/realtime") -> tuple[str, dict[str, str]]:
         # http(s):// websocket_base_urls map to ws(s)://, as the official client does

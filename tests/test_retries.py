@@ -106,3 +106,40 @@ def test_max_retries_on_the_client():
     for bad in (-1, 1.5, "2", True):
         with pytest.raises(ValueError, match="max_retries"):
             rtfast.AsyncOpenAI(api_key="sk-x", max_retries=bad)
+
+
+async def test_an_api_key_provider_is_asked_before_each_request_and_connect():
+    """The official client's ``api_key=async () -> str``: rtfast asked for it each time too (it
+    sent ``Bearer <function ...>`` before, a silent 401)."""
+    keys = iter(f"sk-rotating-{i}" for i in range(100))
+
+    async def provider():
+        return next(keys)
+
+    seen = []
+
+    def api(req):
+        seen.append(req.headers["authorization"])
+        return Reply(200, EP)
+
+    async with FakeServer(api) as fake:
+        for kind in ("rtfast", "openai"):
+            c = client(kind, fake.base_url + "/v1", max_retries=0).copy(api_key=provider)
+            assert c.api_key == ""
+            await c.webhooks.retrieve("whe_1")
+            await c.webhooks.retrieve("whe_1")
+            assert c.api_key == seen[-1][7:]             # the key it last gave
+    assert seen == [f"Bearer sk-rotating-{i}" for i in range(4)]
+    from test_client import Peer, created
+
+    async def script(ws):
+        await ws.send(created())
+    async with Peer(script) as peer:                    # the websocket asks it too
+        c = rtfast.AsyncOpenAI(api_key=provider, websocket_base_url=peer.url)
+        async with c.realtime.connect(model="gpt-realtime") as conn:
+            assert (await conn.recv()).type == "session.created"
+        assert peer.requests[0].headers["Authorization"] == "Bearer sk-rotating-4"
+    bad = rtfast.AsyncOpenAI(api_key=lambda: "", base_url=fake.base_url + "/v1")
+    with pytest.raises(rtfast.errors.MissingCredentials, match="non-empty"):
+        await bad.webhooks.retrieve("whe_1")
+    assert "function" not in repr(bad) and "lambda" not in repr(bad)
