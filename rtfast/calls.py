@@ -37,6 +37,7 @@ from typing import Any
 
 from rtfast._handshake import server_message
 from rtfast._retry import with_retries
+from rtfast.http import seconds
 from rtfast.errors import ConnectError, ConnectTimeout, handshake_error
 
 __all__ = ["AsyncCalls", "BinaryResponseContent", "RawResponse", "NOT_GIVEN", "given"]
@@ -223,7 +224,7 @@ class AsyncCalls:
         auth = client._fresh_auth()
         all_headers = _merge(await auth() if auth else None, client._headers(), headers, extra_headers)
         request = urllib.request.Request(url, data=body, headers=all_headers, method="POST")
-        timeout = client.timeout if timeout is None else timeout
+        timeout = seconds(client.timeout if timeout is None else timeout)
         where = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
         verb = path.rsplit("/", 1)[-1]
 

@@ -31,6 +31,7 @@ import orjson
 
 from rtfast._handshake import server_message
 from rtfast._retry import DEFAULT_MAX_RETRIES, with_retries
+from rtfast.http import seconds
 from rtfast.connection import (DEFAULT_BASE_URL, MAX_MESSAGE, ConnectionManager,  # noqa: F401 (re-exported)
                                RealtimeConnection, ReconnectingEvent, ReconnectingOverrides,
                                WebSocketConnectionClosedError, WebSocketQueueFullError, _BETA_HEADER, _Credentials,
@@ -398,7 +399,7 @@ class AsyncOpenAI:
         all_headers = _merge_headers(await auth() if auth else None, self._headers(),
                                      {"Accept": "application/json", "Content-Type": "application/json"}, headers)
         request = urllib.request.Request(url, data=orjson.dumps(body), headers=all_headers, method="POST")
-        timeout = self.timeout if timeout is None else timeout
+        timeout = seconds(self.timeout if timeout is None else timeout)
         where = _where(url)
         what = path.strip("/").replace("/", ".")
 

@@ -39,7 +39,7 @@ from rtfast import __version__
 from rtfast.errors import HttpError, ProxyError
 
 __all__ = ["HttpResponse", "HttpClient", "basic_auth", "bearer_auth", "json_body", "form_body", "quote_segment",
-           "env_proxy", "for_url"]
+           "env_proxy", "for_url", "seconds"]
 
 _MAX_HEAD = 64 * 1024          # status line + headers
 _MAX_HEADERS = 100
@@ -135,6 +135,21 @@ class _Target:
 def _check_token(value: str, what: str) -> None:
     if not value or any(c in value for c in "\r\n\0"):
         raise ValueError(f"invalid HTTP {what}: must be non-empty with no CR, LF or NUL")
+
+
+def seconds(timeout) -> float:
+    """A request's deadline in seconds from what the official client takes as ``timeout``: a
+    number, or an httpx / ``openai.Timeout`` (its ``read`` part, the longest wait, else its
+    longest part; one with no limit at all waits 600 s, the official read default)."""
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return float(timeout)
+    parts = [getattr(timeout, name, None) for name in ("read", "connect", "write", "pool")]
+    if not any(hasattr(timeout, name) for name in ("read", "connect", "write", "pool")):
+        raise TypeError(f"timeout must be seconds or a Timeout, not {type(timeout).__name__}")
+    if parts[0] is not None:
+        return float(parts[0])
+    given = [p for p in parts if p is not None]
+    return float(max(given)) if given else 600.0
 
 
 def env_proxy(url: str) -> str | None:

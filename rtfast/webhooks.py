@@ -674,7 +674,7 @@ class Webhooks:
         from rtfast._handshake import server_message
         from rtfast.errors import ConnectError, ConnectTimeout, HttpError, handshake_error
         from rtfast._retry import with_retries
-        from rtfast.http import for_url
+        from rtfast.http import for_url, seconds
 
         client = self._client
         query = {**(query or {}), **(extra_query or {})}
@@ -689,7 +689,7 @@ class Webhooks:
             data = _dumps(extra_body) if extra_body else None
         auth = client._fresh_auth()
         headers = _merge(await auth() if auth else None, client._headers(), headers, extra_headers)
-        timeout = client.timeout if timeout is None else timeout
+        timeout = seconds(client.timeout if timeout is None else timeout)
         http = for_url(url)                 # one connection per request (as rtfast.http does anyway), the env's proxy
 
         async def attempt():

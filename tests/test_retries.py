@@ -143,3 +143,34 @@ async def test_an_api_key_provider_is_asked_before_each_request_and_connect():
     with pytest.raises(rtfast.errors.MissingCredentials, match="non-empty"):
         await bad.webhooks.retrieve("whe_1")
     assert "function" not in repr(bad) and "lambda" not in repr(bad)
+
+
+async def test_a_timeout_object_as_the_official_client_takes_it():
+    """``timeout=openai.Timeout(...)`` / httpx's, on the client or a call: its read part is the
+    deadline (it was a TypeError at the first REST call)."""
+    from rtfast.http import seconds
+
+    assert seconds(3) == 3.0 and seconds(openai.Timeout(10)) == 10.0
+    assert seconds(openai.Timeout(30.0, connect=5.0)) == 30.0 and seconds(openai.Timeout(None)) == 600.0
+    assert seconds(openai.Timeout(None, connect=2.0)) == 2.0
+    with pytest.raises(TypeError, match="timeout must be seconds or a Timeout"):
+        seconds("10")
+
+    async def silent(reader, writer):
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    async with server:
+        base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        loop = asyncio.get_running_loop()
+        for make in (lambda: rtfast.AsyncOpenAI(api_key="k", base_url=base, max_retries=0,
+                                                timeout=openai.Timeout(0.2, connect=0.1)),
+                     lambda: rtfast.AsyncOpenAI(api_key="k", base_url=base, max_retries=0)):
+            c = make()
+            t0 = loop.time()
+            with pytest.raises(rtfast.APITimeoutError):
+                if c.timeout == 60.0:           # the call's own Timeout over the client's
+                    await c.webhooks.retrieve("whe_1", timeout=openai.Timeout(0.2))
+                else:
+                    await c.realtime.client_secrets.create()
+            assert loop.time() - t0 < 5

@@ -512,7 +512,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
     with the API's message; no usable answer raises ConnectError (ConnectTimeout: none in time), as
     the client's other REST calls do, naming host:port only."""
     from rtfast._retry import with_retries
-    from rtfast.http import for_url
+    from rtfast.http import for_url, seconds
 
     url = _with_query(client.base_url + path, dict(extra_query or {}))
     auth = client._fresh_auth()
@@ -523,7 +523,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
         headers["Content-Type"] = "application/json"
         data = b"" if body is None else orjson.dumps(body)
     headers = _merge_headers(headers, extra_headers)
-    timeout = client.timeout if timeout is None else timeout
+    timeout = seconds(client.timeout if timeout is None else timeout)
     action = path.rsplit("/", 1)[-1]
     what = "live." + ("create" if path == "/live/sessions" else
                       "sessions." + ("download_recording" if action == "content" else action))
