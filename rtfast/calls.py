@@ -36,7 +36,7 @@ import urllib.request
 from typing import Any
 
 from rtfast._handshake import server_message
-from rtfast._retry import with_retries
+from rtfast._rest import with_retries
 from rtfast.http import seconds
 from rtfast.errors import ConnectError, ConnectTimeout, handshake_error
 

@@ -30,7 +30,7 @@ from typing import Literal
 import orjson
 
 from rtfast._handshake import server_message
-from rtfast._retry import DEFAULT_MAX_RETRIES, with_retries
+from rtfast._rest import DEFAULT_MAX_RETRIES, with_retries
 from rtfast.http import seconds
 from rtfast.connection import (DEFAULT_BASE_URL, MAX_MESSAGE, ConnectionManager,  # noqa: F401 (re-exported)
                                RealtimeConnection, ReconnectingEvent, ReconnectingOverrides,
@@ -268,7 +268,7 @@ class AsyncOpenAI:
         self.project = project if project is not None else os.environ.get("OPENAI_PROJECT_ID")
         self.default_headers = dict(default_headers or {})
         self.timeout = timeout
-        #: REST calls are tried again this many more times, as the official client's (rtfast._retry).
+        #: REST calls are tried again this many more times, as the official client's (rtfast._rest).
         self.max_retries = _check_retries(max_retries)
         #: What ``webhooks.unwrap``/``verify_signature`` check against (never in a repr or log).
         self.webhook_secret = webhook_secret if webhook_secret is not None else os.environ.get("OPENAI_WEBHOOK_SECRET")

@@ -671,10 +671,7 @@ class Webhooks:
         always sends a JSON object; a DELETE declares JSON and sends only ``extra_body``; a GET no body."""
         from urllib.parse import urlencode
 
-        from rtfast._handshake import server_message
-        from rtfast.errors import ConnectError, ConnectTimeout, HttpError, handshake_error
-        from rtfast._retry import with_retries
-        from rtfast.http import for_url, seconds
+        from rtfast._rest import rest_request
 
         client = self._client
         query = {**(query or {}), **(extra_query or {})}
@@ -689,26 +686,7 @@ class Webhooks:
             data = _dumps(extra_body) if extra_body else None
         auth = client._fresh_auth()
         headers = _merge(await auth() if auth else None, client._headers(), headers, extra_headers)
-        timeout = seconds(client.timeout if timeout is None else timeout)
-        http = for_url(url)                 # one connection per request (as rtfast.http does anyway), the env's proxy
-
-        async def attempt():
-            try:
-                response = await http.request(method, url, headers=headers, body=data, timeout=timeout)
-            except HttpError as exc:        # its message names the method and host:port only
-                if exc.reason == "timeout":
-                    raise ConnectTimeout(f"webhooks.{what}: no answer from {exc.host} within {timeout:g} s") from None
-                raise ConnectError(f"webhooks.{what}: could not reach {exc.host} ({exc})") from None
-            log.debug("%s %s -> %d", method, path, response.status)    # the path only: no headers, no body
-            if response.status >= 400:
-                raise handshake_error(response.status, server_message(response.body), response.body,
-                                      response.headers)
-            return response
-
-        try:
-            response = await with_retries(client.max_retries, f"webhooks.{what}", attempt)
-        finally:
-            await http.aclose()
+        response = await rest_request(client, f"webhooks.{what}", method, url, headers, data, timeout)
         # no excerpt of the body in these errors: it may hold a signing secret
         try:
             payload = orjson.loads(response.body)

@@ -1,4 +1,4 @@
-"""REST calls are tried again as the official client tries them (rtfast._retry): the same
+"""REST calls are tried again as the official client tries them (rtfast._rest): the same
 statuses, headers and count, checked beside the official client against the same fakes."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 import rtfast
 from carrier_fakes import FakeServer, Reply
-from rtfast._retry import retry_delay
+from rtfast._rest import retry_delay
 from rtfast.errors import ConnectError, ProxyError, handshake_error
 
 openai = pytest.importorskip("openai")

@@ -29,11 +29,10 @@ from typing import TYPE_CHECKING, Literal
 
 import orjson
 
-from rtfast._handshake import server_message
 from rtfast.connection import (ConnectionManager, ReconnectingEvent, ReconnectingOverrides, RealtimeConnection,
                                _merge_headers, _socket_id, _with_query, _ws_url)
 from rtfast._results import LiveCreateResponse, RestObject, SessionForkResponse, wrap
-from rtfast.errors import ConnectError, ConnectTimeout, HttpError, ProtocolError, RtfastError, handshake_error
+from rtfast.errors import ProtocolError, RtfastError
 from rtfast.live.session import LiveSession
 
 if TYPE_CHECKING:
@@ -511,8 +510,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
     An error status raises the typed error the handshake uses (AuthenticationError, NotFoundError, ...)
     with the API's message; no usable answer raises ConnectError (ConnectTimeout: none in time), as
     the client's other REST calls do, naming host:port only."""
-    from rtfast._retry import with_retries
-    from rtfast.http import for_url, seconds
+    from rtfast._rest import rest_request
 
     url = _with_query(client.base_url + path, dict(extra_query or {}))
     auth = client._fresh_auth()
@@ -523,27 +521,10 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
         headers["Content-Type"] = "application/json"
         data = b"" if body is None else orjson.dumps(body)
     headers = _merge_headers(headers, extra_headers)
-    timeout = seconds(client.timeout if timeout is None else timeout)
     action = path.rsplit("/", 1)[-1]
     what = "live." + ("create" if path == "/live/sessions" else
                       "sessions." + ("download_recording" if action == "content" else action))
-    http = for_url(url)                 # one connection per request (as rtfast.http does anyway), the env's proxy
-
-    async def attempt():
-        try:
-            response = await http.request(method, url, headers=headers, body=data, timeout=timeout)
-        except HttpError as exc:        # its message names the method and host:port only
-            if exc.reason == "timeout":
-                raise ConnectTimeout(f"{what}: no answer from {exc.host} within {timeout:g} s") from None
-            raise ConnectError(f"{what}: could not reach {exc.host} ({exc})") from None
-        if response.status >= 400:
-            raise handshake_error(response.status, server_message(response.body), response.body, response.headers)
-        return response
-
-    try:
-        response = await with_retries(client.max_retries, what, attempt)
-    finally:
-        await http.aclose()
+    response = await rest_request(client, what, method, url, headers, data, timeout)
     if binary:
         return BinaryResponse(response.body, response.status, response.headers)
     if empty or not response.body:

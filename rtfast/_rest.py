@@ -1,4 +1,5 @@
-"""The official client's retry rule for REST calls (openai._base_client), for rtfast's.
+"""The client's REST requests: the official client's retry rule (openai._base_client), and one
+request over rtfast.http as the client makes it (``rest_request``: live, webhooks).
 
 A call that failed to connect, timed out, or got 408, 409, 429 or a 5xx is tried again, up to
 the client's ``max_retries`` (2 by default) more times; a ``x-should-retry: true|false`` header
@@ -17,9 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from rtfast.errors import ConnectError, HandshakeError
+from rtfast.errors import ConnectError, ConnectTimeout, HandshakeError, HttpError, handshake_error
 
-__all__ = ["DEFAULT_MAX_RETRIES", "retry_delay", "with_retries"]
+__all__ = ["DEFAULT_MAX_RETRIES", "retry_delay", "with_retries", "rest_request"]
 
 DEFAULT_MAX_RETRIES = 2
 _INITIAL, _MAX, _MAX_AFTER = 0.5, 8.0, 120.0
@@ -83,3 +84,34 @@ async def with_retries(max_retries: int, what: str, attempt: Callable[[], Awaita
                      retries_taken + 1, max_retries)
             retries_taken += 1
             await asyncio.sleep(delay)
+
+
+async def rest_request(client, what: str, method: str, url: str, headers: dict, body: bytes | None,
+                       timeout=None):
+    """One REST request of ``client`` over rtfast.http, as the official client makes it: through
+    the environment's proxy, ``timeout`` (the client's when None) a deadline, tried again by the
+    rule above. An error status raises its typed error with the API's message; no usable answer
+    raises ConnectError (ConnectTimeout: none in time), naming host:port only. Returns the
+    rtfast.http response."""
+    from rtfast._handshake import server_message
+    from rtfast.http import for_url, seconds
+
+    timeout = seconds(client.timeout if timeout is None else timeout)
+    http = for_url(url)                 # one connection per request (as rtfast.http does anyway)
+
+    async def attempt():
+        try:
+            response = await http.request(method, url, headers=headers, body=body, timeout=timeout)
+        except HttpError as exc:        # its message names the method and host:port only
+            if exc.reason == "timeout":
+                raise ConnectTimeout(f"{what}: no answer from {exc.host} within {timeout:g} s") from None
+            raise ConnectError(f"{what}: could not reach {exc.host} ({exc})") from None
+        log.debug("%s -> %d", what, response.status)       # no URL, headers or body
+        if response.status >= 400:
+            raise handshake_error(response.status, server_message(response.body), response.body, response.headers)
+        return response
+
+    try:
+        return await with_retries(client.max_retries, what, attempt)
+    finally:
+        await http.aclose()
