@@ -292,12 +292,9 @@ class SipCalls:
         call = self.calls.get(unquote(parts[4]))
         if call is None:
             return 404, _error("invalid_request_error", "call_not_found", f"Call not found: {unquote(parts[4])}")
-        try:
-            fields = json.loads(body) if body else {}
-        except ValueError:
-            return 400, _error("invalid_request_error", "invalid_json", "The body is not valid JSON.")
-        if not isinstance(fields, dict):
-            return 400, _error("invalid_request_error", "invalid_type", "The body must be a JSON object.")
+        fields, refusal = _json_object(body)
+        if refusal is not None:
+            return refusal
         verb = parts[5]
         if verb in ("accept", "reject") and call.status != "ringing":
             return 400, _error("invalid_request_error", "call_not_pending", f"Call {call.call_id} is {call.status}, "
@@ -345,12 +342,9 @@ class SipCalls:
             return 405, _error("invalid_request_error", "method_not_allowed", f"Method {method} not allowed.")
         fields: dict = {}
         if method == "POST" or body:
-            try:
-                fields = json.loads(body) if body else {}
-            except ValueError:
-                return 400, _error("invalid_request_error", "invalid_json", "The body is not valid JSON.")
-            if not isinstance(fields, dict):
-                return 400, _error("invalid_request_error", "invalid_type", "The body must be a JSON object.")
+            fields, refusal = _json_object(body)
+            if refusal is not None:
+                return refusal
         if len(parts) == 1:
             if method == "GET":
                 return self._list_endpoints(project, query)
@@ -523,6 +517,17 @@ class SipCalls:
                 if conn.active is None and items and items[-1].get("role") == "assistant" \
                         and items[-1] is not item:
                     break
+
+
+def _json_object(body: bytes) -> tuple[dict, tuple | None]:
+    """A request body as a JSON object (empty: {}), or the API's 400 refusal of it."""
+    try:
+        fields = json.loads(body) if body else {}
+    except ValueError:
+        return {}, (400, _error("invalid_request_error", "invalid_json", "The body is not valid JSON."))
+    if not isinstance(fields, dict):
+        return {}, (400, _error("invalid_request_error", "invalid_type", "The body must be a JSON object."))
+    return fields, None
 
 
 def _error(type_: str, code: str | None, message: str, param: str | None = None) -> dict:

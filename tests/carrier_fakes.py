@@ -371,3 +371,30 @@ class ExotelFake(CarrierFake):
         else:
             return self._reply(400, error={"code": 1002, "message": "Invalid ExoML", "description": verb.tag})
         return self._reply(202, data={"action_sid": uuid.uuid4().hex})
+
+
+class WebhookReceiver:
+    """A loopback webhook endpoint (``url``): records each delivery's (headers, body) in ``got``
+    and answers ``status``."""
+
+    def __init__(self, status: int = 200, path: str = "/webhook"):
+        self.status, self.path = status, path
+        self.got: asyncio.Queue = asyncio.Queue()
+
+    async def __aenter__(self):
+        self._srv = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._srv.sockets[0].getsockname()[1]}{self.path}"
+        return self
+
+    async def __aexit__(self, *exc):
+        self._srv.close()
+        await self._srv.wait_closed()
+
+    async def _serve(self, reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:] if line)
+        body = await reader.readexactly(int(headers["Content-Length"]))
+        await self.got.put((headers, body))
+        writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()

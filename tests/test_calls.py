@@ -9,7 +9,6 @@ hangup and the sideband websocket, for both clients.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from email.parser import BytesParser
@@ -20,7 +19,7 @@ import websockets
 import pytest
 
 import rtfast
-from carrier_fakes import FakeServer, Reply
+from carrier_fakes import FakeServer, Reply, WebhookReceiver
 from rtfast._server_calls import SipCalls
 from rtfast.errors import ConnectError, HandshakeError, NotFoundError
 from rtfast.server import FunctionCall, RealtimeServer, Script
@@ -153,29 +152,9 @@ async def test_errors_are_typed_and_say_what_the_api_said(caplog):
 # -- against the embedded server's SIP side ----------------------------------------------------------
 
 
-class _Hook:
+def _Hook():
     """A loopback webhook receiver: records (headers, body) and answers 200."""
-
-    def __init__(self):
-        self.got: asyncio.Queue = asyncio.Queue()
-
-    async def __aenter__(self):
-        self._srv = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._srv.sockets[0].getsockname()[1]}/webhook"
-        return self
-
-    async def __aexit__(self, *exc):
-        self._srv.close()
-        await self._srv.wait_closed()
-
-    async def _serve(self, reader, writer):
-        head = await reader.readuntil(b"\r\n\r\n")
-        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:] if line)
-        body = await reader.readexactly(int(headers["Content-Length"]))
-        await self.got.put((headers, body))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
+    return WebhookReceiver()
 
 
 TOOLS = [{"type": "function", "name": "lookup_order", "description": "An order's status",

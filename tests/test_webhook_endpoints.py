@@ -11,7 +11,6 @@ run unchanged on both clients.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 
@@ -19,7 +18,7 @@ import orjson
 import pytest
 
 import rtfast
-from carrier_fakes import FakeServer, Reply
+from carrier_fakes import FakeServer, Reply, WebhookReceiver
 from rtfast import webhooks
 from rtfast._server_calls import SipCalls
 from rtfast.errors import (AuthenticationError, BadRequestError, ConnectError,
@@ -39,30 +38,9 @@ def client_for(kind, base_url, key=KEY, **kw):
     return rtfast.AsyncOpenAI(api_key=key, base_url=base_url, **kw)
 
 
-class Receiver:
+def Receiver(status=200):
     """A loopback webhook endpoint: records (headers, body), answers ``status``."""
-
-    def __init__(self, status=200):
-        self.status = status
-        self.got: asyncio.Queue = asyncio.Queue()
-
-    async def __aenter__(self):
-        self._srv = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._srv.sockets[0].getsockname()[1]}/hooks/openai"
-        return self
-
-    async def __aexit__(self, *exc):
-        self._srv.close()
-        await self._srv.wait_closed()
-
-    async def _serve(self, reader, writer):
-        head = await reader.readuntil(b"\r\n\r\n")
-        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:] if line)
-        body = await reader.readexactly(int(headers["Content-Length"]))
-        await self.got.put((headers, body))
-        writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        writer.close()
+    return WebhookReceiver(status, "/hooks/openai")
 
 
 # -- the requests, against a fake of the API ------------------------------------------------------
