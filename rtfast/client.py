@@ -147,11 +147,24 @@ class _Beta:
         self.realtime = _Realtime(client, "beta")
 
 
-class _ClientSecrets:
-    """GA ephemeral keys: ``POST /v1/realtime/client_secrets``."""
+class _RestResource:
+    """A REST resource of the client; ``with_raw_response`` gives the same methods returning a
+    :class:`rtfast.calls.RawResponse` (status, headers, ``request_id``, ``parse()``), as officially."""
+
+    _raw = False
 
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
+
+    @property
+    def with_raw_response(self):
+        raw = _copy.copy(self)
+        raw._raw = True
+        return raw
+
+
+class _ClientSecrets(_RestResource):
+    """GA ephemeral keys: ``POST /v1/realtime/client_secrets``."""
 
     async def create(self, *, expires_after: dict | None = None, session: dict | None = None,
                      extra_headers: dict | None = None, extra_query: dict | None = None,
@@ -160,7 +173,7 @@ class _ClientSecrets:
         session it opens (``secret.session``); the result is also the API's JSON as a dict."""
         body = _body({"expires_after": expires_after, "session": session}, extra_body)
         return await self._client._post("/realtime/client_secrets", body, headers=extra_headers, query=extra_query,
-                                        timeout=timeout, result=ClientSecretCreateResponse)
+                                        timeout=timeout, raw=self._raw, result=ClientSecretCreateResponse)
 
 
 def _body(fields: dict, extra_body: dict | None) -> dict:
@@ -174,11 +187,8 @@ def _body(fields: dict, extra_body: dict | None) -> dict:
 _BETA_REST_HEADER = {"OpenAI-Beta": "assistants=v2"}
 
 
-class _BetaSessions:
+class _BetaSessions(_RestResource):
     """Beta ephemeral sessions: ``POST /v1/realtime/sessions``, with the official keyword arguments."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
 
     async def create(self, *, client_secret: dict | None = None, input_audio_format: str | None = None,
                      input_audio_noise_reduction: dict | None = None, input_audio_transcription: dict | None = None,
@@ -199,15 +209,13 @@ class _BetaSessions:
                       "turn_detection": turn_detection, "voice": voice}, extra_body)
         return await self._client._post("/realtime/sessions", body, headers=_merge_headers(_BETA_REST_HEADER,
                                                                                            extra_headers),
-                                        query=extra_query, timeout=timeout, result=SessionCreateResponse)
+                                        query=extra_query, timeout=timeout, raw=self._raw, result=SessionCreateResponse)
 
 
-class _TranscriptionSessions:
+class _TranscriptionSessions(_RestResource):
     """Beta transcription sessions: ``POST /v1/realtime/transcription_sessions`` (an ephemeral key
     for a transcription-only session), with the official keyword arguments."""
 
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
 
     async def create(self, *, client_secret: dict | None = None, include: list[str] | None = None,
                      input_audio_format: str | None = None, input_audio_noise_reduction: dict | None = None,
@@ -222,14 +230,11 @@ class _TranscriptionSessions:
                       "turn_detection": turn_detection}, extra_body)
         return await self._client._post("/realtime/transcription_sessions", body,
                                         headers=_merge_headers(_BETA_REST_HEADER, extra_headers),
-                                        query=extra_query, timeout=timeout, result=TranscriptionSession)
+                                        query=extra_query, timeout=timeout, raw=self._raw, result=TranscriptionSession)
 
 
-class _TranslationClientSecrets:
+class _TranslationClientSecrets(_RestResource):
     """Translation ephemeral keys: ``POST /v1/realtime/translations/client_secrets``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
 
     async def create(self, *, session: dict, expires_after: dict | None = None, extra_headers: dict | None = None,
                      extra_query: dict | None = None, extra_body: dict | None = None,
@@ -238,7 +243,7 @@ class _TranslationClientSecrets:
         body = _body({"session": session, "expires_after": expires_after}, extra_body)
         return await self._client._post("/realtime/translations/client_secrets", body, headers=extra_headers,
                                         query=extra_query, timeout=timeout,
-                                        result=RealtimeTranslationClientSecretCreateResponse)
+                                        raw=self._raw, result=RealtimeTranslationClientSecretCreateResponse)
 
 
 class AsyncOpenAI:
@@ -389,11 +394,12 @@ class AsyncOpenAI:
         return _realtime_url(base, {"model": model, "call_id": call_id, **query}, path), self._headers()
 
     async def _post(self, path: str, body: dict, *, headers: dict | None = None, query: dict | None = None,
-                    timeout: float | None = None, result: type[RestObject] = RestObject) -> RestObject:
+                    timeout: float | None = None, result: type[RestObject] = RestObject, raw: bool = False):
         """A JSON POST to the REST API (ephemeral keys), on a worker thread: two calls a session do
         not earn an HTTP client dependency. Headers merge as the official client's do (the later
         set wins, by case-insensitive name): auth, the client's, the call's, then ``headers``; the
-        query is appended; the answer is a :class:`RestObject` (attributes and dict)."""
+        query is appended; the answer is a :class:`RestObject` (attributes and dict), or with
+        ``raw`` a :class:`rtfast.calls.RawResponse` around it."""
         url = _with_query(self.base_url + path, dict(query or {}))
         auth = self._fresh_auth()
         all_headers = _merge_headers(await auth() if auth else None, self._headers(),
@@ -403,11 +409,11 @@ class AsyncOpenAI:
         where = _where(url)
         what = path.strip("/").replace("/", ".")
 
-        def call() -> bytes:
+        def call() -> tuple:
             # errors name host:port only: never the key, the path's query or the body
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
-                    return response.read()
+                    return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
                 raise handshake_error(exc.code, server_message(payload), payload, exc.headers) from None
@@ -420,12 +426,18 @@ class AsyncOpenAI:
                 raise ConnectError(f"{what}: could not reach {where}: "
                                    f"{_reason(reason)}") from None
 
-        payload = await with_retries(self.max_retries, what, lambda: asyncio.to_thread(call))
+        status, response_headers, payload = await with_retries(self.max_retries, what,
+                                                               lambda: asyncio.to_thread(call))
         log.debug("POST %s", path)      # the path only: no headers, no body
         try:
-            return wrap(orjson.loads(payload), result)
+            parsed = wrap(orjson.loads(payload), result)
         except orjson.JSONDecodeError:
             raise ProtocolError(f"{what}: the API's answer from {where} is not JSON") from None
+        if not raw:
+            return parsed
+        from rtfast.calls import RawResponse
+
+        return RawResponse(status, response_headers, payload, "POST", url, parsed)
 
 
 def _check_retries(max_retries) -> int:

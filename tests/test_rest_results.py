@@ -242,3 +242,26 @@ def test_connect_errors_name_the_default_port():
 
     assert _where("https://user:pw@api.openai.com/v1/realtime/client_secrets?token=x") == "api.openai.com:443"
     assert _where("http://[::1]:8080/v1") == "[::1]:8080"
+
+
+async def test_with_raw_response_on_the_ephemeral_key_calls():
+    """``client.realtime.client_secrets.with_raw_response.create(...)``, as officially: the status,
+    headers and ``request_id``, and ``parse()`` the plain call's result (the other three too)."""
+    secret = {"value": "ek_raw", "expires_at": 1, "session": {"type": "realtime"}}
+
+    def api(req):
+        return Reply(200, secret, {"x-request-id": "req_raw"})
+
+    async with FakeServer(api) as fake:
+        for kind, cls in (("rtfast", rtfast.AsyncOpenAI), ("openai", openai.AsyncOpenAI)):
+            c = cls(api_key="sk-test", base_url=fake.base_url + "/v1", max_retries=0)
+            raw = await c.realtime.client_secrets.with_raw_response.create(session={"type": "realtime"})
+            assert (raw.status_code, raw.request_id, raw.headers["x-request-id"]) == (200, "req_raw", "req_raw")
+            assert raw.parse().value == "ek_raw" and json.loads(raw.content) == secret, kind
+            assert "ek_raw" not in repr(raw)
+        c = rtfast.AsyncOpenAI(api_key="sk-test", base_url=fake.base_url + "/v1")
+        for raw in (await c.realtime.translations.client_secrets.with_raw_response.create(session={"model": "m"}),
+                    await c.beta.realtime.sessions.with_raw_response.create(),
+                    await c.beta.realtime.transcription_sessions.with_raw_response.create()):
+            assert raw.status_code == 200 and raw.request_id == "req_raw" and raw.parse()["value"] == "ek_raw"
+        assert (await c.realtime.client_secrets.create()).value == "ek_raw"     # the plain one unchanged
