@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from rtfast.errors import ConnectError, ConnectTimeout, HandshakeError, HttpError, handshake_error
 
-__all__ = ["DEFAULT_MAX_RETRIES", "retry_delay", "with_retries", "rest_request"]
+__all__ = ["DEFAULT_MAX_RETRIES", "retry_delay", "with_retries", "rest_request", "with_auth"]
 
 DEFAULT_MAX_RETRIES = 2
 _INITIAL, _MAX, _MAX_AFTER = 0.5, 8.0, 120.0
@@ -44,10 +44,11 @@ def _retry_after(headers) -> float | None:
         if delay == math.inf and value.strip().lower() not in ("inf", "+inf", "infinity", "+infinity"):
             return _MAX_AFTER + 1           # an overflowing number: too long, not a shorter wait
         return delay / divisor
-    when = email.utils.parsedate_tz(headers.get("retry-after") or "")
-    if when is None:
+    try:                                # as the official client: a date it cannot read is no delay
+        when = email.utils.parsedate_tz(headers.get("retry-after") or "")
+        return None if when is None else email.utils.mktime_tz(when) - time.time()
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
-    return email.utils.mktime_tz(when) - time.time()
 
 
 def retry_delay(exc: BaseException, retries_taken: int, max_retries: int) -> float | None:
@@ -86,25 +87,38 @@ async def with_retries(max_retries: int, what: str, attempt: Callable[[], Awaita
             await asyncio.sleep(delay)
 
 
+async def with_auth(client, headers: dict) -> dict:
+    """``headers`` under the client's credentials of the moment (its key provider asked now, as
+    the official client asks it before each attempt); a header of ``headers`` with the same
+    name (any case) wins."""
+    auth = client._fresh_auth()
+    fresh = await auth() if auth else None
+    if not fresh:
+        return headers
+    names = {k.lower() for k in headers}
+    return {**{k: v for k, v in fresh.items() if k.lower() not in names}, **headers}
+
+
 async def rest_request(client, what: str, method: str, url: str, headers: dict, body: bytes | None,
                        timeout=None):
     """One REST request of ``client`` over rtfast.http, as the official client makes it: through
-    the environment's proxy, ``timeout`` (the client's when None) a deadline, tried again by the
-    rule above. An error status raises its typed error with the API's message; no usable answer
+    the environment's proxy, ``timeout`` (the client's when None) a deadline, ``headers`` under
+    the credentials of each attempt (:func:`with_auth`), tried again by the rule above. An error status raises its typed error with the API's message; no usable answer
     raises ConnectError (ConnectTimeout: none in time), naming host:port only. Returns the
     rtfast.http response."""
     from rtfast._handshake import server_message
-    from rtfast.http import for_url, seconds
+    from rtfast.http import for_url, seconds, within
 
     timeout = seconds(client.timeout if timeout is None else timeout)
     http = for_url(url)                 # one connection per request (as rtfast.http does anyway)
 
     async def attempt():
         try:
-            response = await http.request(method, url, headers=headers, body=body, timeout=timeout)
+            response = await http.request(method, url, headers=await with_auth(client, headers), body=body,
+                                          timeout=timeout)
         except HttpError as exc:        # its message names the method and host:port only
             if exc.reason == "timeout":
-                raise ConnectTimeout(f"{what}: no answer from {exc.host} within {timeout:g} s") from None
+                raise ConnectTimeout(f"{what}: no answer from {exc.host} {within(timeout)}") from None
             raise ConnectError(f"{what}: could not reach {exc.host} ({exc})") from None
         log.debug("%s -> %d", what, response.status)       # no URL, headers or body
         if response.status >= 400:

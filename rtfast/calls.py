@@ -36,8 +36,8 @@ import urllib.request
 from typing import Any
 
 from rtfast._handshake import server_message
-from rtfast._rest import with_retries
-from rtfast.http import seconds
+from rtfast._rest import with_auth, with_retries
+from rtfast.http import seconds, within
 from rtfast.errors import ConnectError, ConnectTimeout, handshake_error
 
 __all__ = ["AsyncCalls", "BinaryResponseContent", "RawResponse", "NOT_GIVEN", "given"]
@@ -221,14 +221,12 @@ class AsyncCalls:
         url = client.base_url + path
         if extra_query:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(extra_query)
-        auth = client._fresh_auth()
-        all_headers = _merge(await auth() if auth else None, client._headers(), headers, extra_headers)
-        request = urllib.request.Request(url, data=body, headers=all_headers, method="POST")
+        base_headers = _merge(client._headers(), headers, extra_headers)
         timeout = seconds(client.timeout if timeout is None else timeout)
         where = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
         verb = path.rsplit("/", 1)[-1]
 
-        def call() -> tuple:
+        def call(request) -> tuple:
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
                     return (response.status, {k.lower(): v for k, v in response.headers.items()}, response.read(),
@@ -237,13 +235,18 @@ class AsyncCalls:
                 payload = exc.read()
                 raise handshake_error(exc.code, server_message(payload), payload, exc.headers) from None
             except TimeoutError:
-                raise ConnectTimeout(f"realtime.calls {verb}: no answer from {where} within {timeout:g} s") from None
+                raise ConnectTimeout(f"realtime.calls {verb}: no answer from {where} {within(timeout)}") from None
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise ConnectError(f"realtime.calls {verb}: could not reach {where}: "
                                    f"{getattr(reason, 'strerror', None) or reason}") from None
 
-        result = await with_retries(client.max_retries, f"realtime.calls {verb}", lambda: asyncio.to_thread(call))
+        async def attempt() -> tuple:      # the credentials of the moment, each attempt
+            request = urllib.request.Request(url, data=body, headers=await with_auth(client, base_headers),
+                                             method="POST")
+            return await asyncio.to_thread(call, request)
+
+        result = await with_retries(client.max_retries, f"realtime.calls {verb}", attempt)
         log.debug("POST %s -> %d", path, result[0])   # the path only: no headers, no body
         return result
 

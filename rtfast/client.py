@@ -30,8 +30,8 @@ from typing import Literal
 import orjson
 
 from rtfast._handshake import server_message
-from rtfast._rest import DEFAULT_MAX_RETRIES, with_retries
-from rtfast.http import seconds
+from rtfast._rest import DEFAULT_MAX_RETRIES, with_auth, with_retries
+from rtfast.http import seconds, within
 from rtfast.connection import (DEFAULT_BASE_URL, MAX_MESSAGE, ConnectionManager,  # noqa: F401 (re-exported)
                                RealtimeConnection, ReconnectingEvent, ReconnectingOverrides,
                                WebSocketConnectionClosedError, WebSocketQueueFullError, _BETA_HEADER, _Credentials,
@@ -397,19 +397,19 @@ class AsyncOpenAI:
                     timeout: float | None = None, result: type[RestObject] = RestObject, raw: bool = False):
         """A JSON POST to the REST API (ephemeral keys), on a worker thread: two calls a session do
         not earn an HTTP client dependency. Headers merge as the official client's do (the later
-        set wins, by case-insensitive name): auth, the client's, the call's, then ``headers``; the
+        set wins, by case-insensitive name): auth (fetched again for each attempt), the client's,
+        the call's, then ``headers``; the
         query is appended; the answer is a :class:`RestObject` (attributes and dict), or with
         ``raw`` a :class:`rtfast.calls.RawResponse` around it."""
         url = _with_query(self.base_url + path, dict(query or {}))
-        auth = self._fresh_auth()
-        all_headers = _merge_headers(await auth() if auth else None, self._headers(),
-                                     {"Accept": "application/json", "Content-Type": "application/json"}, headers)
-        request = urllib.request.Request(url, data=orjson.dumps(body), headers=all_headers, method="POST")
+        base_headers = _merge_headers(self._headers(), {"Accept": "application/json",
+                                                        "Content-Type": "application/json"}, headers)
+        data = orjson.dumps(body)
         timeout = seconds(self.timeout if timeout is None else timeout)
         where = _where(url)
         what = path.strip("/").replace("/", ".")
 
-        def call() -> tuple:
+        def call(request) -> tuple:
             # errors name host:port only: never the key, the path's query or the body
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -418,16 +418,20 @@ class AsyncOpenAI:
                 payload = exc.read()
                 raise handshake_error(exc.code, server_message(payload), payload, exc.headers) from None
             except TimeoutError:
-                raise ConnectTimeout(f"{what}: no answer from {where} within {timeout:g} s") from None
+                raise ConnectTimeout(f"{what}: no answer from {where} {within(timeout)}") from None
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 reason = getattr(exc, "reason", exc)
                 if isinstance(reason, TimeoutError):
-                    raise ConnectTimeout(f"{what}: no answer from {where} within {timeout:g} s") from None
+                    raise ConnectTimeout(f"{what}: no answer from {where} {within(timeout)}") from None
                 raise ConnectError(f"{what}: could not reach {where}: "
                                    f"{_reason(reason)}") from None
 
-        status, response_headers, payload = await with_retries(self.max_retries, what,
-                                                               lambda: asyncio.to_thread(call))
+        async def attempt() -> tuple:      # the credentials of the moment, each attempt
+            request = urllib.request.Request(url, data=data, headers=await with_auth(self, base_headers),
+                                             method="POST")
+            return await asyncio.to_thread(call, request)
+
+        status, response_headers, payload = await with_retries(self.max_retries, what, attempt)
         log.debug("POST %s", path)      # the path only: no headers, no body
         try:
             parsed = wrap(orjson.loads(payload), result)

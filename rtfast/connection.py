@@ -138,6 +138,9 @@ class _AlsoWebsockets:
     def __str__(self) -> str:
         return Exception.__str__(self)
 
+    def __reduce__(self):
+        return (type(self), (self.code, self.reason, self.rcvd is not None), dict(self.__dict__))
+
 
 class ConnectionClosedOK(_AlsoWebsockets, ConnectionClosed, websockets.exceptions.ConnectionClosedOK):
     """The connection closed normally (1000, 1001, or no code)."""

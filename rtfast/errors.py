@@ -96,6 +96,10 @@ class HandshakeError(APIError):
         """``status``, under the official ``APIStatusError``'s name."""
         return self.status
 
+    def __reduce__(self):           # pickled and copied whole (the response headers left out)
+        state = {k: v for k, v in self.__dict__.items() if k != "_headers"}
+        return (type(self), (self.status, self.message, self.body, self.request_id), state)
+
 
 class BadRequestError(HandshakeError):
     """400: the request itself is wrong (a parameter's value, an unknown field)."""
@@ -168,6 +172,9 @@ class MissingCredentials(AuthenticationError):
         self.body = b""
         self.request_id = None
 
+    def __reduce__(self):
+        return (type(self), (self.message,), dict(self.__dict__))
+
 
 class ConnectError(APIError, OSError):
     """The connection could not be opened: DNS, TCP, TLS, a proxy, or no
@@ -198,6 +205,9 @@ class ConnectionClosed(RtfastError):
         super().__init__(f"connection closed: code {code}" + (f", reason {reason!r}" if reason else ""))
         self.code = code
         self.reason = reason
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.reason), dict(self.__dict__))
 
 
 class FrameError(RtfastError, ValueError):

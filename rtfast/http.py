@@ -39,7 +39,7 @@ from rtfast import __version__
 from rtfast.errors import HttpError, ProxyError
 
 __all__ = ["HttpResponse", "HttpClient", "basic_auth", "bearer_auth", "json_body", "form_body", "quote_segment",
-           "env_proxy", "for_url", "seconds"]
+           "env_proxy", "for_url", "seconds", "within"]
 
 _MAX_HEAD = 64 * 1024          # status line + headers
 _MAX_HEADERS = 100
@@ -137,19 +137,22 @@ def _check_token(value: str, what: str) -> None:
         raise ValueError(f"invalid HTTP {what}: must be non-empty with no CR, LF or NUL")
 
 
-def seconds(timeout) -> float:
+def seconds(timeout) -> float | None:
     """A request's deadline in seconds from what the official client takes as ``timeout``: a
-    number, or an httpx / ``openai.Timeout`` (its ``read`` part, the longest wait, else its
-    longest part; one with no limit at all waits 600 s, the official read default)."""
+    number, None (no limit), or an httpx / ``openai.Timeout``, whose ``read`` part (the wait for
+    the answer) is the deadline (its None: no limit, as officially)."""
+    if timeout is None:
+        return None
     if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
         return float(timeout)
-    parts = [getattr(timeout, name, None) for name in ("read", "connect", "write", "pool")]
-    if not any(hasattr(timeout, name) for name in ("read", "connect", "write", "pool")):
-        raise TypeError(f"timeout must be seconds or a Timeout, not {type(timeout).__name__}")
-    if parts[0] is not None:
-        return float(parts[0])
-    given = [p for p in parts if p is not None]
-    return float(max(given)) if given else 600.0
+    if not hasattr(timeout, "read"):
+        raise TypeError(f"timeout must be seconds, None or a Timeout, not {type(timeout).__name__}")
+    return None if timeout.read is None else float(timeout.read)
+
+
+def within(timeout: float | None) -> str:
+    """How long a request waited, for a timeout's message."""
+    return "in time" if timeout is None else f"within {timeout:g} s"
 
 
 def env_proxy(url: str) -> str | None:
@@ -165,7 +168,7 @@ def env_proxy(url: str) -> str | None:
     if not proxy or urllib.request.proxy_bypass_environment(
             f"{host}:{parts.port}" if parts.port else host, proxies):
         return None
-    return proxy
+    return proxy if "://" in proxy else "http://" + proxy     # host:port alone: as httpx reads it
 
 
 def for_url(url: str, **options) -> HttpClient:
@@ -241,7 +244,7 @@ class HttpClient:
         finally:
             self._inflight.discard(inner)
 
-    async def _exchange(self, method: str, t: _Target, head: bytes, body, timeout: float) -> HttpResponse:
+    async def _exchange(self, method: str, t: _Target, head: bytes, body, timeout: float | None) -> HttpResponse:
         writer = None
         try:
             async with asyncio.timeout(timeout):
@@ -252,7 +255,7 @@ class HttpClient:
                 await writer.drain()
                 return await self._read_response(reader, method, t)
         except TimeoutError:
-            raise HttpError(f"{method} {t.where}: no response within {timeout:g} s", t.where, "timeout") from None
+            raise HttpError(f"{method} {t.where}: no response {within(timeout)}", t.where, "timeout") from None
         except asyncio.IncompleteReadError:
             raise HttpError(f"{method} {t.where}: connection closed before the response was complete",
                             t.where, "closed") from None

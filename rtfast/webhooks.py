@@ -628,9 +628,10 @@ class Webhooks:
         query = {k: v for k, v in (("after", after), ("limit", limit)) if given(v) and v is not None}
 
         async def fetch(after_id: str | None, raw: bool):
-            q = query if after_id is None else {**query, "after": after_id}
-            result = await self._request("list", "GET", "/webhook_endpoints", None, q, AsyncCursorPage,
-                                         extra_headers, extra_query, extra_body, timeout, raw=raw)
+            # a next page's cursor wins over extra_query's own "after", as officially
+            eq = extra_query if after_id is None else {**(extra_query or {}), "after": after_id}
+            result = await self._request("list", "GET", "/webhook_endpoints", None, query, AsyncCursorPage,
+                                         extra_headers, eq, extra_body, timeout, raw=raw)
             (result.parse() if raw else result)._fetch = lambda next_after: fetch(next_after, False)
             return result
 
@@ -684,8 +685,7 @@ class Webhooks:
         elif method == "DELETE":
             headers["Content-Type"] = "application/json"
             data = _dumps(extra_body) if extra_body else None
-        auth = client._fresh_auth()
-        headers = _merge(await auth() if auth else None, client._headers(), headers, extra_headers)
+        headers = _merge(client._headers(), headers, extra_headers)
         response = await rest_request(client, f"webhooks.{what}", method, url, headers, data, timeout)
         # no excerpt of the body in these errors: it may hold a signing secret
         try:

@@ -131,3 +131,22 @@ async def test_official_sentinels_forwarded_into_rtfast_are_not_sent():
         await w.update("whe_1", name=openai.NOT_GIVEN, url=openai.omit, event_types=NOT_GIVEN)
         await w.update("whe_1", name="renamed", url=openai.NOT_GIVEN)
     assert seen == [b"{}", b'{"name":"renamed"}']
+
+
+
+def test_errors_survive_pickling_and_copying():
+    import copy
+    import pickle
+
+    from rtfast.connection import ConnectionClosedError, ConnectionClosedOK
+    from rtfast.errors import ConnectionClosed, MissingCredentials, handshake_error
+
+    status = handshake_error(400, "bad", b'{"error":{"code":"c","param":"p","type":"t"}}', {"x-request-id": "r"})
+    for exc in (status, handshake_error(503, "m"), MissingCredentials("no key"), ConnectionClosed(1011, "x"),
+                ConnectionClosedError(1011, "boom", True), ConnectionClosedOK(1000, "", False)):
+        for again in (pickle.loads(pickle.dumps(exc)), copy.copy(exc)):
+            assert type(again) is type(exc) and str(again) == str(exc)
+            assert {k: v for k, v in vars(again).items() if k != "_headers"} == \
+                {k: v for k, v in vars(exc).items() if k != "_headers"}
+    again = pickle.loads(pickle.dumps(status))
+    assert (again.code, again.param, again.type, again.request_id, again.status_code) == ("c", "p", "t", "r", 400)

@@ -439,6 +439,9 @@ def test_env_proxy_by_scheme_then_all_and_no_proxy(proxy_env):
     proxy_env.delenv("HTTPS_PROXY")
     proxy_env.setenv("ALL_PROXY", "http://all-proxy:3128")
     assert env_proxy("https://api.openai.com/v1/x") == "http://all-proxy:3128"
+    proxy_env.setenv("HTTPS_PROXY", "proxy.corp:3128")                # host:port alone: http://, as httpx
+    assert env_proxy("https://api.openai.com/v1/x") == "http://proxy.corp:3128"
+    proxy_env.delenv("HTTPS_PROXY")
     proxy_env.setenv("NO_PROXY", "internal.example,.openai.com")
     assert env_proxy("https://api.openai.com/v1/x") is None
     assert env_proxy("https://internal.example:8443/v1") is None

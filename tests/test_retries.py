@@ -95,6 +95,8 @@ def test_retry_delay():
         d = retry_delay(handshake_error(500, "m"), taken, 99)
         assert 0.75 * top <= d <= top
     assert retry_delay(handshake_error(503, "m", b"", {"retry-after": "1e999"}), 0, 2) is None  # overflow: too long
+    for unreadable in ("Fri, 31 Dec 99999 23:59:59 GMT", "soon", ""):     # a date it cannot read: backoff
+        assert 0.375 <= retry_delay(handshake_error(503, "m", b"", {"retry-after": unreadable}), 0, 2) <= 0.5
     assert retry_delay(ConnectError("x"), 0, 2) is not None and retry_delay(ProxyError("x"), 0, 2) is not None
     assert retry_delay(ValueError("x"), 0, 2) is None and retry_delay(handshake_error(401, "m"), 0, 2) is None
 
@@ -150,10 +152,10 @@ async def test_a_timeout_object_as_the_official_client_takes_it():
     deadline (it was a TypeError at the first REST call)."""
     from rtfast.http import seconds
 
-    assert seconds(3) == 3.0 and seconds(openai.Timeout(10)) == 10.0
-    assert seconds(openai.Timeout(30.0, connect=5.0)) == 30.0 and seconds(openai.Timeout(None)) == 600.0
-    assert seconds(openai.Timeout(None, connect=2.0)) == 2.0
-    with pytest.raises(TypeError, match="timeout must be seconds or a Timeout"):
+    assert seconds(3) == 3.0 and seconds(openai.Timeout(10)) == 10.0 and seconds(None) is None
+    assert seconds(openai.Timeout(30.0, connect=5.0)) == 30.0 and seconds(openai.Timeout(None)) is None
+    assert seconds(openai.Timeout(None, connect=2.0)) is None          # no read limit: none, as officially
+    with pytest.raises(TypeError, match="timeout must be seconds, None or a Timeout"):
         seconds("10")
 
     async def silent(reader, writer):
@@ -174,3 +176,24 @@ async def test_a_timeout_object_as_the_official_client_takes_it():
                 else:
                     await c.realtime.client_secrets.create()
             assert loop.time() - t0 < 5
+
+
+async def test_no_timeout_at_all_and_a_key_asked_again_for_each_attempt():
+    """``timeout=None`` is no limit (it was a TypeError for a while); a retry asks the key
+    provider again, as the official client does before each attempt."""
+    keys = iter(f"sk-attempt-{i}" for i in range(100))
+
+    async def provider():
+        return next(keys)
+
+    for kind in ("rtfast", "openai"):
+        seen = []
+
+        def api(req):
+            seen.append(req.headers["authorization"])
+            return Reply(503, b"", FAST) if len(seen) == 1 else Reply(200, EP)
+
+        async with FakeServer(api) as fake:
+            c = client(kind, fake.base_url + "/v1", timeout=None).copy(api_key=provider)
+            assert (await c.webhooks.retrieve("whe_1")).id == "whe_1"
+        assert seen[0] != seen[1] and all(h.startswith("Bearer sk-attempt-") for h in seen), kind

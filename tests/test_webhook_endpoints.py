@@ -520,3 +520,15 @@ async def test_both_clients_go_through_the_environments_proxy(monkeypatch):
             ep = await client_for(kind, direct.base_url + "/v1").webhooks.retrieve("whe_1")
             assert ep.id == "whe_1"
         assert len(direct.requests) == 2 and len(proxy.requests) == 2
+
+
+
+async def test_a_next_page_cursor_wins_over_extra_query():
+    """``list(extra_query={"after": ...})`` pages on from there, as the official client (the next
+    page's cursor wins; it paged the same page forever)."""
+    async with FakeServer(fake_api) as fake:
+        ids = {}
+        for kind in KINDS:
+            w = client_for(kind, fake.base_url + "/v1").webhooks
+            ids[kind] = [e.id async for e in w.list(limit=1, extra_query={"after": "whe_3"})]
+    assert ids["rtfast"] == ids["openai"] == ["whe_2", "whe_1"]

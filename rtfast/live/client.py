@@ -513,9 +513,7 @@ async def _rest(client: AsyncOpenAI, method: str, path: str, body: dict | None, 
     from rtfast._rest import rest_request
 
     url = _with_query(client.base_url + path, dict(extra_query or {}))
-    auth = client._fresh_auth()
-    headers = _merge_headers(await auth() if auth else None, client._headers(),
-                             {"Accept": "*/*" if empty else "application/json"})
+    headers = _merge_headers(client._headers(), {"Accept": "*/*" if empty else "application/json"})
     data = None
     if method == "POST":                # as the official client: JSON even for an empty POST
         headers["Content-Type"] = "application/json"
