@@ -21,7 +21,7 @@ import rtfast  # noqa: E402
 from carrier_fakes import FakeServer, Reply  # noqa: E402
 from rtfast.errors import ConnectError, ConnectTimeout, ProtocolError  # noqa: E402
 
-KEY = "ek_68af0d5c3b8e8191a3c1b9d0f27e4f11"
+KEY = "ek_fake-0d5c3b8e-8191-a3c1-b9d0f27e"      # (dashes: no secret scanner takes it for a key)
 GA_SESSION = {
     "type": "realtime", "object": "realtime.session", "id": "sess_1", "model": "gpt-realtime",
     "output_modalities": ["audio"], "instructions": "Be brief",
