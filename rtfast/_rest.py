@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from rtfast.errors import ConnectError, ConnectTimeout, HandshakeError, HttpError, handshake_error
 
-__all__ = ["DEFAULT_MAX_RETRIES", "retry_delay", "with_retries", "rest_request", "with_auth"]
+__all__ = ["DEFAULT_MAX_RETRIES", "retry_delay", "with_retries", "rest_request", "with_auth", "urlopen"]
 
 DEFAULT_MAX_RETRIES = 2
 _INITIAL, _MAX, _MAX_AFTER = 0.5, 8.0, 120.0
@@ -129,3 +129,32 @@ async def rest_request(client, what: str, method: str, url: str, headers: dict, 
         return await with_retries(client.max_retries, what, attempt)
     finally:
         await http.aclose()
+
+
+def urlopen(request, timeout: float | None, what: str, where: str) -> tuple:
+    """One urllib request (blocking: run it on a worker thread) -> (status, headers with lower-case
+    names, body). An error status raises its typed error with the API's message; no usable
+    answer ConnectError (ConnectTimeout: none in time), naming ``where`` (host:port) only: never
+    the key, the query or the body."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    from rtfast._handshake import server_message
+    from rtfast.http import within
+
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as exc:
+        payload = exc.read()
+        raise handshake_error(exc.code, server_message(payload), payload, exc.headers) from None
+    except TimeoutError:
+        raise ConnectTimeout(f"{what}: no answer from {where} {within(timeout)}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise ConnectTimeout(f"{what}: no answer from {where} {within(timeout)}") from None
+        # an OSError's own words ("Connection refused"); never str() of an error that may quote the URL
+        words = reason if isinstance(reason, str) else getattr(reason, "strerror", None) or type(reason).__name__
+        raise ConnectError(f"{what}: could not reach {where}: {words}") from None

@@ -30,15 +30,12 @@ import asyncio
 import json
 import logging
 import os
-import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
-from rtfast._handshake import server_message
-from rtfast._rest import with_auth, with_retries
-from rtfast.http import seconds, within
-from rtfast.errors import ConnectError, ConnectTimeout, handshake_error
+from rtfast._rest import urlopen, with_auth, with_retries
+from rtfast.http import seconds
 
 __all__ = ["AsyncCalls", "BinaryResponseContent", "RawResponse", "NOT_GIVEN", "given"]
 
@@ -226,25 +223,10 @@ class AsyncCalls:
         where = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
         verb = path.rsplit("/", 1)[-1]
 
-        def call(request) -> tuple:
-            try:
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    return (response.status, {k.lower(): v for k, v in response.headers.items()}, response.read(),
-                            url)
-            except urllib.error.HTTPError as exc:
-                payload = exc.read()
-                raise handshake_error(exc.code, server_message(payload), payload, exc.headers) from None
-            except TimeoutError:
-                raise ConnectTimeout(f"realtime.calls {verb}: no answer from {where} {within(timeout)}") from None
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise ConnectError(f"realtime.calls {verb}: could not reach {where}: "
-                                   f"{getattr(reason, 'strerror', None) or reason}") from None
-
         async def attempt() -> tuple:      # the credentials of the moment, each attempt
             request = urllib.request.Request(url, data=body, headers=await with_auth(client, base_headers),
                                              method="POST")
-            return await asyncio.to_thread(call, request)
+            return (*await asyncio.to_thread(urlopen, request, timeout, f"realtime.calls {verb}", where), url)
 
         result = await with_retries(client.max_retries, f"realtime.calls {verb}", attempt)
         log.debug("POST %s -> %d", path, result[0])   # the path only: no headers, no body

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import copy as _copy
-import http.client
 import inspect
 import logging
 import os
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -29,16 +27,15 @@ from typing import Literal
 
 import orjson
 
-from rtfast._handshake import server_message
-from rtfast._rest import DEFAULT_MAX_RETRIES, with_auth, with_retries
-from rtfast.http import seconds, within
+from rtfast._rest import DEFAULT_MAX_RETRIES, urlopen, with_auth, with_retries
+from rtfast.http import seconds
 from rtfast.connection import (DEFAULT_BASE_URL, MAX_MESSAGE, ConnectionManager,  # noqa: F401 (re-exported)
                                RealtimeConnection, ReconnectingEvent, ReconnectingOverrides,
                                WebSocketConnectionClosedError, WebSocketQueueFullError, _BETA_HEADER, _Credentials,
                                _merge_headers, _realtime_url, _with_query, _ws_url, connect, ws_log)
 from rtfast._results import (ClientSecretCreateResponse, RealtimeTranslationClientSecretCreateResponse, RestObject,
                              SessionCreateResponse, TranscriptionSession, wrap)
-from rtfast.errors import ConnectError, ConnectTimeout, MissingCredentials, ProtocolError, handshake_error
+from rtfast.errors import MissingCredentials, ProtocolError
 
 __all__ = ["AsyncOpenAI", "AsyncAzureOpenAI", "RealtimeConnection", "ConnectionManager", "connect",
            "ReconnectingEvent", "ReconnectingOverrides", "WebSocketQueueFullError", "WebSocketConnectionClosedError"]
@@ -409,27 +406,10 @@ class AsyncOpenAI:
         where = _where(url)
         what = path.strip("/").replace("/", ".")
 
-        def call(request) -> tuple:
-            # errors name host:port only: never the key, the path's query or the body
-            try:
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-            except urllib.error.HTTPError as exc:
-                payload = exc.read()
-                raise handshake_error(exc.code, server_message(payload), payload, exc.headers) from None
-            except TimeoutError:
-                raise ConnectTimeout(f"{what}: no answer from {where} {within(timeout)}") from None
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-                reason = getattr(exc, "reason", exc)
-                if isinstance(reason, TimeoutError):
-                    raise ConnectTimeout(f"{what}: no answer from {where} {within(timeout)}") from None
-                raise ConnectError(f"{what}: could not reach {where}: "
-                                   f"{_reason(reason)}") from None
-
         async def attempt() -> tuple:      # the credentials of the moment, each attempt
             request = urllib.request.Request(url, data=data, headers=await with_auth(self, base_headers),
                                              method="POST")
-            return await asyncio.to_thread(call, request)
+            return await asyncio.to_thread(urlopen, request, timeout, what, where)
 
         status, response_headers, payload = await with_retries(self.max_retries, what, attempt)
         log.debug("POST %s", path)      # the path only: no headers, no body
@@ -448,13 +428,6 @@ def _check_retries(max_retries) -> int:
     if type(max_retries) is not int or max_retries < 0:
         raise ValueError(f"max_retries must be a non-negative integer, not {max_retries!r}")
     return max_retries
-
-
-def _reason(reason) -> str:
-    # an OSError's own words ("Connection refused"); never str() of an exception that may quote the URL
-    if isinstance(reason, str):
-        return reason
-    return getattr(reason, "strerror", None) or type(reason).__name__
 
 
 def _where(url: str) -> str:
