@@ -46,10 +46,8 @@ class RestObject(dict):
         _check(mode, options)
         return _plain(self, exclude_none)
 
-    def model_dump(self, *, mode: str = "python", exclude_none: bool = False, **options) -> dict:
-        """As ``to_dict()``: the keys the API sent (it sends every field, so there are no unset ones)."""
-        _check(mode, options)
-        return _plain(self, exclude_none)
+    # the keys the API sent (it sends every field, so there are no unset ones)
+    model_dump = to_dict
 
     def model_dump_json(self, *, indent: int | None = None, exclude_none: bool = False, **options) -> str:
         _check("json", options)
@@ -124,12 +122,13 @@ def _check(mode: str, options: dict) -> None:
                         f"{', '.join(sorted(_NO_OP))})")
 
 
-def _secret_key(name: str) -> bool:
+def secret_key(name: str) -> bool:
+    """Whether a key names a secret (not its ``_hint``): what no repr shows (also rtfast.webhooks')."""
     return "secret" in name and not name.endswith("_hint")
 
 
 def _shown(obj: RestObject, key, value) -> str:
-    if isinstance(value, str) and ((key == "value" and obj._secret_value) or _secret_key(str(key))
+    if isinstance(value, str) and ((key == "value" and obj._secret_value) or secret_key(str(key))
                                    or value.startswith("ek_")):
         return repr(_REDACTED)
     return repr(value)

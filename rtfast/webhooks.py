@@ -52,6 +52,7 @@ from operator import attrgetter
 
 import orjson
 
+from rtfast._results import secret_key
 from rtfast.calls import NOT_GIVEN, RawResponse, _dumps, _merge, _path_segment, given
 from rtfast.errors import InvalidWebhookSignatureError, ProtocolError, WebhookSecretError
 from rtfast.events import FieldInfo, Model, UnknownObject
@@ -435,18 +436,14 @@ _RESULTS: dict[str, dict[str, str]] = {
 }
 
 
-def _secret_key(name: str) -> bool:
-    return "secret" in name and not name.endswith("_hint")
-
-
 def _repr_without_secrets(self) -> str:
     # As the official models (``signing_secret`` is ``repr=False``): the secret is an attribute,
     # never in a repr, so never in a log line or traceback that prints one. Unknown keys naming a
     # secret are left out too.
     parts = [f"{k}={getattr(self, k)!r}" for k in self._fields
-             if not _secret_key(k) and getattr(self, k) is not None]
+             if not secret_key(k) and getattr(self, k) is not None]
     if self._extra:
-        parts += [f"{k}={v!r}" for k, v in self._extra.items() if not _secret_key(k)]
+        parts += [f"{k}={v!r}" for k, v in self._extra.items() if not secret_key(k)]
     return f"{type(self).__name__}({', '.join(parts)})"
 
 
